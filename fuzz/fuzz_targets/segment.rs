@@ -1,0 +1,6 @@
+//! Fuzz whole-segment parsing (IPv4 and IPv6 carrying TCP).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    mptcp_wire::fuzzing::segment(data);
+});

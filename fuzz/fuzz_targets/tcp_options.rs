@@ -1,0 +1,6 @@
+//! Fuzz the TCP option iterator, and through it every MPTCP option parser.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    mptcp_wire::fuzzing::tcp_options(data);
+});
