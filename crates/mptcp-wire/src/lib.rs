@@ -35,7 +35,7 @@ pub mod tcp_option;
 pub mod types;
 
 pub use error::{Error, Result};
-// pub use mptcp::MptcpOption;
+pub use mptcp::MptcpOption;
 // pub use segment::{Segment, SegmentBuilder};
 // pub use tcp_option::{TcpOption, TcpOptions};
 pub use types::{AddrId, Key, Nonce, Token};
