@@ -19,9 +19,7 @@ pub fn tcp_options(data: &[u8]) {
     let mut buf = [0u8; 255];
     for option in TcpOptions::new(data) {
         let Ok(option) = option else { break };
-        let written = option
-            .emit(&mut buf)
-            .expect("a parsed option must re-emit");
+        let written = option.emit(&mut buf).expect("a parsed option must re-emit");
         assert_eq!(written, option.buffer_len(), "emit wrote buffer_len bytes");
         let (again, rest) =
             TcpOption::parse(&buf[..written]).expect("a re-emitted option must parse");

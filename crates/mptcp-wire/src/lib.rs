@@ -28,6 +28,8 @@
 //! `buffer_len()` bytes and `parse(emit(x)) == x` for every value.
 
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mptcp;
 pub mod pcap;
 pub mod segment;
@@ -36,6 +38,6 @@ pub mod types;
 
 pub use error::{Error, Result};
 pub use mptcp::MptcpOption;
-// pub use segment::{Segment, SegmentBuilder};
-// pub use tcp_option::{TcpOption, TcpOptions};
+pub use segment::{Segment, SegmentBuilder};
+pub use tcp_option::{TcpOption, TcpOptions};
 pub use types::{AddrId, Key, Nonce, Token};
