@@ -1,0 +1,55 @@
+//! TUN devices inside a namespace: raw IP packets, no packet-information
+//! header.
+
+use std::io;
+use std::net::IpAddr;
+
+use tun_rs::{DeviceBuilder, SyncDevice};
+
+use crate::netns::{Netns, run_in};
+
+/// What a TUN device looks like: name, one address with its prefix, MTU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunConfig {
+    /// Interface name (at most 15 bytes; unique within its namespace).
+    pub name: String,
+    /// The interface's address; the prefix makes its subnet on-link.
+    pub addr: IpAddr,
+    /// Prefix length of `addr`.
+    pub prefix: u8,
+    /// The interface MTU.
+    pub mtu: u16,
+}
+
+/// Create, address and bring up a TUN device in the calling thread's
+/// namespace (call it inside [`run_in`]); the device vanishes when the
+/// returned handle is dropped.
+///
+/// Reads and writes on the handle are whole raw IP packets: the device has
+/// no packet-information header (`IFF_NO_PI`) and no offloads.
+///
+/// # Errors
+///
+/// The device cannot be created or configured.
+pub fn create_tun(cfg: &TunConfig) -> io::Result<SyncDevice> {
+    let builder = DeviceBuilder::new()
+        .name(cfg.name.clone())
+        .mtu(cfg.mtu)
+        .packet_information(false)
+        .offload(false)
+        .enable(true);
+    let builder = match cfg.addr {
+        IpAddr::V4(a) => builder.ipv4(a, cfg.prefix, None),
+        IpAddr::V6(a) => builder.ipv6(a, cfg.prefix),
+    };
+    builder.build_sync()
+}
+
+/// Create a TUN device inside `ns` (see [`create_tun`]).
+///
+/// # Errors
+///
+/// The namespace cannot be entered or the device cannot be created.
+pub fn tun_in(ns: &Netns, cfg: &TunConfig) -> io::Result<SyncDevice> {
+    run_in(ns, || create_tun(cfg))?
+}
