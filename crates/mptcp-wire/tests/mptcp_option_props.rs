@@ -1,142 +1,11 @@
 //! Property tests of the MPTCP option codecs: every value round-trips, and
 //! no byte string makes the parser panic.
 
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+mod strategies;
 
-use mptcp_wire::mptcp::{
-    AddAddr, CapableKeys, Dss, DssMapping, DssSeq, MpCapable, MpCapableFlags, MpFail, MpFastclose,
-    MpJoin, MpPrio, MpTcpRst, MptcpOption, OPTION_KIND, RemoveAddr, TcpRstReason,
-};
-use mptcp_wire::{AddrId, Key, Nonce, Token};
+use mptcp_wire::mptcp::{MptcpOption, OPTION_KIND, RemoveAddr};
 use proptest::prelude::*;
-
-fn key() -> impl Strategy<Value = Key> {
-    any::<u64>().prop_map(Key)
-}
-
-fn mp_capable() -> impl Strategy<Value = MpCapable> {
-    let keys = prop_oneof![
-        Just(CapableKeys::None),
-        key().prop_map(CapableKeys::Sender),
-        (key(), key()).prop_map(|(sender, receiver)| CapableKeys::Both { sender, receiver }),
-        (key(), key(), any::<u16>(), any::<Option<u16>>()).prop_map(
-            |(sender, receiver, data_len, checksum)| {
-                CapableKeys::WithData {
-                    sender,
-                    receiver,
-                    data_len,
-                    checksum,
-                }
-            }
-        ),
-    ];
-    (0u8..16, any::<u8>(), keys).prop_map(|(version, flags, keys)| MpCapable {
-        version,
-        flags: MpCapableFlags(flags),
-        keys,
-    })
-}
-
-fn mp_join() -> impl Strategy<Value = MpJoin> {
-    prop_oneof![
-        (any::<bool>(), any::<u8>(), any::<u32>(), any::<u32>()).prop_map(
-            |(backup, id, token, nonce)| MpJoin::Syn {
-                backup,
-                addr_id: AddrId(id),
-                token: Token(token),
-                nonce: Nonce(nonce),
-            }
-        ),
-        (any::<bool>(), any::<u8>(), any::<u64>(), any::<u32>()).prop_map(
-            |(backup, id, hmac, nonce)| {
-                MpJoin::SynAck {
-                    backup,
-                    addr_id: AddrId(id),
-                    hmac,
-                    nonce: Nonce(nonce),
-                }
-            }
-        ),
-        any::<[u8; 20]>().prop_map(|hmac| MpJoin::Ack { hmac }),
-    ]
-}
-
-fn dss_seq() -> impl Strategy<Value = DssSeq> {
-    prop_oneof![
-        any::<u32>().prop_map(DssSeq::Short),
-        any::<u64>().prop_map(DssSeq::Long)
-    ]
-}
-
-fn dss() -> impl Strategy<Value = Dss> {
-    let mapping = (
-        dss_seq(),
-        any::<u32>(),
-        prop_oneof![Just(0u16), Just(1u16), any::<u16>()],
-        any::<Option<u16>>(),
-    )
-        .prop_map(|(dsn, subflow_seq, data_len, checksum)| DssMapping {
-            dsn,
-            subflow_seq,
-            data_len,
-            checksum,
-        });
-    (
-        proptest::option::of(dss_seq()),
-        proptest::option::of(mapping),
-        any::<bool>(),
-    )
-        .prop_map(|(data_ack, mapping, data_fin)| Dss {
-            data_ack,
-            mapping,
-            data_fin,
-        })
-}
-
-fn add_addr() -> impl Strategy<Value = AddAddr> {
-    let addr = prop_oneof![
-        any::<[u8; 4]>().prop_map(|a| IpAddr::V4(Ipv4Addr::from(a))),
-        any::<[u8; 16]>().prop_map(|a| IpAddr::V6(Ipv6Addr::from(a))),
-    ];
-    (
-        any::<bool>(),
-        any::<u8>(),
-        addr,
-        any::<Option<u16>>(),
-        any::<Option<u64>>(),
-    )
-        .prop_map(|(echo, id, addr, port, hmac)| AddAddr {
-            echo,
-            addr_id: AddrId(id),
-            addr,
-            port,
-            hmac,
-        })
-}
-
-fn tcprst() -> impl Strategy<Value = MpTcpRst> {
-    (0u8..16, any::<u8>()).prop_map(|(flags, code)| MpTcpRst {
-        flags,
-        reason: TcpRstReason::from(code),
-    })
-}
-
-/// Every option value except REMOVE_ADDR and Unknown, which borrow bytes.
-fn owned_option() -> impl Strategy<Value = MptcpOption<'static>> {
-    prop_oneof![
-        mp_capable().prop_map(MptcpOption::MpCapable),
-        mp_join().prop_map(MptcpOption::MpJoin),
-        dss().prop_map(MptcpOption::Dss),
-        add_addr().prop_map(MptcpOption::AddAddr),
-        (any::<bool>(), any::<Option<u8>>()).prop_map(|(backup, id)| MptcpOption::MpPrio(MpPrio {
-            backup,
-            addr_id: id.map(AddrId)
-        })),
-        any::<u64>().prop_map(|dsn| MptcpOption::MpFail(MpFail { dsn })),
-        key().prop_map(|receiver_key| MptcpOption::MpFastclose(MpFastclose { receiver_key })),
-        tcprst().prop_map(MptcpOption::MpTcpRst),
-    ]
-}
+use strategies::mptcp_owned;
 
 /// Emit `opt`, check the length, parse it back and compare.
 fn check_round_trip(opt: &MptcpOption<'_>) -> Result<(), TestCaseError> {
@@ -176,7 +45,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2048))]
 
     #[test]
-    fn every_owned_value_round_trips(opt in owned_option()) {
+    fn every_owned_value_round_trips(opt in mptcp_owned()) {
         check_round_trip(&opt)?;
     }
 

@@ -2,21 +2,20 @@
 //! writes parses back with verified checksums and the same fields; the
 //! option precedence holds; no byte string makes `Segment::parse` panic.
 
+mod strategies;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use mptcp_wire::mptcp::{
-    AddAddr, Dss, DssMapping, DssSeq, MpFail, MpJoin, MpPrio, MptcpOption, RemoveAddr,
-};
+use mptcp_wire::Error;
+use mptcp_wire::mptcp::{MpJoin, MptcpOption};
 use mptcp_wire::segment::{ChecksumCheck, Segment, SegmentBuilder, TcpFlags};
 use mptcp_wire::tcp_option::{SackBlocks, TcpOption};
-use mptcp_wire::{AddrId, Error, Nonce, Token};
 use proptest::collection::vec;
 use proptest::prelude::*;
+use strategies::{fast_open_cookie, mptcp_optional, mptcp_required};
 
 const OPTION_SPACE: usize = 40;
 
-/// Address IDs for REMOVE_ADDR values, which borrow their list.
-static IDS: [u8; 12] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 /// A payload to borrow prefixes of.
 static PAYLOAD: [u8; 1500] = {
     let mut bytes = [0u8; 1500];
@@ -35,82 +34,6 @@ fn addresses() -> impl Strategy<Value = (IpAddr, IpAddr)> {
         any::<([u8; 16], [u8; 16])>()
             .prop_map(|(s, d)| (Ipv6Addr::from(s).into(), Ipv6Addr::from(d).into())),
     ]
-}
-
-fn dss_seq() -> impl Strategy<Value = DssSeq> {
-    prop_oneof![
-        any::<u32>().prop_map(DssSeq::Short),
-        any::<u64>().prop_map(DssSeq::Long)
-    ]
-}
-
-/// A few required MPTCP options of every size class (4 to 28 bytes).
-fn mptcp_required() -> impl Strategy<Value = MptcpOption<'static>> {
-    let mapping = (dss_seq(), any::<u32>(), any::<u16>(), any::<Option<u16>>()).prop_map(
-        |(dsn, subflow_seq, data_len, checksum)| DssMapping {
-            dsn,
-            subflow_seq,
-            data_len,
-            checksum,
-        },
-    );
-    prop_oneof![
-        (
-            proptest::option::of(dss_seq()),
-            proptest::option::of(mapping),
-            any::<bool>()
-        )
-            .prop_map(|(data_ack, mapping, data_fin)| MptcpOption::Dss(Dss {
-                data_ack,
-                mapping,
-                data_fin
-            })),
-        (any::<bool>(), any::<u8>(), any::<u32>(), any::<u32>()).prop_map(
-            |(backup, id, token, nonce)| MptcpOption::MpJoin(MpJoin::Syn {
-                backup,
-                addr_id: AddrId(id),
-                token: Token(token),
-                nonce: Nonce(nonce)
-            })
-        ),
-        any::<[u8; 20]>().prop_map(|hmac| MptcpOption::MpJoin(MpJoin::Ack { hmac })),
-        any::<u64>().prop_map(|dsn| MptcpOption::MpFail(MpFail { dsn })),
-    ]
-}
-
-fn mptcp_optional() -> impl Strategy<Value = MptcpOption<'static>> {
-    let addr = prop_oneof![
-        any::<[u8; 4]>().prop_map(|a| IpAddr::V4(Ipv4Addr::from(a))),
-        any::<[u8; 16]>().prop_map(|a| IpAddr::V6(Ipv6Addr::from(a))),
-    ];
-    prop_oneof![
-        (
-            any::<bool>(),
-            any::<u8>(),
-            addr,
-            any::<Option<u16>>(),
-            any::<Option<u64>>()
-        )
-            .prop_map(
-                |(echo, id, addr, port, hmac)| MptcpOption::AddAddr(AddAddr {
-                    echo,
-                    addr_id: AddrId(id),
-                    addr,
-                    port,
-                    hmac
-                })
-            ),
-        (0..IDS.len()).prop_map(|start| MptcpOption::RemoveAddr(RemoveAddr { ids: &IDS[start..] })),
-        (any::<bool>(), any::<Option<u8>>()).prop_map(|(backup, id)| MptcpOption::MpPrio(MpPrio {
-            backup,
-            addr_id: id.map(AddrId)
-        })),
-    ]
-}
-
-fn fast_open_cookie() -> impl Strategy<Value = &'static [u8]> {
-    static COOKIE: [u8; 16] = *b"0123456789abcdef";
-    prop_oneof![Just(0usize), 2usize..=8].prop_map(|half| &COOKIE[..half * 2])
 }
 
 fn option_or_not<T: std::fmt::Debug + Clone + 'static>(
