@@ -222,6 +222,32 @@ fn emit_header<'b>(
     Ok(w)
 }
 
+/// Length of the two options made of 12 reserved bits and one 64-bit value
+/// (MP_FAIL's DSN, MP_FASTCLOSE's key).
+const RESERVED_U64_LEN: usize = 12;
+
+/// Parse an option laid out as kind, length 12, subtype, 12 reserved bits
+/// (ignored) and a 64-bit big-endian value; return the value.
+fn parse_reserved_u64(option: &[u8], subtype: u8, what: &'static str) -> Result<u64> {
+    let (_, mut r) = split_header(option, subtype, what)?;
+    if option.len() != RESERVED_U64_LEN {
+        return Err(Error::BadLength {
+            what,
+            len: option.len(),
+        });
+    }
+    r.u8()?;
+    r.u64()
+}
+
+/// Emit the layout [`parse_reserved_u64`] reads, reserved bits zero.
+fn emit_reserved_u64(buf: &mut [u8], subtype: u8, what: &'static str, value: u64) -> Result<usize> {
+    let mut w = emit_header(buf, RESERVED_U64_LEN, subtype, 0, what)?;
+    w.put(&[0])?;
+    w.put(&value.to_be_bytes())?;
+    Ok(RESERVED_U64_LEN)
+}
+
 /// A cursor over untrusted bytes; every read is checked.
 #[derive(Debug)]
 struct Reader<'a>(&'a [u8]);

@@ -8,11 +8,9 @@
 //!  +--------------------------------------------------------------+
 //! ```
 
-use super::{emit_header, split_header};
-use crate::{Error, Result};
+use super::{RESERVED_U64_LEN, emit_reserved_u64, parse_reserved_u64};
+use crate::Result;
 
-/// Length of MP_FAIL.
-const LEN: usize = 12;
 /// Name used in errors.
 const WHAT: &str = "MP_FAIL";
 
@@ -31,42 +29,33 @@ impl MpFail {
     ///
     /// # Errors
     ///
-    /// [`Error::BadLength`] unless the length is 12; header errors as [`super::MptcpOption::parse`].
+    /// [`crate::Error::BadLength`] unless the length is 12; header errors as [`super::MptcpOption::parse`].
     pub fn parse(option: &[u8]) -> Result<Self> {
-        let (_, mut r) = split_header(option, Self::SUBTYPE, WHAT)?;
         // RFC 8684 §3.7: MP_FAIL is 12 octets: "the 64-bit Data Sequence Number".
-        if option.len() != LEN {
-            return Err(Error::BadLength {
-                what: WHAT,
-                len: option.len(),
-            });
-        }
         // The 12 reserved bits (byte 2 low nibble and byte 3) are ignored.
-        r.u8()?;
-        Ok(Self { dsn: r.u64()? })
+        let dsn = parse_reserved_u64(option, Self::SUBTYPE, WHAT)?;
+        Ok(Self { dsn })
     }
 
     /// Return the total length in bytes (always 12).
     pub fn buffer_len(&self) -> usize {
-        LEN
+        RESERVED_U64_LEN
     }
 
     /// Write the option into `buf`; return the bytes written.
     ///
     /// # Errors
     ///
-    /// [`Error::BufferTooSmall`] if `buf` is shorter than 12 bytes.
+    /// [`crate::Error::BufferTooSmall`] if `buf` is shorter than 12 bytes.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
-        let mut w = emit_header(buf, LEN, Self::SUBTYPE, 0, WHAT)?;
-        w.put(&[0])?;
-        w.put(&self.dsn.to_be_bytes())?;
-        Ok(LEN)
+        emit_reserved_u64(buf, Self::SUBTYPE, WHAT, self.dsn)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
 
     const BYTES: [u8; 12] = [30, 12, 0x60, 0x00, 1, 2, 3, 4, 5, 6, 7, 8];
 

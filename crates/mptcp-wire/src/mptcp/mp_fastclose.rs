@@ -8,11 +8,9 @@
 //!  +---------------------------------------------------------------+
 //! ```
 
-use super::{emit_header, split_header};
-use crate::{Error, Key, Result};
+use super::{RESERVED_U64_LEN, emit_reserved_u64, parse_reserved_u64};
+use crate::{Key, Result};
 
-/// Length of MP_FASTCLOSE.
-const LEN: usize = 12;
 /// Name used in errors.
 const WHAT: &str = "MP_FASTCLOSE";
 
@@ -31,44 +29,35 @@ impl MpFastclose {
     ///
     /// # Errors
     ///
-    /// [`Error::BadLength`] unless the length is 12; header errors as [`super::MptcpOption::parse`].
+    /// [`crate::Error::BadLength`] unless the length is 12; header errors as [`super::MptcpOption::parse`].
     pub fn parse(option: &[u8]) -> Result<Self> {
-        let (_, mut r) = split_header(option, Self::SUBTYPE, WHAT)?;
         // RFC 8684 §3.5: "the option includes the Option Receiver's Key"; length 12.
-        if option.len() != LEN {
-            return Err(Error::BadLength {
-                what: WHAT,
-                len: option.len(),
-            });
-        }
         // Reserved: byte 2 low nibble and byte 3, ignored.
-        r.u8()?;
+        let key = parse_reserved_u64(option, Self::SUBTYPE, WHAT)?;
         Ok(Self {
-            receiver_key: Key(r.u64()?),
+            receiver_key: Key(key),
         })
     }
 
     /// Return the total length in bytes (always 12).
     pub fn buffer_len(&self) -> usize {
-        LEN
+        RESERVED_U64_LEN
     }
 
     /// Write the option into `buf`; return the bytes written.
     ///
     /// # Errors
     ///
-    /// [`Error::BufferTooSmall`] if `buf` is shorter than 12 bytes.
+    /// [`crate::Error::BufferTooSmall`] if `buf` is shorter than 12 bytes.
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize> {
-        let mut w = emit_header(buf, LEN, Self::SUBTYPE, 0, WHAT)?;
-        w.put(&[0])?;
-        w.put(&self.receiver_key.0.to_be_bytes())?;
-        Ok(LEN)
+        emit_reserved_u64(buf, Self::SUBTYPE, WHAT, self.receiver_key.0)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
 
     const BYTES: [u8; 12] = [30, 12, 0x70, 0x00, 0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 1];
 
