@@ -40,7 +40,8 @@ pub struct PathId(pub u32);
 pub struct PathInfo {
     /// Which path.
     pub id: PathId,
-    /// Maximum segment size: payload bytes of a full-sized segment.
+    /// Maximum segment size: payload bytes of a full-sized segment. It may
+    /// change during a connection (PMTU); controllers read it on each call.
     pub mss: u32,
     /// Smoothed RTT (RFC 6298 SRTT), once there is a sample.
     pub smoothed_rtt: Option<Duration>,
@@ -110,7 +111,8 @@ pub enum CongestionEvent {
         bytes_in_flight: u64,
     },
     /// An ECN-Echo: the network marked congestion (RFC 3168); at most once
-    /// per window of data.
+    /// per window of data. It does not open a recovery episode: no
+    /// `RecoveryExit` follows it.
     Ecn {
         /// When the echo arrived.
         now: Instant,
@@ -118,7 +120,8 @@ pub enum CongestionEvent {
         bytes_in_flight: u64,
     },
     /// The last window reduction was spurious (DSACK, Eifel or F-RTO showed
-    /// the "lost" data had arrived): restore the state before it.
+    /// the "lost" data had arrived): restore the window and ssthresh saved
+    /// before it, keeping any growth since (the larger of the two windows).
     SpuriousUndo {
         /// When the transport found out.
         now: Instant,
@@ -164,7 +167,10 @@ pub trait CongestionControl: Send + fmt::Debug {
 pub struct CcConfig {
     /// Initial window in segments (RFC 6928: 10).
     pub initial_window_segments: u32,
-    /// Floor of the window after a reduction, in segments (RFC 5681: 2).
+    /// Floor, in segments, of ssthresh and of the window after a loss
+    /// (RFC 5681: 2). An RTO still collapses the window to one segment (the
+    /// loss window, RFC 5681 §3.1), and so may an ECN echo in CUBIC
+    /// (RFC 9438 §4.6).
     pub minimum_window_segments: u32,
     /// Ceiling of the window in bytes, so a long-lived connection cannot
     /// grow it without bound.
