@@ -1,0 +1,155 @@
+//! Per-connection knobs, each with a documented default.
+
+use core::time::Duration;
+
+use crate::Error;
+
+/// The configuration of one TCP connection (subflow).
+///
+/// `#[non_exhaustive]`: build it with [`TcpConfig::default`] and set fields.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// The MSS we announce and the largest segment payload we send, in bytes,
+    /// before TCP options are subtracted. Default 1460 (Ethernet over IPv4).
+    pub mss: u16,
+    /// Capacity of the send buffer in bytes, allocated once. Default 256 KiB.
+    pub send_buffer: usize,
+    /// Capacity of the receive buffer in bytes, allocated once; it bounds the
+    /// advertised window, and out-of-order data is kept inside it.
+    /// Default 256 KiB.
+    pub recv_buffer: usize,
+    /// Offer window scaling (RFC 7323 §2); the shift is the smallest that
+    /// lets the receive buffer be advertised. Default on.
+    pub window_scaling: bool,
+    /// Offer timestamps (RFC 7323 §3): RTT measurement and PAWS. Default on.
+    pub timestamps: bool,
+    /// Offer SACK-permitted (RFC 2018). Negotiated only; SACK blocks are not
+    /// yet generated or used. Default off.
+    pub sack: bool,
+    /// Lower bound on the RTO (RFC 6298 §2.4 says 1 s; Linux uses 200 ms).
+    /// Default 200 ms.
+    pub min_rto: Duration,
+    /// Upper bound on the RTO, backoff included (RFC 6298 §2.5 allows 60 s).
+    /// Default 60 s.
+    pub max_rto: Duration,
+    /// The RTO before any RTT sample (RFC 6298 §2.1). Default 1 s.
+    pub initial_rto: Duration,
+    /// Consecutive retransmission timeouts after which the connection is
+    /// abandoned with [`crate::Event::TimedOut`] (RFC 9293 §3.8.3 R2).
+    /// Default 15 (Linux `tcp_retries2`).
+    pub max_retransmissions: u32,
+    /// Longest an ACK for in-order data is held back (RFC 9293 §3.8.6.3:
+    /// "MUST be less than 0.5 seconds"). Default 40 ms.
+    pub delayed_ack: Duration,
+    /// The TIME-WAIT duration, 2 MSL (RFC 9293 §3.4.2). Default 60 s.
+    pub time_wait: Duration,
+    /// Nagle's algorithm (RFC 9293 §3.7.4): hold a small segment while data
+    /// is unacknowledged. Default on.
+    pub nagle: bool,
+    /// Most out-of-order byte ranges kept for reassembly; a segment that
+    /// would need another range is dropped (and re-sent by the peer).
+    /// Default 16.
+    pub max_ooo_ranges: usize,
+    /// Most challenge ACKs (RFC 5961 §7) sent per second. Default 100.
+    pub challenge_ack_limit: u32,
+    /// The congestion window used until `set_congestion_window` is called,
+    /// in segments (RFC 6928 initial window). Default 10.
+    pub initial_window_segments: u32,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            mss: 1460,
+            send_buffer: 256 * 1024,
+            recv_buffer: 256 * 1024,
+            window_scaling: true,
+            timestamps: true,
+            sack: false,
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(60),
+            initial_rto: Duration::from_secs(1),
+            max_retransmissions: 15,
+            delayed_ack: Duration::from_millis(40),
+            time_wait: Duration::from_secs(60),
+            nagle: true,
+            max_ooo_ranges: 16,
+            challenge_ack_limit: 100,
+            initial_window_segments: 10,
+        }
+    }
+}
+
+/// Largest receive buffer: a scaled window cannot describe more than
+/// 2^30 bytes (RFC 7323 §2.3, shift 14).
+const MAX_BUFFER: usize = 1 << 30;
+
+impl TcpConfig {
+    /// Check that every field is in range.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] naming the first field out of range.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.mss < 64 {
+            return Err(Error::InvalidConfig("mss must be at least 64"));
+        }
+        if self.send_buffer == 0 || self.send_buffer > MAX_BUFFER {
+            return Err(Error::InvalidConfig("send_buffer must be in 1..=2^30"));
+        }
+        if self.recv_buffer == 0 || self.recv_buffer > MAX_BUFFER {
+            return Err(Error::InvalidConfig("recv_buffer must be in 1..=2^30"));
+        }
+        if self.min_rto.is_zero() || self.min_rto > self.max_rto {
+            return Err(Error::InvalidConfig("min_rto must be in (0, max_rto]"));
+        }
+        if self.initial_rto.is_zero() {
+            return Err(Error::InvalidConfig("initial_rto must be positive"));
+        }
+        if self.delayed_ack >= Duration::from_millis(500) {
+            return Err(Error::InvalidConfig("delayed_ack must be below 500 ms"));
+        }
+        if self.initial_window_segments == 0 {
+            return Err(Error::InvalidConfig(
+                "initial_window_segments must be positive",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The window-scale shift we offer: the smallest that lets the whole
+    /// receive buffer be advertised, at most 14 (RFC 7323 §2.3).
+    pub(crate) fn window_shift(&self) -> u8 {
+        let mut shift = 0u8;
+        while shift < 14 && (self.recv_buffer >> shift) > usize::from(u16::MAX) {
+            shift += 1;
+        }
+        shift
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        assert_eq!(TcpConfig::default().validate(), Ok(()));
+        assert_eq!(TcpConfig::default().window_shift(), 3);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let config = TcpConfig {
+            mss: 10,
+            ..TcpConfig::default()
+        };
+        assert!(matches!(config.validate(), Err(Error::InvalidConfig(_))));
+        let config = TcpConfig {
+            min_rto: Duration::ZERO,
+            ..TcpConfig::default()
+        };
+        assert!(config.validate().is_err());
+    }
+}

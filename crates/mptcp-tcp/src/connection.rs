@@ -1,0 +1,1443 @@
+//! One TCP connection: the RFC 9293 state machine with RFC 6298
+//! retransmission, RFC 7323 window scaling, timestamps and PAWS, RFC 5961
+//! blind-attack mitigations and RFC 6582 NewReno fast recovery.
+
+use core::time::Duration;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use mptcp_cc::{CongestionEvent, PathId, PathInfo};
+use mptcp_time::Instant;
+use mptcp_wire::segment::TcpFlags;
+use mptcp_wire::{Segment, SegmentBuilder, TcpOption};
+
+use crate::recv_buffer::{Inserted, RecvBuffer};
+use crate::send_buffer::SendBuffer;
+use crate::{Error, FourTuple, IsnKey, RttEstimator, State, SubflowSeq, TcpConfig};
+
+/// Something the application should know about.
+///
+/// Each kind is queued at most once until polled. A connection ends with
+/// exactly one of [`Event::Closed`], [`Event::Reset`] or [`Event::TimedOut`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Event {
+    /// The three-way handshake completed.
+    Connected,
+    /// New in-order data can be read.
+    Readable,
+    /// Room opened in the send buffer after a `write` that did not take all.
+    Writable,
+    /// The peer sent its FIN: no more data will arrive.
+    PeerClosed,
+    /// The connection ended gracefully (or by [`Connection::abort`]).
+    Closed,
+    /// The peer reset the connection.
+    Reset,
+    /// Too many retransmission timeouts: the peer is unreachable.
+    TimedOut,
+}
+
+/// Most congestion events queued; older ones are dropped past this (ACK
+/// events are coalesced first, so this only happens if the caller never
+/// polls).
+const CC_EVENT_CAPACITY: usize = 64;
+
+/// RFC 7323 §5.5: a TS.Recent idle for more than 24 days is invalid.
+const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+
+/// Options of an incoming segment that the engine uses.
+///
+/// Seam: SACK blocks and the MPTCP option of incoming segments are to be
+/// collected here and handed to the layer above.
+#[derive(Default, Clone, Copy, Debug)]
+struct SegOptions {
+    mss: Option<u16>,
+    window_scale: Option<u8>,
+    sack_permitted: bool,
+    timestamps: Option<(u32, u32)>,
+}
+
+impl SegOptions {
+    fn parse(segment: &Segment<'_>) -> Self {
+        let mut out = SegOptions::default();
+        // A malformed option ends the walk; the options before it count.
+        for option in segment.options() {
+            match option {
+                Ok(TcpOption::MaxSegmentSize(mss)) => out.mss = Some(mss),
+                Ok(TcpOption::WindowScale(shift)) => out.window_scale = Some(shift),
+                Ok(TcpOption::SackPermitted) => out.sack_permitted = true,
+                Ok(TcpOption::Timestamps { tsval, tsecr }) => out.timestamps = Some((tsval, tsecr)),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}
+
+/// A sans-I/O TCP connection (one MPTCP subflow).
+///
+/// # Order of calls
+///
+/// 1. Build it with [`Connection::connect`], [`Connection::accept`] or
+///    [`Connection::listen`].
+/// 2. Feed every segment of this four-tuple to
+///    [`Connection::handle_segment`], and call
+///    [`Connection::handle_timeout`] when the instant of
+///    [`Connection::poll_timeout`] is reached.
+/// 3. After any input or application command, drain the outputs:
+///    [`Connection::poll_transmit`] until it returns `None`, then
+///    [`Connection::poll_event`] and [`Connection::poll_congestion_event`]
+///    until `None`; hand each congestion event to the controller and call
+///    [`Connection::set_congestion_window`] with its answer before the next
+///    `poll_transmit`. Finally re-read [`Connection::poll_timeout`].
+///
+/// `now` must not go backwards between calls.
+///
+/// The engine does not own a congestion controller: it reports
+/// [`CongestionEvent`]s and obeys the window it is given. During fast
+/// recovery it inflates that window itself, since the controller does not
+/// see duplicate ACKs: by three MSS on entry, one MSS per further duplicate,
+/// and deflates it on partial ACKs (RFC 6582 §3.2 steps 3 to 5); the
+/// controller is expected to set the window to ssthresh on
+/// `FastRetransmit`.
+#[derive(Debug)]
+pub struct Connection {
+    config: TcpConfig,
+    tuple: FourTuple,
+    state: State,
+    isn_key: IsnKey,
+
+    // Send sequence space (RFC 9293 §3.3.1).
+    iss: SubflowSeq,
+    snd_una: SubflowSeq,
+    snd_nxt: SubflowSeq,
+    /// Highest sequence number sent plus one (`snd_nxt` goes back on an RTO).
+    snd_max: SubflowSeq,
+    snd_wnd: u32,
+    max_snd_wnd: u32,
+    snd_wl1: SubflowSeq,
+    snd_wl2: SubflowSeq,
+    /// Shift applied to the peer's window field.
+    snd_shift: u8,
+    /// Shift applied to our window field.
+    rcv_shift: u8,
+    peer_mss: u16,
+    send_buf: SendBuffer,
+    /// Sequence number of the send buffer's first byte.
+    buf_seq: SubflowSeq,
+    fin_queued: bool,
+
+    // Receive sequence space.
+    irs: SubflowSeq,
+    rcv_nxt: SubflowSeq,
+    recv_buf: RecvBuffer,
+    /// Right edge of the window last advertised.
+    rcv_adv: SubflowSeq,
+    /// A FIN that arrived beyond a hole.
+    peer_fin: Option<SubflowSeq>,
+    fin_received: bool,
+
+    // Timestamps (RFC 7323).
+    ts_enabled: bool,
+    ts_offset: u32,
+    ts_recent: u32,
+    ts_recent_at: Instant,
+    last_ack_sent: SubflowSeq,
+    sack_permitted: bool,
+    /// The peer's SYN carried a window-scale option.
+    ws_offered: bool,
+
+    // Timers.
+    rtt: RttEstimator,
+    timed: Option<(SubflowSeq, Instant)>,
+    /// The RTT sample the segment being processed gave, if any.
+    last_sample: Option<Duration>,
+    rtx_deadline: Option<Instant>,
+    persist: bool,
+    delack_deadline: Option<Instant>,
+    time_wait_deadline: Option<Instant>,
+    consecutive_rtos: u32,
+
+    // What to send next.
+    ctl_pending: bool,
+    ack_pending: bool,
+    unacked_full_segments: u32,
+    fast_rtx_pending: bool,
+    force_one: bool,
+    rst_pending: Option<(SubflowSeq, Option<SubflowSeq>)>,
+    challenge_window: Instant,
+    challenge_count: u32,
+
+    // Congestion.
+    cwnd: u64,
+    dup_acks: u32,
+    in_recovery: bool,
+    /// RFC 6582 window inflation during recovery, in bytes, on top of the
+    /// controller's window.
+    inflation: u64,
+    recover: SubflowSeq,
+
+    events: VecDeque<Event>,
+    cc_events: VecDeque<CongestionEvent>,
+    write_blocked: bool,
+    scratch: Box<[u8]>,
+
+    retransmissions: u64,
+    bytes_sent: u64,
+    bytes_received: u64,
+}
+
+impl Connection {
+    fn new(
+        config: TcpConfig,
+        tuple: FourTuple,
+        isn_key: IsnKey,
+        now: Instant,
+    ) -> Result<Self, Error> {
+        config.validate()?;
+        if tuple.local.is_ipv4() != tuple.remote.is_ipv4() {
+            return Err(Error::AddressFamilyMismatch);
+        }
+        let iss = isn_key.isn(&tuple, now);
+        let ts_offset = isn_key.ts_offset(&tuple);
+        let rtt = RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto);
+        let cwnd = u64::from(config.initial_window_segments) * u64::from(config.mss);
+        Ok(Connection {
+            send_buf: SendBuffer::new(config.send_buffer),
+            recv_buf: RecvBuffer::new(config.recv_buffer, config.max_ooo_ranges),
+            scratch: vec![0; usize::from(config.mss)].into_boxed_slice(),
+            tuple,
+            state: State::Closed,
+            isn_key,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss + 1u32,
+            snd_max: iss + 1u32,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: SubflowSeq(0),
+            snd_wl2: SubflowSeq(0),
+            snd_shift: 0,
+            rcv_shift: 0,
+            peer_mss: default_peer_mss(&tuple),
+            buf_seq: iss + 1u32,
+            fin_queued: false,
+            irs: SubflowSeq(0),
+            rcv_nxt: SubflowSeq(0),
+            rcv_adv: SubflowSeq(0),
+            peer_fin: None,
+            fin_received: false,
+            ts_enabled: false,
+            ts_offset,
+            ts_recent: 0,
+            ts_recent_at: now,
+            last_ack_sent: SubflowSeq(0),
+            sack_permitted: false,
+            ws_offered: false,
+            rtt,
+            timed: None,
+            last_sample: None,
+            rtx_deadline: None,
+            persist: false,
+            delack_deadline: None,
+            time_wait_deadline: None,
+            consecutive_rtos: 0,
+            ctl_pending: false,
+            ack_pending: false,
+            unacked_full_segments: 0,
+            fast_rtx_pending: false,
+            force_one: false,
+            rst_pending: None,
+            challenge_window: now,
+            challenge_count: 0,
+            cwnd,
+            dup_acks: 0,
+            in_recovery: false,
+            inflation: 0,
+            recover: iss,
+            events: VecDeque::with_capacity(8),
+            cc_events: VecDeque::with_capacity(CC_EVENT_CAPACITY),
+            write_blocked: false,
+            retransmissions: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            config,
+        })
+    }
+
+    /// Open a connection actively: the next `poll_transmit` sends a SYN.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] or [`Error::AddressFamilyMismatch`].
+    pub fn connect(
+        config: TcpConfig,
+        tuple: FourTuple,
+        isn_key: IsnKey,
+        now: Instant,
+    ) -> Result<Self, Error> {
+        let mut conn = Connection::new(config, tuple, isn_key, now)?;
+        conn.state = State::SynSent;
+        conn.ctl_pending = true;
+        Ok(conn)
+    }
+
+    /// Wait passively for a SYN to `local` from anyone (the LISTEN state).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`].
+    pub fn listen(
+        config: TcpConfig,
+        local: SocketAddr,
+        isn_key: IsnKey,
+        now: Instant,
+    ) -> Result<Self, Error> {
+        let unspecified = match local {
+            SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+            SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+        };
+        let tuple = FourTuple {
+            local,
+            remote: unspecified,
+        };
+        let mut conn = Connection::new(config, tuple, isn_key, now)?;
+        conn.state = State::Listen;
+        Ok(conn)
+    }
+
+    /// Answer the initial SYN `syn`: the connection starts in SYN-RECEIVED
+    /// and the next `poll_transmit` sends the SYN-ACK.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotSyn`] if `syn` is not an initial SYN, or a config error.
+    pub fn accept(
+        config: TcpConfig,
+        syn: &Segment<'_>,
+        isn_key: IsnKey,
+        now: Instant,
+    ) -> Result<Self, Error> {
+        let flags = syn.flags();
+        if !flags.contains(TcpFlags::SYN) || flags.intersects(TcpFlags::ACK | TcpFlags::RST) {
+            return Err(Error::NotSyn);
+        }
+        let local = SocketAddr::new(syn.dst(), syn.dst_port());
+        let mut conn = Connection::listen(config, local, isn_key, now)?;
+        conn.handle_segment(now, syn);
+        if conn.state != State::SynReceived {
+            return Err(Error::NotSyn);
+        }
+        Ok(conn)
+    }
+
+    // ---------------------------------------------------------------- getters
+
+    /// Return the current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Return the local and remote endpoints (the remote is unspecified in
+    /// LISTEN).
+    pub fn four_tuple(&self) -> FourTuple {
+        self.tuple
+    }
+
+    /// Return the smoothed RTT, once measured.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.rtt.srtt()
+    }
+
+    /// Return the RTT variation.
+    pub fn rttvar(&self) -> Duration {
+        self.rtt.rttvar()
+    }
+
+    /// Return the current retransmission timeout, backoff included.
+    pub fn rto(&self) -> Duration {
+        self.rtt.rto()
+    }
+
+    /// Return the RTT estimator (latest and minimum RTT too).
+    pub fn rtt_estimator(&self) -> &RttEstimator {
+        &self.rtt
+    }
+
+    /// Return the congestion window in force, in bytes.
+    pub fn cwnd(&self) -> u64 {
+        self.cwnd
+    }
+
+    /// Return the bytes of sequence space sent and not yet acknowledged.
+    pub fn bytes_in_flight(&self) -> u64 {
+        u64::from(self.snd_max.distance_from(self.snd_una))
+    }
+
+    /// Return the number of segments sent again (RTO or fast retransmit).
+    pub fn retransmissions(&self) -> u64 {
+        self.retransmissions
+    }
+
+    /// Return the payload bytes sent, retransmissions included.
+    pub fn bytes_sent(&self) -> u64 {
+        self.bytes_sent
+    }
+
+    /// Return the in-order payload bytes received.
+    pub fn bytes_received(&self) -> u64 {
+        self.bytes_received
+    }
+
+    /// Return the effective MSS: the most payload one segment carries.
+    pub fn mss(&self) -> usize {
+        let mss = self.peer_mss.min(self.config.mss);
+        let options = if self.ts_enabled { 12 } else { 0 };
+        usize::from(mss).saturating_sub(options).max(1)
+    }
+
+    /// Describe this subflow to a congestion controller as path `id`.
+    pub fn path_info(&self, id: PathId) -> PathInfo {
+        let mut info = PathInfo::new(id, self.mss() as u32);
+        info.smoothed_rtt = self.rtt.srtt();
+        info.min_rtt = self.rtt.min_rtt();
+        info.latest_rtt = self.rtt.latest();
+        info.bytes_in_flight = self.bytes_in_flight();
+        info
+    }
+
+    /// Return the peer's window in bytes (scaled).
+    pub fn send_window(&self) -> u32 {
+        self.snd_wnd
+    }
+
+    /// Return whether timestamps were negotiated.
+    pub fn timestamps_enabled(&self) -> bool {
+        self.ts_enabled
+    }
+
+    /// Return whether the peer allowed SACK (negotiation only, for now).
+    pub fn sack_permitted(&self) -> bool {
+        self.sack_permitted
+    }
+
+    /// Return the (send, receive) window-scale shifts in use.
+    pub fn window_shifts(&self) -> (u8, u8) {
+        (self.snd_shift, self.rcv_shift)
+    }
+
+    /// Return bytes ready to `read`.
+    pub fn readable(&self) -> usize {
+        self.recv_buf.readable()
+    }
+
+    /// Return room in the send buffer.
+    pub fn writable(&self) -> usize {
+        if self.state.can_send() && !self.fin_queued {
+            self.send_buf.free()
+        } else {
+            0
+        }
+    }
+
+    /// Return the initial send sequence number.
+    pub fn iss(&self) -> SubflowSeq {
+        self.iss
+    }
+
+    // ------------------------------------------------------- app commands
+
+    /// Queue `data` for sending; return how many bytes were taken (0 once
+    /// the connection can no longer send).
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        if !self.state.can_send() || self.fin_queued {
+            return 0;
+        }
+        let n = self.send_buf.write(data);
+        if n < data.len() {
+            self.write_blocked = true;
+        }
+        n
+    }
+
+    /// Copy received in-order data into `buf`; return how many bytes.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let n = self.recv_buf.read(buf);
+        if n > 0 && self.state.is_synchronized() {
+            // RFC 9293 §3.8.6.2.2: announce a window update once the right
+            // edge can move by min(buffer/2, MSS).
+            let right = self.rcv_nxt + self.advertisable_window();
+            let threshold = (self.recv_buf.capacity() / 2).min(usize::from(self.config.mss));
+            if right.distance_from(self.rcv_adv) as usize >= threshold {
+                self.ack_pending = true;
+            }
+        }
+        n
+    }
+
+    /// Close our sending side: a FIN follows the queued data.
+    pub fn shutdown(&mut self) {
+        match self.state {
+            State::Listen => self.close(Event::Closed),
+            // RFC 9293 §3.10.4 deletes the TCB in SYN-SENT, losing queued
+            // data; here `shutdown` means "FIN after what was written", so
+            // the FIN waits for the handshake in both SYN states (use
+            // `abort` to give up on the connection).
+            State::SynSent | State::SynReceived => self.fin_queued = true,
+            State::Established => {
+                self.fin_queued = true;
+                self.state = State::FinWait1;
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.state = State::LastAck;
+            }
+            _ => {}
+        }
+    }
+
+    /// Reset the connection: a RST goes out (if the peer knows of us) and
+    /// the state becomes CLOSED at once (RFC 9293 §3.10.5).
+    pub fn abort(&mut self) {
+        if matches!(
+            self.state,
+            State::SynReceived
+                | State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+        ) {
+            self.rst_pending = Some((self.snd_max, None));
+        }
+        if self.state != State::Closed {
+            self.close(Event::Closed);
+        }
+    }
+
+    /// Use `bytes` as the congestion window (from the controller).
+    pub fn set_congestion_window(&mut self, bytes: u64) {
+        self.cwnd = bytes;
+    }
+
+    // ------------------------------------------------------------- outputs
+
+    /// Return the next application event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Return the next congestion event, for the controller.
+    #[must_use]
+    pub fn poll_congestion_event(&mut self) -> Option<CongestionEvent> {
+        self.cc_events.pop_front()
+    }
+
+    /// Return when `handle_timeout` must next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.rtx_deadline,
+            self.delack_deadline,
+            self.time_wait_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    // ------------------------------------------------------------- helpers
+
+    fn push_event(&mut self, event: Event) {
+        // Each kind is queued at most once, so the queue is bounded.
+        if !self.events.contains(&event) {
+            self.events.push_back(event);
+        }
+    }
+
+    fn push_cc(&mut self, event: CongestionEvent) {
+        let crowded = self.cc_events.len() >= CC_EVENT_CAPACITY / 2;
+        if let (
+            Some(CongestionEvent::Ack {
+                bytes_acked: prev_bytes,
+                rtt: prev_rtt,
+                app_limited: prev_limited,
+                in_recovery: prev_recovery,
+                now: prev_now,
+            }),
+            CongestionEvent::Ack {
+                now,
+                bytes_acked,
+                rtt,
+                app_limited,
+                in_recovery,
+            },
+        ) = (self.cc_events.back_mut(), &event)
+        {
+            if *prev_recovery == *in_recovery && crowded {
+                *prev_bytes += bytes_acked;
+                *prev_rtt = rtt.or(*prev_rtt);
+                *prev_limited &= app_limited;
+                *prev_now = *now;
+                return;
+            }
+        }
+        if self.cc_events.len() >= CC_EVENT_CAPACITY {
+            self.cc_events.pop_front();
+        }
+        self.cc_events.push_back(event);
+    }
+
+    fn close(&mut self, event: Event) {
+        self.state = State::Closed;
+        self.rtx_deadline = None;
+        self.delack_deadline = None;
+        self.time_wait_deadline = None;
+        self.ctl_pending = false;
+        self.ack_pending = false;
+        self.fast_rtx_pending = false;
+        self.push_event(event);
+    }
+
+    fn ts_now(&self, now: Instant) -> u32 {
+        ((now.as_nanos() / 1_000_000) as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// The window we can advertise now, capped to what the field can carry.
+    fn advertisable_window(&self) -> u32 {
+        let max = u32::from(u16::MAX) << self.rcv_shift;
+        (self.recv_buf.window() as u32).min(max)
+    }
+
+    /// RFC 5961 §7: rate-limited challenge ACK.
+    fn challenge_ack(&mut self, now: Instant) {
+        if now - self.challenge_window >= Duration::from_secs(1) {
+            self.challenge_window = now;
+            self.challenge_count = 0;
+        }
+        if self.challenge_count < self.config.challenge_ack_limit {
+            self.challenge_count += 1;
+            self.ack_pending = true;
+        }
+    }
+
+    fn establish(&mut self) {
+        self.state = if self.fin_queued {
+            State::FinWait1
+        } else {
+            State::Established
+        };
+        self.push_event(Event::Connected);
+    }
+
+    fn enter_time_wait(&mut self, now: Instant) {
+        self.state = State::TimeWait;
+        self.rtx_deadline = None;
+        self.persist = false;
+        self.time_wait_deadline = Some(now + self.config.time_wait);
+    }
+
+    fn apply_syn_options(&mut self, opts: &SegOptions, window: u16) {
+        if let Some(mss) = opts.mss {
+            self.peer_mss = mss.max(64);
+        }
+        // RFC 7323 §2.2: scaling is on only if both SYNs carry the option;
+        // §2.3: a shift above 14 is used as 14.
+        self.ws_offered = opts.window_scale.is_some();
+        match opts.window_scale {
+            Some(shift) if self.config.window_scaling => {
+                self.snd_shift = shift.min(14);
+                self.rcv_shift = self.config.window_shift();
+            }
+            _ => {
+                self.snd_shift = 0;
+                self.rcv_shift = 0;
+            }
+        }
+        // RFC 7323 §3.2: timestamps only if both SYNs carry them.
+        self.ts_enabled = self.config.timestamps && opts.timestamps.is_some();
+        self.sack_permitted = self.config.sack && opts.sack_permitted;
+        // RFC 7323 §2.2: the window of a SYN is never scaled.
+        self.snd_wnd = u32::from(window);
+        self.max_snd_wnd = self.snd_wnd;
+    }
+
+    fn record_ts(&mut self, opts: &SegOptions, now: Instant) {
+        if let Some((tsval, _)) = opts.timestamps {
+            self.ts_recent = tsval;
+            self.ts_recent_at = now;
+        }
+    }
+
+    // -------------------------------------------------------------- inputs
+
+    /// Process one segment addressed to this connection.
+    ///
+    /// Segments of another four-tuple are ignored. Nothing a peer sends
+    /// makes this panic; unacceptable segments are dropped, and answered
+    /// with an ACK or a RST where RFC 9293 and RFC 5961 say so.
+    pub fn handle_segment(&mut self, now: Instant, segment: &Segment<'_>) {
+        let local = SocketAddr::new(segment.dst(), segment.dst_port());
+        let remote = SocketAddr::new(segment.src(), segment.src_port());
+        if local != self.tuple.local || (self.state != State::Listen && remote != self.tuple.remote)
+        {
+            return;
+        }
+        let opts = SegOptions::parse(segment);
+        match self.state {
+            State::Closed => {}
+            State::Listen => self.on_listen(now, segment, remote, &opts),
+            State::SynSent => self.on_syn_sent(now, segment, &opts),
+            _ => self.on_synchronized(now, segment, &opts),
+        }
+    }
+
+    /// RFC 9293 §3.10.7.2.
+    fn on_listen(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        remote: SocketAddr,
+        opts: &SegOptions,
+    ) {
+        let flags = seg.flags();
+        if flags.contains(TcpFlags::RST) {
+            return;
+        }
+        if flags.contains(TcpFlags::ACK) {
+            // RFC 9293 answers "<SEQ=SEG.ACK><CTL=RST>"; a listener is not
+            // bound to that peer, so the endpoint that demultiplexes
+            // segments (which answers every segment for no connection with
+            // a RST) does it, not this object.
+            return;
+        }
+        if !flags.contains(TcpFlags::SYN) {
+            return;
+        }
+        self.tuple.remote = remote;
+        self.iss = self.isn_key.isn(&self.tuple, now);
+        self.ts_offset = self.isn_key.ts_offset(&self.tuple);
+        self.snd_una = self.iss;
+        self.snd_nxt = self.iss + 1u32;
+        self.snd_max = self.snd_nxt;
+        self.buf_seq = self.snd_nxt;
+        self.recover = self.iss;
+        self.irs = SubflowSeq(seg.seq());
+        self.rcv_nxt = self.irs + 1u32;
+        self.rcv_adv = self.rcv_nxt;
+        self.last_ack_sent = self.rcv_nxt;
+        self.apply_syn_options(opts, seg.window());
+        self.record_ts(opts, now);
+        self.snd_wl1 = self.irs;
+        self.snd_wl2 = self.iss;
+        self.state = State::SynReceived;
+        self.ctl_pending = true;
+    }
+
+    /// RFC 9293 §3.10.7.3.
+    fn on_syn_sent(&mut self, now: Instant, seg: &Segment<'_>, opts: &SegOptions) {
+        let flags = seg.flags();
+        let ack = SubflowSeq(seg.ack());
+        let has_ack = flags.contains(TcpFlags::ACK);
+        if has_ack && (ack <= self.iss || ack > self.snd_max) {
+            // "If SEG.ACK =< ISS or SEG.ACK > SND.NXT, send a reset (unless
+            // the RST bit is set, if so drop the segment and return)".
+            if !flags.contains(TcpFlags::RST) {
+                self.rst_pending = Some((ack, None));
+            }
+            return;
+        }
+        let ack_ok = has_ack && self.snd_una < ack;
+        if flags.contains(TcpFlags::RST) {
+            // RFC 5961 §3.2 / RFC 9293: a RST is accepted in SYN-SENT only if
+            // it acknowledges our SYN.
+            if ack_ok {
+                self.close(Event::Reset);
+            }
+            return;
+        }
+        if !flags.contains(TcpFlags::SYN) {
+            return;
+        }
+        self.irs = SubflowSeq(seg.seq());
+        self.rcv_nxt = self.irs + 1u32;
+        self.rcv_adv = self.rcv_nxt;
+        self.last_ack_sent = self.rcv_nxt;
+        self.apply_syn_options(opts, seg.window());
+        self.record_ts(opts, now);
+        self.snd_wl1 = self.irs;
+        if ack_ok {
+            self.snd_wl2 = ack;
+            self.on_syn_acked(now, ack, opts);
+            self.establish();
+            self.ack_pending = true;
+        } else {
+            // Simultaneous open (RFC 9293 §3.5, Figure 8).
+            self.snd_wl2 = self.snd_una;
+            self.state = State::SynReceived;
+            self.ctl_pending = true;
+        }
+    }
+
+    /// Our SYN is acknowledged by `ack` (= ISS + 1).
+    fn on_syn_acked(&mut self, now: Instant, ack: SubflowSeq, opts: &SegOptions) {
+        self.snd_una = ack;
+        if self.snd_nxt < ack {
+            self.snd_nxt = ack;
+        }
+        self.ctl_pending = false;
+        self.take_rtt_sample(now, ack, opts);
+        self.rtx_deadline = None;
+        self.consecutive_rtos = 0;
+    }
+
+    fn take_rtt_sample(&mut self, now: Instant, ack: SubflowSeq, opts: &SegOptions) {
+        let mut sample = None;
+        // Karn's rule: `timed` is cleared whenever anything is retransmitted.
+        if let Some((seq, sent)) = self.timed {
+            if ack > seq {
+                sample = Some(now - sent);
+                self.timed = None;
+            }
+        }
+        if sample.is_none() && self.ts_enabled {
+            // RFC 7323 §4.1: the echoed timestamp gives an RTT sample.
+            if let Some((_, tsecr)) = opts.timestamps {
+                let elapsed = self.ts_now(now).wrapping_sub(tsecr);
+                if tsecr != 0 && elapsed < 1 << 31 {
+                    sample = Some(Duration::from_millis(u64::from(elapsed)));
+                }
+            }
+        }
+        if let Some(rtt) = sample {
+            self.rtt.on_sample(rtt);
+        }
+        self.last_sample = sample;
+    }
+
+    /// RFC 9293 §3.10.7.4, for SYN-RECEIVED and every synchronized state.
+    fn on_synchronized(&mut self, now: Instant, seg: &Segment<'_>, opts: &SegOptions) {
+        let flags = seg.flags();
+        let mut seq = SubflowSeq(seg.seq());
+        let ack = SubflowSeq(seg.ack());
+        let mut syn = flags.contains(TcpFlags::SYN);
+        let rst = flags.contains(TcpFlags::RST);
+        let has_ack = flags.contains(TcpFlags::ACK);
+        let payload = seg.payload();
+        let fin = flags.contains(TcpFlags::FIN);
+
+        // RFC 7323 §3.2: once negotiated, a non-RST segment without
+        // timestamps "SHOULD be silently dropped".
+        if self.ts_enabled && !rst && opts.timestamps.is_none() {
+            return;
+        }
+        // Simultaneous open: the peer's SYN-ACK arrives in SYN-RECEIVED.
+        // Its SYN is the one we already have; keep the ACK.
+        if self.state == State::SynReceived
+            && syn
+            && has_ack
+            && !rst
+            && seq == self.irs
+            && ack == self.snd_nxt
+        {
+            seq = seq + 1u32;
+            syn = false;
+        }
+        if syn && !rst {
+            if self.state == State::SynReceived && !has_ack && seq == self.irs {
+                // A retransmitted SYN: our SYN-ACK was lost.
+                self.ctl_pending = true;
+                return;
+            }
+            // RFC 5961 §4.2: "If the SYN bit is set, irrespective of the
+            // sequence number, TCP MUST send an ACK (also referred to as
+            // challenge ACK) to the remote peer".
+            self.challenge_ack(now);
+            return;
+        }
+        // RFC 7323 §5.3 R1 (PAWS): a segment whose TSval is older than
+        // TS.Recent is a duplicate; answer with an ACK and drop it.
+        if let (true, Some((tsval, _))) = (self.ts_enabled, opts.timestamps) {
+            let stale = (tsval.wrapping_sub(self.ts_recent) as i32) < 0;
+            if stale && !rst {
+                if now - self.ts_recent_at > PAWS_IDLE {
+                    // RFC 7323 §5.5: TS.Recent is too old to judge by.
+                    self.ts_recent = tsval;
+                    self.ts_recent_at = now;
+                } else {
+                    self.ack_pending = true;
+                    return;
+                }
+            }
+        }
+
+        let seg_len = payload.len() as u32 + u32::from(fin) + u32::from(syn);
+        let wnd = self.recv_buf.window() as u32;
+        let in_window = |s: SubflowSeq| self.rcv_nxt <= s && s < self.rcv_nxt + wnd;
+        let acceptable = match (seg_len == 0, wnd == 0) {
+            (true, true) => seq == self.rcv_nxt,
+            (true, false) => in_window(seq),
+            (false, true) => false,
+            (false, false) => in_window(seq) || in_window(seq + (seg_len - 1)),
+        };
+
+        if rst {
+            // RFC 5961 §3.2: reset only on an exact match of RCV.NXT; an
+            // in-window RST gets a challenge ACK; anything else is dropped.
+            if seq == self.rcv_nxt {
+                self.close(Event::Reset);
+            } else if in_window(seq) || (wnd == 0 && seq == self.rcv_nxt) {
+                self.challenge_ack(now);
+            }
+            return;
+        }
+        if !acceptable {
+            // RFC 9293: "If an incoming segment is not acceptable, an
+            // acknowledgment should be sent in reply".
+            self.ack_pending = true;
+            // RFC 9293 §3.10.7.4, TIME-WAIT: "The only thing that can arrive
+            // in this state is a retransmission of the remote FIN.
+            // Acknowledge it, and restart the 2 MSL timeout."
+            if self.state == State::TimeWait && fin && seq + payload.len() + 1u32 == self.rcv_nxt {
+                self.time_wait_deadline = Some(now + self.config.time_wait);
+            }
+            return;
+        }
+        if !has_ack {
+            return;
+        }
+
+        // RFC 7323 §4.3: remember TSval of the segment that covers the
+        // ACK we last sent.
+        if let Some((tsval, _)) = opts.timestamps {
+            if seq <= self.last_ack_sent && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+                self.ts_recent = tsval;
+                self.ts_recent_at = now;
+            }
+        }
+
+        if self.state == State::SynReceived {
+            if self.snd_una < ack && ack <= self.snd_max {
+                self.on_syn_acked(now, ack, opts);
+                self.snd_wnd = u32::from(seg.window()) << self.snd_shift;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = seq;
+                self.snd_wl2 = ack;
+                self.establish();
+            } else {
+                // "If the segment acknowledgment is not acceptable, form a
+                // reset segment <SEQ=SEG.ACK><CTL=RST> and send it."
+                self.rst_pending = Some((ack, None));
+                return;
+            }
+        }
+
+        // RFC 5961 §5.2: the ACK is acceptable only within
+        // [SND.UNA - MAX.SND.WND, SND.NXT]; otherwise ACK and drop.
+        if ack > self.snd_max || ack < self.snd_una - self.max_snd_wnd {
+            self.ack_pending = true;
+            return;
+        }
+        if self.snd_wnd == 0 {
+            // The peer is alive and answering our zero-window probes.
+            self.consecutive_rtos = 0;
+        }
+        let window = u32::from(seg.window()) << self.snd_shift;
+        let is_dup = ack == self.snd_una
+            && payload.is_empty()
+            && !fin
+            && window == self.snd_wnd
+            && self.snd_max > self.snd_una;
+        if ack > self.snd_una {
+            self.on_new_ack(now, ack, opts);
+        } else if is_dup {
+            self.on_dup_ack(now);
+        }
+        // RFC 9293: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window
+        // should be updated" when the segment is newer than the one that
+        // last set it.
+        if ack >= self.snd_una
+            && (self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack))
+        {
+            let opened = self.snd_wnd == 0 && window > 0;
+            self.snd_wnd = window;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            self.snd_wl1 = seq;
+            self.snd_wl2 = ack;
+            if opened && self.persist {
+                self.persist = false;
+                self.rtx_deadline = None;
+            }
+        }
+        if self.state == State::Closed {
+            return;
+        }
+
+        // Our FIN acknowledged?
+        let fin_acked = self.fin_queued && self.snd_una == self.fin_seq() + 1u32;
+        if fin_acked {
+            match self.state {
+                State::FinWait1 => self.state = State::FinWait2,
+                State::Closing => self.enter_time_wait(now),
+                State::LastAck => {
+                    self.close(Event::Closed);
+                    return;
+                }
+                _ => {}
+            }
+        }
+
+        // Data.
+        if self.state.can_receive() && !payload.is_empty() {
+            self.on_payload(now, seq, payload);
+        }
+        // FIN.
+        if fin {
+            let fin_seq = seq + payload.len();
+            if self.state.can_receive() {
+                if fin_seq == self.rcv_nxt {
+                    self.on_fin(now);
+                } else if fin_seq > self.rcv_nxt {
+                    self.peer_fin = Some(fin_seq);
+                }
+            } else if self.fin_received && fin_seq + 1u32 == self.rcv_nxt {
+                // A retransmitted FIN: ACK it again; in TIME-WAIT restart
+                // the 2 MSL timeout (RFC 9293 §3.10.7.4).
+                self.ack_pending = true;
+                if self.state == State::TimeWait {
+                    self.time_wait_deadline = Some(now + self.config.time_wait);
+                }
+            }
+        }
+        self.arm_persist(now);
+    }
+
+    fn fin_seq(&self) -> SubflowSeq {
+        self.buf_seq + self.send_buf.len()
+    }
+
+    /// Seam: `data_acked` bytes starting at the old `buf_seq` are what the
+    /// MPTCP layer needs to learn which subflow bytes this ACK covered.
+    fn on_new_ack(&mut self, now: Instant, ack: SubflowSeq, opts: &SegOptions) {
+        let flight_before = u64::from(self.snd_max.distance_from(self.snd_una));
+        let data_acked = ack
+            .distance_from(self.buf_seq)
+            .min(self.send_buf.len() as u32);
+        self.send_buf.consume(data_acked as usize);
+        self.buf_seq = self.buf_seq + data_acked;
+        self.snd_una = ack;
+        if self.snd_nxt < ack {
+            self.snd_nxt = ack;
+        }
+        self.take_rtt_sample(now, ack, opts);
+        // RFC 6298 §5.3 and §5.2: restart the timer while data is
+        // outstanding, stop it when everything is acknowledged.
+        self.rtt.reset_backoff();
+        self.consecutive_rtos = 0;
+        self.persist = false;
+        self.rtx_deadline = if self.snd_max > self.snd_una {
+            Some(now + self.rtt.rto())
+        } else {
+            None
+        };
+        let in_recovery = self.in_recovery;
+        let unsent = self.send_buf.len() as u64;
+        let app_limited = flight_before + unsent < self.cwnd;
+        let rtt = self.last_sample;
+        self.push_cc(CongestionEvent::Ack {
+            now,
+            bytes_acked: u64::from(data_acked),
+            rtt,
+            app_limited,
+            in_recovery,
+        });
+        if self.in_recovery {
+            if ack >= self.recover {
+                // RFC 6582 §3.2 step 3, full acknowledgment: recovery ends.
+                self.in_recovery = false;
+                self.inflation = 0;
+                self.push_cc(CongestionEvent::RecoveryExit { now });
+            } else {
+                // Partial acknowledgment (RFC 6582 §3.2 step 5): retransmit
+                // the first unacknowledged segment, "deflate the congestion
+                // window by the amount of new data acknowledged ..., then
+                // add back one SMSS".
+                self.fast_rtx_pending = true;
+                self.inflation =
+                    self.inflation.saturating_sub(u64::from(data_acked)) + self.mss() as u64;
+            }
+        }
+        self.dup_acks = 0;
+        if self.write_blocked && self.send_buf.free() > 0 && !self.fin_queued {
+            self.write_blocked = false;
+            self.push_event(Event::Writable);
+        }
+    }
+
+    fn on_dup_ack(&mut self, now: Instant) {
+        self.dup_acks = self.dup_acks.saturating_add(1);
+        // RFC 6582 §3.2 step 2: a new recovery starts on the third duplicate
+        // only if the ACK covers more than `recover` (no false fast
+        // retransmits after an RTO).
+        if self.in_recovery {
+            // RFC 6582 §3.2 step 4: each further duplicate inflates the
+            // window by one SMSS (a segment has left the network).
+            self.inflation = self.inflation.saturating_add(self.mss() as u64);
+        } else if self.dup_acks == 3 && self.snd_una >= self.recover {
+            self.in_recovery = true;
+            // Step 3: the controller sets cwnd = ssthresh; the three
+            // duplicates' SMSS are added here.
+            self.inflation = 3 * self.mss() as u64;
+            self.recover = self.snd_max;
+            self.fast_rtx_pending = true;
+            self.timed = None;
+            self.push_cc(CongestionEvent::FastRetransmit {
+                now,
+                bytes_in_flight: self.bytes_in_flight(),
+            });
+        }
+    }
+
+    fn on_payload(&mut self, now: Instant, seq: SubflowSeq, payload: &[u8]) {
+        // Trim what we already have.
+        let skip = self.rcv_nxt.distance_from(seq) as usize;
+        if skip >= payload.len() {
+            // A pure duplicate: ACK at once (RFC 5681 §4.2).
+            self.ack_pending = true;
+            return;
+        }
+        let data = &payload[skip..];
+        let offset = (seq + skip).distance_from(self.rcv_nxt) as usize;
+        let had_ooo = self.recv_buf.has_out_of_order();
+        match self.recv_buf.insert(offset, data) {
+            Inserted::InOrder(n) => {
+                self.rcv_nxt = self.rcv_nxt + n;
+                self.bytes_received += n as u64;
+                if n > 0 {
+                    self.push_event(Event::Readable);
+                }
+                if had_ooo {
+                    // RFC 5681 §4.2: ACK at once when a hole is filled.
+                    self.ack_pending = true;
+                } else {
+                    // Delayed ACK: at least every second full-sized segment,
+                    // never later than `delayed_ack`.
+                    if data.len() >= self.mss() {
+                        self.unacked_full_segments += 1;
+                    }
+                    if self.unacked_full_segments >= 2 {
+                        self.ack_pending = true;
+                    } else if self.delack_deadline.is_none() {
+                        self.delack_deadline = Some(now + self.config.delayed_ack);
+                    }
+                }
+                if self.peer_fin == Some(self.rcv_nxt) {
+                    self.on_fin(now);
+                }
+            }
+            // Out of order or dropped: a duplicate ACK tells the sender.
+            Inserted::OutOfOrder | Inserted::Dropped => self.ack_pending = true,
+        }
+    }
+
+    fn on_fin(&mut self, now: Instant) {
+        self.peer_fin = None;
+        self.fin_received = true;
+        self.rcv_nxt = self.rcv_nxt + 1u32;
+        self.ack_pending = true;
+        self.push_event(Event::PeerClosed);
+        match self.state {
+            State::Established => self.state = State::CloseWait,
+            State::FinWait1 => self.state = State::Closing,
+            State::FinWait2 => self.enter_time_wait(now),
+            _ => {}
+        }
+    }
+
+    /// RFC 9293 §3.8.6.1: probe a zero window, on the retransmission timer.
+    fn arm_persist(&mut self, now: Instant) {
+        if self.state.is_synchronized()
+            && self.rtx_deadline.is_none()
+            && self.snd_wnd == 0
+            && self.snd_max == self.snd_una
+            && self.fin_seq().distance_from(self.snd_nxt) > 0
+        {
+            self.persist = true;
+            self.rtx_deadline = Some(now + self.rtt.rto());
+        }
+    }
+
+    /// Act on every timer that expired at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.time_wait_deadline.is_some_and(|t| t <= now) {
+            self.time_wait_deadline = None;
+            self.close(Event::Closed);
+            return;
+        }
+        if self.delack_deadline.is_some_and(|t| t <= now) {
+            self.delack_deadline = None;
+            self.ack_pending = true;
+        }
+        if self.rtx_deadline.is_some_and(|t| t <= now) {
+            self.on_rtx_timeout(now);
+        }
+    }
+
+    fn on_rtx_timeout(&mut self, now: Instant) {
+        self.rtx_deadline = None;
+        if self.persist {
+            // Zero-window probe: one byte past the window.
+            self.persist = false;
+            self.force_one = true;
+            self.rtt.on_timeout();
+            return;
+        }
+        self.consecutive_rtos += 1;
+        if self.consecutive_rtos > self.config.max_retransmissions {
+            // RFC 9293 §3.8.3: past R2, give up.
+            self.close(Event::TimedOut);
+            return;
+        }
+        // RFC 6298 §5.5, §5.6: back off and restart the timer.
+        self.rtt.on_timeout();
+        self.timed = None;
+        self.rtx_deadline = Some(now + self.rtt.rto());
+        match self.state {
+            State::SynSent | State::SynReceived => self.ctl_pending = true,
+            _ => {
+                let flight = self.bytes_in_flight();
+                // Go back N: everything outstanding is sent again.
+                self.snd_nxt = self.snd_una;
+                self.force_one = true;
+                self.fast_rtx_pending = false;
+                // RFC 6582 §3.2 step 4: after an RTO, recover = highest sent.
+                self.in_recovery = false;
+                self.inflation = 0;
+                self.recover = self.snd_max;
+                self.dup_acks = 0;
+                self.push_cc(CongestionEvent::RetransmissionTimeout {
+                    now,
+                    bytes_in_flight: flight,
+                });
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ transmit
+
+    /// Seam: the MPTCP layer's options for outgoing segments (DSS,
+    /// ADD_ADDR, ...) and SACK blocks are to be added to this builder.
+    fn base_builder<'a>(&self, now: Instant) -> SegmentBuilder<'a> {
+        let mut b = SegmentBuilder::new(self.tuple.local, self.tuple.remote);
+        b.ack = self.rcv_nxt.get();
+        b.flags = TcpFlags::ACK;
+        b.window = (self.advertisable_window() >> self.rcv_shift).min(u32::from(u16::MAX)) as u16;
+        if self.ts_enabled {
+            b.timestamps = Some((self.ts_now(now), self.ts_recent));
+        }
+        b
+    }
+
+    /// Bookkeeping shared by every segment that carries our ACK.
+    fn sent_ack(&mut self, window_field: u16) {
+        self.ack_pending = false;
+        self.delack_deadline = None;
+        self.unacked_full_segments = 0;
+        self.last_ack_sent = self.rcv_nxt;
+        let right = self.rcv_nxt + (u32::from(window_field) << self.rcv_shift);
+        self.rcv_adv = self.rcv_adv.max_seq(right);
+    }
+
+    /// Write the next segment to send into `buf` as a whole IP packet and
+    /// return its length, or `None` if there is nothing to send (or `buf`
+    /// is too small, in which case the segment stays pending).
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if let Some((seq, ack)) = self.rst_pending {
+            let mut b = SegmentBuilder::new(self.tuple.local, self.tuple.remote);
+            b.seq = seq.get();
+            b.flags = TcpFlags::RST;
+            if let Some(ack) = ack {
+                b.ack = ack.get();
+                b.flags = TcpFlags::RST | TcpFlags::ACK;
+            }
+            let len = b.emit(buf).ok()?.len;
+            self.rst_pending = None;
+            return Some(len);
+        }
+        match self.state {
+            State::Closed | State::Listen => None,
+            State::SynSent | State::SynReceived => self.transmit_syn(now, buf),
+            _ => {
+                let sent = self.transmit_data(now, buf);
+                if sent.is_none() {
+                    self.arm_persist(now);
+                }
+                sent
+            }
+        }
+    }
+
+    fn transmit_syn(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if !self.ctl_pending {
+            if self.state == State::SynReceived && self.ack_pending {
+                // A challenge ACK (RFC 5961) in SYN-RECEIVED.
+                return self.transmit_ack(now, buf);
+            }
+            return None;
+        }
+        let syn_ack = self.state == State::SynReceived;
+        let mut b = SegmentBuilder::new(self.tuple.local, self.tuple.remote);
+        b.seq = self.iss.get();
+        b.flags = TcpFlags::SYN;
+        b.mss = Some(self.config.mss);
+        // RFC 7323 §2.2: the window of a SYN is not scaled.
+        b.window = self.recv_buf.window().min(usize::from(u16::MAX)) as u16;
+        if syn_ack {
+            b.flags = TcpFlags::SYN | TcpFlags::ACK;
+            b.ack = self.rcv_nxt.get();
+            // Answer only what the peer offered (and we want).
+            if self.config.window_scaling && self.ws_offered {
+                b.window_scale = Some(self.rcv_shift);
+            }
+            b.sack_permitted = self.sack_permitted;
+            if self.ts_enabled {
+                b.timestamps = Some((self.ts_now(now), self.ts_recent));
+            }
+        } else {
+            if self.config.window_scaling {
+                b.window_scale = Some(self.config.window_shift());
+            }
+            b.sack_permitted = self.config.sack;
+            if self.config.timestamps {
+                b.timestamps = Some((self.ts_now(now), 0));
+            }
+        }
+        let len = b.emit(buf).ok()?.len;
+        self.ctl_pending = false;
+        if syn_ack {
+            self.sent_ack(b.window);
+            // The SYN window is unscaled; the right edge is what it said.
+            self.rcv_adv = self.rcv_nxt + u32::from(b.window);
+        }
+        if self.rtx_deadline.is_none() {
+            self.rtx_deadline = Some(now + self.rtt.rto());
+        }
+        if self.consecutive_rtos == 0 && self.timed.is_none() {
+            self.timed = Some((self.iss, now));
+        } else if self.consecutive_rtos > 0 {
+            self.timed = None;
+            self.retransmissions += 1;
+        }
+        Some(len)
+    }
+
+    fn transmit_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        // A retransmission is only due while something is outstanding.
+        if self.snd_una == self.snd_max {
+            self.fast_rtx_pending = false;
+        }
+        let fast = self.fast_rtx_pending;
+        let seq = if fast { self.snd_una } else { self.snd_nxt };
+        let offset = seq.distance_from(self.buf_seq) as usize;
+        let avail = self.send_buf.len().saturating_sub(offset);
+        let mss = self.mss();
+        let mut len = avail.min(mss);
+        if !fast {
+            // The usable window: the peer's, and the congestion window
+            // inflated by one MSS per duplicate ACK in recovery.
+            let mut cwnd = self.cwnd.max(mss as u64);
+            if self.in_recovery {
+                cwnd = cwnd.saturating_add(self.inflation);
+            }
+            let wnd = u64::from(self.snd_wnd).min(cwnd) as u32;
+            let right = self.snd_una + wnd;
+            let allowed = right.distance_from(seq) as usize;
+            len = len.min(allowed);
+            if len == 0 && avail > 0 && self.force_one {
+                len = 1;
+            }
+            // Nagle (RFC 9293 §3.7.4): hold a small new segment while data
+            // is unacknowledged.
+            let small = len < mss && len == avail;
+            if self.config.nagle
+                && small
+                && len > 0
+                && seq == self.snd_max
+                && self.snd_max > self.snd_una
+                && !self.fin_queued
+            {
+                len = 0;
+            }
+            // Sender SWS avoidance: don't send a sliver the window allows
+            // when more is waiting.
+            if len < avail && len < mss && !self.force_one && self.snd_max > self.snd_una {
+                len = 0;
+            }
+        }
+        let fin_seq = self.fin_seq();
+        // The FIN goes with the last data byte (or alone) when it has not
+        // been sent, or is being sent again.
+        let fin_needed = self.fin_queued && len == avail && seq + len == fin_seq;
+        if len == 0 && !fin_needed {
+            if self.ack_pending {
+                return self.transmit_ack(now, buf);
+            }
+            return None;
+        }
+        let n = self.send_buf.peek(offset, &mut self.scratch[..len]);
+        debug_assert_eq!(n, len);
+        let mut b = self.base_builder(now);
+        b.seq = seq.get();
+        if fin_needed {
+            b.flags |= TcpFlags::FIN;
+        }
+        if len > 0 && len == avail {
+            b.flags |= TcpFlags::PSH;
+        }
+        b.payload = &self.scratch[..len];
+        let window = b.window;
+        let emitted = b.emit(buf).ok()?.len;
+
+        let end = seq + len + u32::from(fin_needed);
+        let retransmit = seq < self.snd_max;
+        if retransmit {
+            self.retransmissions += 1;
+            // Karn: a sample must not come from a retransmitted segment.
+            if self.timed.is_some_and(|(t, _)| t >= seq) {
+                self.timed = None;
+            }
+        } else if self.timed.is_none() {
+            self.timed = Some((seq, now));
+        }
+        self.bytes_sent += len as u64;
+        if fast {
+            self.fast_rtx_pending = false;
+        } else {
+            self.snd_nxt = end;
+            self.snd_max = self.snd_max.max_seq(end);
+        }
+        self.force_one = false;
+        if self.rtx_deadline.is_none() || self.persist {
+            self.persist = false;
+            self.rtx_deadline = Some(now + self.rtt.rto());
+        }
+        self.sent_ack(window);
+        Some(emitted)
+    }
+
+    fn transmit_ack(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let mut b = self.base_builder(now);
+        b.seq = self.snd_nxt.get();
+        let window = b.window;
+        let len = b.emit(buf).ok()?.len;
+        self.sent_ack(window);
+        Some(len)
+    }
+}
+
+/// RFC 9293 §3.7.1: without an MSS option, assume 536 (IPv4) or 1220 (IPv6).
+fn default_peer_mss(tuple: &FourTuple) -> u16 {
+    if tuple.remote.is_ipv4() { 536 } else { 1220 }
+}

@@ -1,0 +1,91 @@
+//! The send buffer: a fixed-capacity ring of bytes the application wrote and
+//! the peer has not yet acknowledged. Offset 0 is SND.UNA's first data byte.
+
+/// A byte ring allocated once at creation.
+#[derive(Debug)]
+pub(crate) struct SendBuffer {
+    storage: Box<[u8]>,
+    /// Index of the oldest byte.
+    head: usize,
+    len: usize,
+}
+
+impl SendBuffer {
+    pub(crate) fn new(capacity: usize) -> Self {
+        SendBuffer {
+            storage: vec![0; capacity].into_boxed_slice(),
+            head: 0,
+            len: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.storage.len()
+    }
+
+    pub(crate) fn free(&self) -> usize {
+        self.capacity() - self.len
+    }
+
+    /// Append as much of `data` as fits; return how much did.
+    pub(crate) fn write(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.free());
+        let cap = self.capacity();
+        let start = (self.head + self.len) % cap.max(1);
+        let first = n.min(cap - start);
+        self.storage[start..start + first].copy_from_slice(&data[..first]);
+        self.storage[..n - first].copy_from_slice(&data[first..n]);
+        self.len += n;
+        n
+    }
+
+    /// Copy up to `out.len()` bytes starting `offset` bytes past the oldest
+    /// into `out`; return how many were copied.
+    pub(crate) fn peek(&self, offset: usize, out: &mut [u8]) -> usize {
+        if offset >= self.len {
+            return 0;
+        }
+        let n = out.len().min(self.len - offset);
+        let cap = self.capacity();
+        let start = (self.head + offset) % cap;
+        let first = n.min(cap - start);
+        out[..first].copy_from_slice(&self.storage[start..start + first]);
+        out[first..n].copy_from_slice(&self.storage[..n - first]);
+        n
+    }
+
+    /// Drop the `n` oldest bytes (acknowledged by the peer).
+    pub(crate) fn consume(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.head = (self.head + n) % self.capacity();
+        self.len -= n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wraps_around() {
+        let mut buf = SendBuffer::new(8);
+        assert_eq!(buf.write(b"abcdef"), 6);
+        buf.consume(4);
+        assert_eq!(buf.write(b"ghijklmn"), 6);
+        assert_eq!(buf.len(), 8);
+        assert_eq!(buf.free(), 0);
+        let mut out = [0; 8];
+        assert_eq!(buf.peek(0, &mut out), 8);
+        assert_eq!(&out, b"efghijkl");
+        let mut out = [0; 3];
+        assert_eq!(buf.peek(3, &mut out), 3);
+        assert_eq!(&out, b"hij");
+        assert_eq!(buf.peek(8, &mut out), 0);
+        buf.consume(100);
+        assert_eq!(buf.len(), 0);
+    }
+}
