@@ -74,6 +74,9 @@ impl PathInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CongestionEvent {
     /// New data was acknowledged (cumulatively or by SACK).
+    ///
+    /// A transport whose owner polls rarely may coalesce several ACKs into
+    /// one event: `bytes_acked` is then their sum and `rtt` the latest sample.
     Ack {
         /// When the acknowledgement arrived.
         now: Instant,
@@ -90,6 +93,11 @@ pub enum CongestionEvent {
     },
     /// Loss inferred from duplicate ACKs, SACK or RACK: fast retransmit and
     /// the start of a recovery episode. Sent at most once per episode.
+    ///
+    /// The transport does the RFC 6582 window inflation and deflation
+    /// during recovery itself (the controller never sees duplicate ACKs):
+    /// the controller sets its window to the new ssthresh and does not
+    /// inflate it.
     FastRetransmit {
         /// When the loss was detected.
         now: Instant,
@@ -103,7 +111,9 @@ pub enum CongestionEvent {
         now: Instant,
     },
     /// The retransmission timer expired (RFC 6298 §5.5): collapse to the
-    /// loss window.
+    /// loss window. Repeated timeouts of the same data arrive as repeated
+    /// events with no `Ack` between them (RFC 5681 §3.1 lowers ssthresh
+    /// only on the first); a lost zero-window probe counts as one too.
     RetransmissionTimeout {
         /// When the timer fired.
         now: Instant,
