@@ -1,0 +1,173 @@
+//! What a stack is made of: its paths (one TUN device each) and its knobs.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mptcp_tcp::TcpConfig;
+
+use crate::impairment::Impairment;
+
+/// One path: a TUN device and our stack's address behind it.
+///
+/// If the device does not exist it is created, brought up with `mtu`, and
+/// given the *kernel-side* address [`PathConfig::kernel_addr`] in the
+/// path's subnet, so that programs on this host reach our stack at `addr`
+/// through it. An existing device (for example one made persistent with
+/// `ip tuntap add dev NAME mode tun`) is attached to as it is: its
+/// addresses and routes are left alone, it is only brought up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PathConfig {
+    /// The TUN device's name (at most 15 bytes).
+    pub device: String,
+    /// Our stack's address on this path (the source of what it sends).
+    pub addr: IpAddr,
+    /// The path's subnet prefix length: destinations inside `addr/prefix`
+    /// leave through this device. Default 24 for IPv4, 64 for IPv6.
+    pub prefix: u8,
+    /// The device MTU used when it is created. Default 1500.
+    pub mtu: u16,
+}
+
+impl PathConfig {
+    /// A path with the default prefix and MTU.
+    pub fn new(device: impl Into<String>, addr: IpAddr) -> Self {
+        PathConfig {
+            device: device.into(),
+            addr,
+            prefix: if addr.is_ipv4() { 24 } else { 64 },
+            mtu: 1500,
+        }
+    }
+
+    /// Whether `dst` lies in this path's subnet.
+    pub fn contains(&self, dst: IpAddr) -> bool {
+        match (self.addr, dst) {
+            (IpAddr::V4(a), IpAddr::V4(d)) => {
+                let bits = u32::from(self.prefix.min(32));
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - bits)
+                };
+                u32::from(a) & mask == u32::from(d) & mask
+            }
+            (IpAddr::V6(a), IpAddr::V6(d)) => {
+                let bits = u32::from(self.prefix.min(128));
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - bits)
+                };
+                u128::from(a) & mask == u128::from(d) & mask
+            }
+            _ => false,
+        }
+    }
+
+    /// The address the kernel's side of a device we create gets: host 1 of
+    /// the subnet, or host 2 when our own address is host 1.
+    pub fn kernel_addr(&self) -> IpAddr {
+        match self.addr {
+            IpAddr::V4(a) => {
+                let bits = u32::from(self.prefix.min(30));
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - bits)
+                };
+                let net = u32::from(a) & mask;
+                let host = if u32::from(a) == net + 1 { 2 } else { 1 };
+                IpAddr::V4((net + host).into())
+            }
+            IpAddr::V6(a) => {
+                let bits = u32::from(self.prefix.min(126));
+                let mask = if bits == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - bits)
+                };
+                let net = u128::from(a) & mask;
+                let host = if u128::from(a) == net + 1 { 2 } else { 1 };
+                IpAddr::V6((net + host).into())
+            }
+        }
+    }
+}
+
+/// The configuration of a [`crate::Stack`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct StackConfig {
+    /// The paths, one TUN device each. At least one.
+    pub paths: Vec<PathConfig>,
+    /// Every connection's TCP configuration. Its MSS is lowered to fit the
+    /// path MTU.
+    pub tcp: TcpConfig,
+    /// The congestion controller by name, from
+    /// `mptcp_cc::Registry::with_builtins` ("cubic" or "reno").
+    /// Default "cubic".
+    pub congestion_control: String,
+    /// Impairment of packets in each direction. Default off.
+    pub impairment: Impairment,
+    /// Write every packet (both directions, after impairment on the way
+    /// out, before it on the way in) to this pcap file. Default none.
+    pub pcap: Option<PathBuf>,
+    /// Seed of the ISN key, the ephemeral ports and the impairment. `None`
+    /// draws one from the OS.
+    pub seed: Option<u64>,
+    /// Most connections at once (established, opening and closing).
+    /// Default 1024.
+    pub max_connections: usize,
+    /// Most connections a listener holds that the application has not
+    /// accepted yet; further SYNs are dropped. Default 128.
+    pub accept_backlog: usize,
+    /// How long a connection whose handle was dropped may take to close
+    /// gracefully before it is aborted. Default 60 s.
+    pub close_linger: Duration,
+}
+
+impl StackConfig {
+    /// A configuration with the given paths and every other field at its
+    /// default.
+    pub fn new(paths: Vec<PathConfig>) -> Self {
+        StackConfig {
+            paths,
+            tcp: TcpConfig::default(),
+            congestion_control: "cubic".to_owned(),
+            impairment: Impairment::default(),
+            pcap: None,
+            seed: None,
+            max_connections: 1024,
+            accept_backlog: 128,
+            close_linger: Duration::from_secs(60),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnet_membership() {
+        let p = PathConfig::new("tun0", "10.7.0.2".parse().unwrap());
+        assert!(p.contains("10.7.0.1".parse().unwrap()));
+        assert!(!p.contains("10.8.0.1".parse().unwrap()));
+        assert!(!p.contains("fd00::1".parse().unwrap()));
+        let p6 = PathConfig::new("tun1", "fd00:7::2".parse().unwrap());
+        assert!(p6.contains("fd00:7::99".parse().unwrap()));
+        assert!(!p6.contains("fd00:8::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn kernel_side_address() {
+        let p = PathConfig::new("tun0", "10.7.0.2".parse().unwrap());
+        assert_eq!(p.kernel_addr(), "10.7.0.1".parse::<IpAddr>().unwrap());
+        let p = PathConfig::new("tun0", "10.7.0.1".parse().unwrap());
+        assert_eq!(p.kernel_addr(), "10.7.0.2".parse::<IpAddr>().unwrap());
+        let p = PathConfig::new("tun0", "fd00::2".parse().unwrap());
+        assert_eq!(p.kernel_addr(), "fd00::1".parse::<IpAddr>().unwrap());
+    }
+}

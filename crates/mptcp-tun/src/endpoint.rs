@@ -1,0 +1,842 @@
+//! The plain-TCP endpoint the stack thread runs: connections by 4-tuple,
+//! listeners by port, a congestion controller per connection, resets for
+//! segments nobody owns, and the application requests waiting on them.
+//!
+//! It does no I/O and reads no clock, like the core below it: packets,
+//! commands and `now` come in; packets leave through the `out` callback
+//! (device index, bytes), which the stack thread points at the impairment
+//! layer, the pcap and the devices.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use crossbeam_channel::Sender;
+use mptcp_cc::{CcConfig, CongestionControl, PathId, Registry};
+use mptcp_tcp::{Connection, Event, FourTuple, IsnKey, State, TcpConfig};
+use mptcp_time::Instant;
+use mptcp_wire::segment::{ChecksumCheck, Segment, SegmentBuilder, TcpFlags};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+
+use crate::command::{Command, ConnId, ListenerId, Opened};
+use crate::config::PathConfig;
+use crate::stats::{ConnectionInfo, StackStats};
+
+/// First and last ephemeral port (IANA dynamic range, RFC 6335 §6).
+const EPHEMERAL: core::ops::RangeInclusive<u16> = 49152..=65535;
+
+/// Where a connection's application handle is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Handle {
+    /// Not handed out yet: still connecting, or waiting in a listener's
+    /// queue.
+    NotYet,
+    /// A `TcpStream` holds it.
+    Open,
+    /// The `TcpStream` was dropped: close in the background, then free.
+    Dropped,
+}
+
+type Reply<T> = Sender<io::Result<T>>;
+/// A waiting read: the buffer to fill and where to send it.
+type PendingRead = (Vec<u8>, Reply<Vec<u8>>);
+/// A waiting write: the data and where to say how much was taken.
+type PendingWrite = (Vec<u8>, Reply<(usize, Vec<u8>)>);
+
+/// One connection and everything the stack keeps about it.
+struct Slot {
+    generation: u64,
+    conn: Connection,
+    cc: Box<dyn CongestionControl>,
+    device: usize,
+    tuple: FourTuple,
+    /// The listener it came from, until it is accepted.
+    listener: Option<ListenerId>,
+    handle: Handle,
+    connect_reply: Option<Reply<Opened>>,
+    read: Option<PendingRead>,
+    write: Option<PendingWrite>,
+    connected: bool,
+    /// The peer's FIN arrived.
+    eof: bool,
+    /// The application shut down reading: received data is discarded.
+    read_shut: bool,
+    /// Why the connection failed (reset or timed out), for the next request.
+    failure: Option<(io::ErrorKind, &'static str)>,
+    /// The engine reported its end (Closed, Reset or TimedOut).
+    finished: bool,
+    /// After a dropped handle: abort if not closed by then.
+    linger_deadline: Option<Instant>,
+}
+
+impl Slot {
+    fn id(&self, index: usize) -> ConnId {
+        ConnId {
+            index,
+            generation: self.generation,
+        }
+    }
+
+    fn opened(&self, index: usize) -> Opened {
+        Opened {
+            id: self.id(index),
+            local: self.tuple.local,
+            remote: self.tuple.remote,
+        }
+    }
+
+    fn error(&self) -> io::Error {
+        match self.failure {
+            Some((kind, msg)) => io::Error::new(kind, msg),
+            None => io::Error::new(io::ErrorKind::NotConnected, "connection closed"),
+        }
+    }
+}
+
+/// A listening port.
+struct Listener {
+    id: ListenerId,
+    /// Established connections not yet accepted, oldest first.
+    queue: VecDeque<usize>,
+    /// Connections it spawned that are not accepted yet (half-open and
+    /// queued): bounded by the backlog.
+    children: usize,
+    accept_reply: Option<Reply<Opened>>,
+}
+
+/// The endpoint's limits and knobs.
+#[derive(Clone, Debug)]
+pub(crate) struct EndpointConfig {
+    pub(crate) paths: Vec<PathConfig>,
+    /// MTU of each path's device, in path order.
+    pub(crate) mtus: Vec<u16>,
+    pub(crate) tcp: TcpConfig,
+    pub(crate) congestion_control: String,
+    pub(crate) max_connections: usize,
+    pub(crate) accept_backlog: usize,
+    pub(crate) close_linger: core::time::Duration,
+}
+
+/// The plain-TCP endpoint.
+pub(crate) struct Endpoint {
+    config: EndpointConfig,
+    registry: Registry,
+    isn_key: IsnKey,
+    rng: ChaCha8Rng,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    live: usize,
+    next_generation: u64,
+    by_tuple: HashMap<FourTuple, usize>,
+    listeners: HashMap<u16, Listener>,
+    next_listener: u64,
+    /// Slots touched since the last `flush`, each once.
+    dirty: Vec<usize>,
+    is_dirty: Vec<bool>,
+    scratch: Vec<u8>,
+    pub(crate) stats: StackStats,
+}
+
+impl Endpoint {
+    /// An endpoint; `seed` keys the ISNs and picks the ephemeral ports.
+    pub(crate) fn new(config: EndpointConfig, seed: u64) -> Result<Self, String> {
+        config.tcp.validate().map_err(|e| e.to_string())?;
+        let registry = Registry::with_builtins();
+        if registry.get(&config.congestion_control).is_none() {
+            let names: Vec<&str> = registry.names().collect();
+            return Err(format!(
+                "unknown congestion control {:?} (known: {})",
+                config.congestion_control,
+                names.join(", ")
+            ));
+        }
+        if config.paths.is_empty() {
+            return Err("at least one path is needed".to_owned());
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let isn_key = IsnKey::random(&mut rng);
+        Ok(Endpoint {
+            config,
+            registry,
+            isn_key,
+            rng,
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            next_generation: 1,
+            by_tuple: HashMap::new(),
+            listeners: HashMap::new(),
+            next_listener: 1,
+            dirty: Vec::new(),
+            is_dirty: Vec::new(),
+            scratch: vec![0; 65_535],
+            stats: StackStats::default(),
+        })
+    }
+
+    /// The TCP configuration for a connection on `device`: the MSS fits the
+    /// device MTU (40 bytes of IPv4+TCP headers, 60 for IPv6).
+    fn tcp_config(&self, device: usize, v6: bool) -> TcpConfig {
+        let mut tcp = self.config.tcp.clone();
+        let headers = if v6 { 60 } else { 40 };
+        let mtu = self.config.mtus.get(device).copied().unwrap_or(1500);
+        tcp.mss = tcp.mss.min(mtu.saturating_sub(headers).max(64));
+        tcp
+    }
+
+    fn mark(&mut self, index: usize) {
+        if !self.is_dirty[index] {
+            self.is_dirty[index] = true;
+            self.dirty.push(index);
+        }
+    }
+
+    fn insert(&mut self, slot_of: impl FnOnce(u64) -> Slot) -> usize {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let slot = slot_of(generation);
+        let tuple = slot.tuple;
+        let index = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.is_dirty.push(false);
+                self.slots.len() - 1
+            }
+        };
+        self.by_tuple.insert(tuple, index);
+        self.live += 1;
+        self.stats.connections += 1;
+        self.mark(index);
+        index
+    }
+
+    fn remove(&mut self, index: usize) {
+        let Some(slot) = self.slots[index].take() else {
+            return;
+        };
+        if self.by_tuple.get(&slot.tuple) == Some(&index) {
+            self.by_tuple.remove(&slot.tuple);
+        }
+        if let Some(id) = slot.listener {
+            if let Some(l) = self.listeners.values_mut().find(|l| l.id == id) {
+                l.queue.retain(|&i| i != index);
+                l.children = l.children.saturating_sub(1);
+            }
+        }
+        self.free.push(index);
+        self.live -= 1;
+    }
+
+    fn slot_mut(&mut self, id: ConnId) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(id.index)?
+            .as_mut()
+            .filter(|s| s.generation == id.generation)
+    }
+
+    fn new_controller(&self) -> Box<dyn CongestionControl> {
+        self.registry
+            .build(&self.config.congestion_control, &CcConfig::default())
+            .expect("checked in Endpoint::new")
+    }
+
+    // ------------------------------------------------------------ packets
+
+    /// Handle one IP packet that arrived on `device`.
+    pub(crate) fn handle_packet(
+        &mut self,
+        now: Instant,
+        device: usize,
+        packet: &[u8],
+        out: &mut dyn FnMut(usize, &[u8]),
+    ) {
+        self.stats.packets_in += 1;
+        let Ok(segment) = Segment::parse(packet, ChecksumCheck::Verify) else {
+            self.stats.packets_ignored += 1;
+            return;
+        };
+        let dst = segment.dst();
+        if !self.config.paths.iter().any(|p| p.addr == dst) {
+            self.stats.packets_ignored += 1;
+            return;
+        }
+        let tuple = FourTuple {
+            local: SocketAddr::new(dst, segment.dst_port()),
+            remote: SocketAddr::new(segment.src(), segment.src_port()),
+        };
+        if let Some(&index) = self.by_tuple.get(&tuple) {
+            if let Some(slot) = self.slots[index].as_mut() {
+                slot.conn.handle_segment(now, &segment);
+                self.mark(index);
+                return;
+            }
+        }
+        let flags = segment.flags();
+        let is_syn =
+            flags.contains(TcpFlags::SYN) && !flags.intersects(TcpFlags::ACK | TcpFlags::RST);
+        if is_syn {
+            if let Some(listener) = self.listeners.get(&segment.dst_port()) {
+                // Past the backlog or the connection limit a SYN is dropped,
+                // not reset: the client retries (as Linux does on overflow).
+                if listener.children >= self.config.accept_backlog
+                    || self.live >= self.config.max_connections
+                {
+                    return;
+                }
+                let id = listener.id;
+                let config = self.tcp_config(device, dst.is_ipv6());
+                let Ok(conn) = Connection::accept(config, &segment, self.isn_key.clone(), now)
+                else {
+                    return;
+                };
+                let cc = self.new_controller();
+                if let Some(l) = self.listeners.get_mut(&segment.dst_port()) {
+                    l.children += 1;
+                }
+                self.insert(|generation| {
+                    new_slot(generation, conn, cc, device, tuple, Some(id), now)
+                });
+                return;
+            }
+        }
+        self.reset_unknown(&segment, device, out);
+    }
+
+    /// RFC 9293 §3.10.7.1: a segment for no connection gets a reset, unless
+    /// it is one. "If the ACK bit is off, sequence number zero is used,
+    /// <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. If the ACK bit is on,
+    /// <SEQ=SEG.ACK><CTL=RST>."
+    fn reset_unknown(
+        &mut self,
+        segment: &Segment<'_>,
+        device: usize,
+        out: &mut dyn FnMut(usize, &[u8]),
+    ) {
+        let flags = segment.flags();
+        if flags.contains(TcpFlags::RST) {
+            return;
+        }
+        let local = SocketAddr::new(segment.dst(), segment.dst_port());
+        let remote = SocketAddr::new(segment.src(), segment.src_port());
+        let mut rst = SegmentBuilder::new(local, remote);
+        if flags.contains(TcpFlags::ACK) {
+            rst.seq = segment.ack();
+            rst.flags = TcpFlags::RST;
+        } else {
+            rst.seq = 0;
+            rst.ack = segment.seq().wrapping_add(segment.seq_len() as u32);
+            rst.flags = TcpFlags::RST | TcpFlags::ACK;
+        }
+        if let Ok(emitted) = rst.emit(&mut self.scratch) {
+            self.stats.resets_sent += 1;
+            self.stats.packets_out += 1;
+            out(device, &self.scratch[..emitted.len]);
+        }
+    }
+
+    // ----------------------------------------------------------- commands
+
+    /// Handle one application request. `Stop` is the stack thread's.
+    pub(crate) fn handle_command(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::Connect { remote, reply } => self.connect(now, remote, reply),
+            Command::CancelConnect { remote } => {
+                let found = self.slots.iter().position(|s| {
+                    s.as_ref()
+                        .is_some_and(|s| s.connect_reply.is_some() && s.tuple.remote == remote)
+                });
+                if let Some(index) = found {
+                    if let Some(slot) = self.slots[index].as_mut() {
+                        if let Some(reply) = slot.connect_reply.take() {
+                            let _ = reply.send(Err(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "connection timed out",
+                            )));
+                        }
+                        slot.conn.abort();
+                        slot.handle = Handle::Dropped;
+                        self.mark(index);
+                    }
+                }
+            }
+            Command::Listen { port, reply } => {
+                let result = if port == 0 {
+                    Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "cannot listen on port 0",
+                    ))
+                } else if self.listeners.contains_key(&port) {
+                    Err(io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        format!("port {port} is already listened on"),
+                    ))
+                } else {
+                    let id = ListenerId(self.next_listener);
+                    self.next_listener += 1;
+                    self.listeners.insert(
+                        port,
+                        Listener {
+                            id,
+                            queue: VecDeque::new(),
+                            children: 0,
+                            accept_reply: None,
+                        },
+                    );
+                    Ok(id)
+                };
+                let _ = reply.send(result);
+            }
+            Command::Accept { listener, reply } => {
+                let Some(l) = self.listeners.values_mut().find(|l| l.id == listener) else {
+                    let _ = reply.send(Err(io::Error::new(
+                        io::ErrorKind::NotConnected,
+                        "listener closed",
+                    )));
+                    return;
+                };
+                match l.queue.pop_front() {
+                    Some(index) => {
+                        l.children = l.children.saturating_sub(1);
+                        self.hand_out(index, reply);
+                    }
+                    None => l.accept_reply = Some(reply),
+                }
+            }
+            Command::CancelAccept { listener } => {
+                if let Some(l) = self.listeners.values_mut().find(|l| l.id == listener) {
+                    if let Some(reply) = l.accept_reply.take() {
+                        let _ = reply.send(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "accept timed out",
+                        )));
+                    }
+                }
+            }
+            Command::CloseListener { listener } => {
+                self.listeners.retain(|_, l| l.id != listener);
+                // Connections nobody will accept are reset.
+                for index in 0..self.slots.len() {
+                    if let Some(slot) = self.slots[index].as_mut() {
+                        if slot.listener == Some(listener) {
+                            slot.listener = None;
+                            slot.conn.abort();
+                            slot.handle = Handle::Dropped;
+                            self.mark(index);
+                        }
+                    }
+                }
+            }
+            Command::Read { conn, buf, reply } => match self.slot_mut(conn) {
+                Some(slot) => {
+                    slot.read = Some((buf, reply));
+                    self.mark(conn.index);
+                }
+                None => {
+                    let _ = reply.send(Err(not_connected()));
+                }
+            },
+            Command::CancelRead { conn } => {
+                if let Some(slot) = self.slot_mut(conn) {
+                    if let Some((_, reply)) = slot.read.take() {
+                        let _ = reply.send(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "read timed out",
+                        )));
+                    }
+                }
+            }
+            Command::Write { conn, data, reply } => match self.slot_mut(conn) {
+                Some(slot) => {
+                    slot.write = Some((data, reply));
+                    self.mark(conn.index);
+                }
+                None => {
+                    let _ = reply.send(Err(not_connected()));
+                }
+            },
+            Command::CancelWrite { conn } => {
+                if let Some(slot) = self.slot_mut(conn) {
+                    if let Some((_, reply)) = slot.write.take() {
+                        let _ = reply.send(Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "write timed out",
+                        )));
+                    }
+                }
+            }
+            Command::Shutdown {
+                conn,
+                write,
+                read,
+                reply,
+            } => match self.slot_mut(conn) {
+                Some(slot) => {
+                    if write {
+                        slot.conn.shutdown();
+                    }
+                    if read {
+                        slot.read_shut = true;
+                    }
+                    let _ = reply.send(Ok(()));
+                    self.mark(conn.index);
+                }
+                None => {
+                    let _ = reply.send(Err(not_connected()));
+                }
+            },
+            Command::Info { conn, reply } => {
+                let result = self
+                    .slot_mut(conn)
+                    .map(|slot| info(&slot.conn))
+                    .ok_or_else(not_connected);
+                let _ = reply.send(result);
+            }
+            Command::Close { conn } => {
+                let linger = self.config.close_linger;
+                if let Some(slot) = self.slot_mut(conn) {
+                    slot.handle = Handle::Dropped;
+                    slot.read = None;
+                    slot.write = None;
+                    if !slot.finished {
+                        slot.conn.shutdown();
+                        slot.linger_deadline = Some(now + linger);
+                    }
+                    self.mark(conn.index);
+                }
+            }
+            // The stack thread handles Stop itself.
+            Command::Stop { .. } => {}
+        }
+    }
+
+    /// Open a connection from the path that reaches `remote`.
+    fn connect(&mut self, now: Instant, remote: SocketAddr, reply: Reply<Opened>) {
+        if self.live >= self.config.max_connections {
+            let _ = reply.send(Err(io::Error::other("too many connections")));
+            return;
+        }
+        let paths = &self.config.paths;
+        let family = |p: &&PathConfig| p.addr.is_ipv4() == remote.is_ipv4();
+        let Some(device) = paths
+            .iter()
+            .position(|p| p.contains(remote.ip()))
+            .or_else(|| paths.iter().position(|p| family(&p)))
+        else {
+            let _ = reply.send(Err(io::Error::new(
+                io::ErrorKind::NetworkUnreachable,
+                format!("no path has an address of {remote}'s family"),
+            )));
+            return;
+        };
+        let local_ip: IpAddr = paths[device].addr;
+        let Some(local) = self.ephemeral_port(local_ip, remote) else {
+            let _ = reply.send(Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                "no free local port",
+            )));
+            return;
+        };
+        let tuple = FourTuple { local, remote };
+        let config = self.tcp_config(device, remote.is_ipv6());
+        let conn = match Connection::connect(config, tuple, self.isn_key.clone(), now) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = reply.send(Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    e.to_string(),
+                )));
+                return;
+            }
+        };
+        let cc = self.new_controller();
+        self.insert(|generation| {
+            let mut slot = new_slot(generation, conn, cc, device, tuple, None, now);
+            slot.connect_reply = Some(reply);
+            slot
+        });
+    }
+
+    /// A random free ephemeral port for `local_ip` towards `remote`.
+    fn ephemeral_port(&mut self, local_ip: IpAddr, remote: SocketAddr) -> Option<SocketAddr> {
+        let span = u32::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
+        let start = self.rng.next_u32() % span;
+        (0..span).find_map(|i| {
+            let port = EPHEMERAL.start() + ((start + i) % span) as u16;
+            let local = SocketAddr::new(local_ip, port);
+            let taken = self.by_tuple.contains_key(&FourTuple { local, remote })
+                || self.listeners.contains_key(&port);
+            (!taken).then_some(local)
+        })
+    }
+
+    /// Give connection `index` to the application.
+    fn hand_out(&mut self, index: usize, reply: Reply<Opened>) {
+        if let Some(slot) = self.slots[index].as_mut() {
+            slot.listener = None;
+            slot.handle = Handle::Open;
+            let _ = reply.send(Ok(slot.opened(index)));
+            self.mark(index);
+        }
+    }
+
+    // ------------------------------------------------------------- timers
+
+    /// The earliest time something is due.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .flatten()
+            .flat_map(|s| [s.conn.poll_timeout(), s.linger_deadline])
+            .flatten()
+            .min()
+    }
+
+    /// Run the timers due at `now`.
+    pub(crate) fn handle_timeouts(&mut self, now: Instant) {
+        for index in 0..self.slots.len() {
+            let Some(slot) = self.slots[index].as_mut() else {
+                continue;
+            };
+            let mut touched = false;
+            if slot.conn.poll_timeout().is_some_and(|t| t <= now) {
+                slot.conn.handle_timeout(now);
+                touched = true;
+            }
+            if slot.linger_deadline.is_some_and(|t| t <= now) {
+                slot.linger_deadline = None;
+                slot.conn.abort();
+                touched = true;
+            }
+            if touched {
+                self.mark(index);
+            }
+        }
+    }
+
+    // -------------------------------------------------------------- flush
+
+    /// Serve every connection touched since the last flush: congestion
+    /// control, events, waiting requests, and its packets out.
+    pub(crate) fn flush(&mut self, now: Instant, out: &mut dyn FnMut(usize, &[u8])) {
+        while let Some(index) = self.dirty.pop() {
+            self.is_dirty[index] = false;
+            self.service(index, now, out);
+        }
+    }
+
+    fn service(&mut self, index: usize, now: Instant, out: &mut dyn FnMut(usize, &[u8])) {
+        let Endpoint {
+            slots,
+            scratch,
+            stats,
+            ..
+        } = self;
+        let Some(slot) = slots[index].as_mut() else {
+            return;
+        };
+        // Events first: they say what the requests below may expect.
+        let mut became_established = false;
+        while let Some(event) = slot.conn.poll_event() {
+            match event {
+                Event::Connected => {
+                    slot.connected = true;
+                    became_established = true;
+                }
+                Event::PeerClosed => slot.eof = true,
+                Event::Closed => slot.finished = true,
+                Event::Reset => {
+                    slot.finished = true;
+                    slot.failure = Some(if slot.connected {
+                        (io::ErrorKind::ConnectionReset, "connection reset by peer")
+                    } else {
+                        (io::ErrorKind::ConnectionRefused, "connection refused")
+                    });
+                }
+                Event::TimedOut => {
+                    slot.finished = true;
+                    slot.failure = Some((
+                        io::ErrorKind::TimedOut,
+                        "connection timed out: the peer stopped answering",
+                    ));
+                }
+                Event::Readable | Event::Writable => {}
+            }
+        }
+        if became_established {
+            if let Some(reply) = slot.connect_reply.take() {
+                slot.handle = Handle::Open;
+                let _ = reply.send(Ok(slot.opened(index)));
+            }
+        }
+        if slot.finished {
+            if let Some(reply) = slot.connect_reply.take() {
+                let _ = reply.send(Err(slot.error()));
+                slot.handle = Handle::Dropped;
+            }
+        }
+
+        // Reads: discard what nobody will read, else serve a waiting read.
+        if slot.handle == Handle::Dropped || slot.read_shut {
+            while slot.conn.read(scratch) > 0 {}
+        } else if let Some((mut buf, reply)) = slot.read.take() {
+            if slot.conn.readable() > 0 {
+                let want = buf.capacity().max(1);
+                buf.resize(want, 0);
+                let n = slot.conn.read(&mut buf);
+                buf.truncate(n);
+                let _ = reply.send(Ok(buf));
+            } else if slot.eof {
+                buf.clear();
+                let _ = reply.send(Ok(buf));
+            } else if slot.finished {
+                let _ = reply.send(Err(slot.error()));
+            } else {
+                slot.read = Some((buf, reply));
+            }
+        }
+
+        // Writes: take what fits; wait while the buffer is full.
+        if let Some((data, reply)) = slot.write.take() {
+            if slot.finished || !slot.conn.state().can_send() {
+                let err = if slot.failure.is_some() {
+                    slot.error()
+                } else {
+                    io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "connection is closed for writing",
+                    )
+                };
+                let _ = reply.send(Err(err));
+            } else {
+                let n = slot.conn.write(&data);
+                if n > 0 {
+                    let _ = reply.send(Ok((n, data)));
+                } else {
+                    slot.write = Some((data, reply));
+                }
+            }
+        }
+
+        // Congestion control sees what the ACKs did before we transmit.
+        let paths = [slot.conn.path_info(PathId(0))];
+        while let Some(event) = slot.conn.poll_congestion_event() {
+            slot.cc.on_event(PathId(0), &event, &paths);
+        }
+        slot.conn.set_congestion_window(slot.cc.window(PathId(0)));
+
+        while let Some(n) = slot.conn.poll_transmit(now, scratch) {
+            stats.packets_out += 1;
+            out(slot.device, &scratch[..n]);
+        }
+
+        // Established connections from a listener wait in its queue.
+        let closed = slot.conn.state() == State::Closed;
+        let listener = slot.listener;
+        let handle = slot.handle;
+        if became_established && !closed {
+            if let Some(id) = listener {
+                self.enqueue_accepted(index, id);
+            }
+        }
+        if closed {
+            let tuple = slot_tuple(&self.slots[index]);
+            if let Some(tuple) = tuple {
+                if self.by_tuple.get(&tuple) == Some(&index) {
+                    self.by_tuple.remove(&tuple);
+                }
+            }
+            if handle != Handle::Open {
+                self.remove(index);
+            }
+        }
+    }
+
+    fn enqueue_accepted(&mut self, index: usize, id: ListenerId) {
+        let Some(l) = self.listeners.values_mut().find(|l| l.id == id) else {
+            return;
+        };
+        match l.accept_reply.take() {
+            Some(reply) => {
+                l.children = l.children.saturating_sub(1);
+                self.hand_out(index, reply);
+            }
+            None => l.queue.push_back(index),
+        }
+    }
+
+    /// Whether every connection has finished (TIME-WAIT counts: only the
+    /// peer's retransmitted FIN could still need us).
+    pub(crate) fn all_closed(&self) -> bool {
+        self.slots
+            .iter()
+            .flatten()
+            .all(|s| s.finished || matches!(s.conn.state(), State::Closed | State::TimeWait))
+    }
+
+    /// Abort every connection (the stack is stopping).
+    pub(crate) fn abort_all(&mut self) {
+        for index in 0..self.slots.len() {
+            if let Some(slot) = self.slots[index].as_mut() {
+                slot.conn.abort();
+                self.mark(index);
+            }
+        }
+    }
+}
+
+fn slot_tuple(slot: &Option<Slot>) -> Option<FourTuple> {
+    slot.as_ref().map(|s| s.tuple)
+}
+
+fn new_slot(
+    generation: u64,
+    conn: Connection,
+    mut cc: Box<dyn CongestionControl>,
+    device: usize,
+    tuple: FourTuple,
+    listener: Option<ListenerId>,
+    now: Instant,
+) -> Slot {
+    cc.add_path(&conn.path_info(PathId(0)), now);
+    Slot {
+        generation,
+        conn,
+        cc,
+        device,
+        tuple,
+        listener,
+        handle: Handle::NotYet,
+        connect_reply: None,
+        read: None,
+        write: None,
+        connected: false,
+        eof: false,
+        read_shut: false,
+        failure: None,
+        finished: false,
+        linger_deadline: None,
+    }
+}
+
+fn not_connected() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "connection is gone")
+}
+
+fn info(conn: &Connection) -> ConnectionInfo {
+    ConnectionInfo {
+        state: conn.state(),
+        srtt: conn.srtt(),
+        rto: conn.rto(),
+        cwnd: conn.cwnd(),
+        bytes_in_flight: conn.bytes_in_flight(),
+        retransmissions: conn.retransmissions(),
+        bytes_sent: conn.bytes_sent(),
+        bytes_received: conn.bytes_received(),
+        mss: conn.mss(),
+    }
+}

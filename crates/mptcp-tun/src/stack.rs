@@ -1,0 +1,427 @@
+//! The stack: its devices, its reader threads and the stack thread that
+//! owns the endpoint.
+
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, select};
+use mptcp_time::Instant;
+use mptcp_wire::pcap::PcapWriter;
+use tun_rs::InterruptEvent;
+
+use crate::command::Command;
+use crate::config::StackConfig;
+use crate::device::{self, Device, PACKET_QUEUE, Packet};
+use crate::endpoint::{Endpoint, EndpointConfig};
+use crate::error::StackError;
+use crate::impairment::{Impairer, Verdict};
+use crate::stats::StackStats;
+
+/// Most packets the stack thread takes from the readers before it serves
+/// its connections: one batch, one round of transmissions.
+const BATCH: usize = 64;
+
+/// Longest the stack thread sleeps with nothing due (it wakes earlier for
+/// any packet or command).
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+
+/// A running stack. Dropping it stops the stack at once (connections are
+/// aborted); [`Stack::shutdown`] lets them close first.
+pub struct Stack {
+    commands: Sender<Command>,
+    thread: Option<JoinHandle<()>>,
+    readers: Vec<JoinHandle<()>>,
+    stop_readers: Arc<InterruptEvent>,
+    stats: Arc<Mutex<StackStats>>,
+    devices: Vec<(String, bool)>,
+}
+
+/// Send a request and wait for its one reply (see `command.rs`).
+pub(crate) fn request<T>(
+    commands: &Sender<Command>,
+    make: impl FnOnce(Sender<io::Result<T>>) -> Command,
+    timeout: Option<Duration>,
+    cancel: impl FnOnce() -> Command,
+) -> io::Result<T> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    commands.send(make(tx)).map_err(|_| stopped())?;
+    match timeout {
+        None => rx.recv().map_err(|_| stopped())?,
+        Some(t) => match rx.recv_timeout(t) {
+            Ok(result) => result,
+            Err(RecvTimeoutError::Timeout) => {
+                commands.send(cancel()).map_err(|_| stopped())?;
+                rx.recv().map_err(|_| stopped())?
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(stopped()),
+        },
+    }
+}
+
+fn stopped() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the stack has stopped")
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("devices", &self.devices)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stack {
+    /// Open the devices and start the stack.
+    ///
+    /// # Errors
+    ///
+    /// A [`StackError`] saying which device or setting is the problem.
+    pub fn start(config: StackConfig) -> Result<Stack, StackError> {
+        config
+            .impairment
+            .validate()
+            .map_err(StackError::InvalidConfig)?;
+        for (i, p) in config.paths.iter().enumerate() {
+            if config.paths[..i].iter().any(|q| q.device == p.device) {
+                return Err(StackError::InvalidConfig(format!(
+                    "device {} is named by two paths",
+                    p.device
+                )));
+            }
+        }
+        let seed = config.seed.unwrap_or_else(rand::random);
+        let devices: Vec<Device> = config
+            .paths
+            .iter()
+            .map(device::open)
+            .collect::<Result<_, _>>()?;
+        let mtus = devices
+            .iter()
+            .zip(&config.paths)
+            .map(|(d, p)| d.tun.mtu().unwrap_or(p.mtu))
+            .collect();
+        let endpoint = Endpoint::new(
+            EndpointConfig {
+                paths: config.paths.clone(),
+                mtus,
+                tcp: config.tcp.clone(),
+                congestion_control: config.congestion_control.clone(),
+                max_connections: config.max_connections,
+                accept_backlog: config.accept_backlog,
+                close_linger: config.close_linger,
+            },
+            seed,
+        )
+        .map_err(StackError::InvalidConfig)?;
+        let pcap = match &config.pcap {
+            Some(path) => {
+                let file = File::create(path).map_err(|source| StackError::Pcap {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Some(
+                    PcapWriter::new(BufWriter::new(file)).map_err(|source| StackError::Pcap {
+                        path: path.display().to_string(),
+                        source,
+                    })?,
+                )
+            }
+            None => None,
+        };
+
+        let stop_readers =
+            Arc::new(InterruptEvent::new().map_err(|source| StackError::Device {
+                device: "interrupt event".to_owned(),
+                source,
+            })?);
+        let (packets_tx, packets_rx) = crossbeam_channel::bounded(PACKET_QUEUE);
+        let mut readers = Vec::new();
+        let mut recycles = Vec::new();
+        for (index, dev) in devices.iter().enumerate() {
+            let (recycle_tx, recycle_rx) = crossbeam_channel::bounded(PACKET_QUEUE);
+            let reader = device::spawn_reader(
+                index,
+                dev,
+                Arc::clone(&stop_readers),
+                packets_tx.clone(),
+                recycle_rx,
+            )
+            .map_err(|source| StackError::Device {
+                device: dev.name.clone(),
+                source,
+            })?;
+            readers.push(reader);
+            recycles.push(recycle_tx);
+        }
+        drop(packets_tx);
+
+        let stats = Arc::new(Mutex::new(StackStats::default()));
+        let (commands_tx, commands_rx) = crossbeam_channel::unbounded();
+        let names = devices
+            .iter()
+            .map(|d| (d.name.clone(), d.created))
+            .collect();
+        let thread = StackThread {
+            endpoint,
+            devices,
+            recycles,
+            egress: Impairer::new(config.impairment.clone(), seed ^ 0x6567_7265_7373),
+            ingress: Impairer::new(config.impairment.clone(), seed ^ 0x696e_6772_6573),
+            pcap,
+            stats: Arc::clone(&stats),
+            write_errors: 0,
+        };
+        let handle = std::thread::Builder::new()
+            .name("mptcp-stack".to_owned())
+            .spawn(move || thread.run(packets_rx, commands_rx))
+            .map_err(|_| StackError::Stopped)?;
+        Ok(Stack {
+            commands: commands_tx,
+            thread: Some(handle),
+            readers,
+            stop_readers,
+            stats,
+            devices: names,
+        })
+    }
+
+    pub(crate) fn commands(&self) -> Sender<Command> {
+        self.commands.clone()
+    }
+
+    /// The stack's devices, in path order, and whether the stack created
+    /// each one (else it attached to an existing device).
+    pub fn devices(&self) -> &[(String, bool)] {
+        &self.devices
+    }
+
+    /// The stack's counters (updated a few times a second and at the end).
+    pub fn stats(&self) -> StackStats {
+        self.stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Stop the stack once every connection has closed, or `linger` has
+    /// passed (then the rest are reset). Devices the stack created vanish.
+    ///
+    /// # Errors
+    ///
+    /// [`StackError::Stopped`] if the stack thread had died.
+    pub fn shutdown(mut self, linger: Duration) -> Result<StackStats, StackError> {
+        self.stop(linger)
+    }
+
+    fn stop(&mut self, linger: Duration) -> Result<StackStats, StackError> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(self.stats());
+        };
+        let _ = self.commands.send(Command::Stop { linger });
+        let result = thread.join();
+        let _ = self.stop_readers.trigger();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        result.map_err(|_| StackError::Stopped)?;
+        Ok(self.stats())
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.stop(Duration::ZERO);
+    }
+}
+
+/// What the stack thread owns.
+struct StackThread {
+    endpoint: Endpoint,
+    devices: Vec<Device>,
+    recycles: Vec<Sender<Vec<u8>>>,
+    egress: Impairer,
+    ingress: Impairer,
+    pcap: Option<PcapWriter<BufWriter<File>>>,
+    stats: Arc<Mutex<StackStats>>,
+    write_errors: u64,
+}
+
+impl StackThread {
+    #[allow(clippy::disallowed_methods)] // the driver is where the clock is read
+    fn run(mut self, packets: Receiver<Packet>, commands: Receiver<Command>) {
+        let start = std::time::Instant::now();
+        let clock = || Instant::from_nanos(start.elapsed().as_nanos() as u64);
+        let mut stop_at: Option<Instant> = None;
+        let mut last_stats = clock();
+        loop {
+            let now = clock();
+            let next = [
+                self.endpoint.poll_timeout(),
+                self.egress.next_due(),
+                self.ingress.next_due(),
+                stop_at,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let wait = next.map_or(IDLE_WAKE, |t| {
+                t.saturating_duration_since(now).min(IDLE_WAKE)
+            });
+            select! {
+                recv(packets) -> packet => {
+                    let Ok(packet) = packet else { break };
+                    self.ingress_packet(clock(), packet);
+                    // A batch: take what else is queued before serving.
+                    for _ in 1..BATCH {
+                        match packets.try_recv() {
+                            Ok(packet) => self.ingress_packet(clock(), packet),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                recv(commands) -> command => match command {
+                    Ok(Command::Stop { linger }) => {
+                        let deadline = clock() + linger;
+                        stop_at = Some(stop_at.map_or(deadline, |s| s.min(deadline)));
+                    }
+                    Ok(command) => self.endpoint.handle_command(clock(), command),
+                    // Every handle and the Stack are gone.
+                    Err(_) => stop_at = Some(clock()),
+                },
+                default(wait) => {}
+            }
+            let now = clock();
+            while let Some((device, packet)) = self.ingress.pop_due(now) {
+                self.deliver(now, device, &packet);
+            }
+            self.endpoint.handle_timeouts(now);
+            self.flush(now);
+            while let Some((device, packet)) = self.egress.pop_due(now) {
+                self.write(now, device, &packet);
+            }
+            if let Some(deadline) = stop_at {
+                if self.endpoint.all_closed() {
+                    break;
+                }
+                if now >= deadline {
+                    self.endpoint.abort_all();
+                    self.flush(now);
+                    while let Some((device, packet)) = self.egress.pop_due(Instant::MAX) {
+                        self.write(now, device, &packet);
+                    }
+                    break;
+                }
+            }
+            if now.saturating_duration_since(last_stats) >= Duration::from_millis(200) {
+                last_stats = now;
+                self.publish_stats();
+            }
+        }
+        if let Some(pcap) = self.pcap.as_mut() {
+            let _ = pcap.flush();
+        }
+        self.publish_stats();
+    }
+
+    /// A packet from a reader: through the ingress impairment, then to the
+    /// endpoint; its buffer goes back to the reader.
+    fn ingress_packet(&mut self, now: Instant, packet: Packet) {
+        let bytes = &packet.buf[..packet.len];
+        match self.ingress.admit(now, packet.device, bytes) {
+            Verdict::Now { duplicate } => {
+                self.deliver(now, packet.device, bytes);
+                if duplicate {
+                    self.deliver(now, packet.device, bytes);
+                }
+            }
+            Verdict::Held | Verdict::Dropped => {}
+        }
+        if let Some(recycle) = self.recycles.get(packet.device) {
+            let _ = recycle.try_send(packet.buf);
+        }
+    }
+
+    fn deliver(&mut self, now: Instant, device: usize, bytes: &[u8]) {
+        if let Some(pcap) = self.pcap.as_mut() {
+            let _ = pcap.write_packet(now.since_epoch(), bytes);
+        }
+        let StackThread {
+            endpoint,
+            egress,
+            devices,
+            pcap,
+            write_errors,
+            ..
+        } = self;
+        endpoint.handle_packet(now, device, bytes, &mut |dev, packet| {
+            emit(egress, devices, pcap, write_errors, now, dev, packet);
+        });
+    }
+
+    fn flush(&mut self, now: Instant) {
+        let StackThread {
+            endpoint,
+            egress,
+            devices,
+            pcap,
+            write_errors,
+            ..
+        } = self;
+        endpoint.flush(now, &mut |dev, packet| {
+            emit(egress, devices, pcap, write_errors, now, dev, packet);
+        });
+    }
+
+    /// A delayed packet whose time has come: recorded, written.
+    fn write(&mut self, now: Instant, device: usize, packet: &[u8]) {
+        if let Some(pcap) = self.pcap.as_mut() {
+            let _ = pcap.write_packet(now.since_epoch(), packet);
+        }
+        write_device(&self.devices, &mut self.write_errors, device, packet);
+    }
+
+    fn publish_stats(&self) {
+        let mut stats = self.endpoint.stats.clone();
+        stats.impairment_dropped = self.egress.dropped + self.ingress.dropped;
+        stats.impairment_duplicated = self.egress.duplicated + self.ingress.duplicated;
+        stats.impairment_reordered = self.egress.reordered + self.ingress.reordered;
+        stats.write_errors = self.write_errors;
+        *self.stats.lock().unwrap_or_else(PoisonError::into_inner) = stats;
+    }
+}
+
+/// A packet from the endpoint: recorded, impaired, written.
+fn emit(
+    egress: &mut Impairer,
+    devices: &[Device],
+    pcap: &mut Option<PcapWriter<BufWriter<File>>>,
+    write_errors: &mut u64,
+    now: Instant,
+    device: usize,
+    packet: &[u8],
+) {
+    match egress.admit(now, device, packet) {
+        Verdict::Now { duplicate } => {
+            if let Some(pcap) = pcap.as_mut() {
+                let _ = pcap.write_packet(now.since_epoch(), packet);
+            }
+            write_device(devices, write_errors, device, packet);
+            if duplicate {
+                write_device(devices, write_errors, device, packet);
+            }
+        }
+        Verdict::Held | Verdict::Dropped => {}
+    }
+}
+
+fn write_device(devices: &[Device], write_errors: &mut u64, device: usize, packet: &[u8]) {
+    // A failed write loses the packet, as a wire would; TCP recovers.
+    if let Some(dev) = devices.get(device) {
+        if dev.tun.send(packet).is_err() {
+            *write_errors += 1;
+        }
+    }
+}

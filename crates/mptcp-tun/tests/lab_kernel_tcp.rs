@@ -1,0 +1,196 @@
+//! Lab: our stack on a TUN device against the Linux kernel's TCP, in both
+//! roles, 64 MiB each way, with the driver's impairment off and at 2 %
+//! loss. SHA-256 of the bytes is compared at both ends (LAB.md).
+//!
+//! Topology (one namespace per test): a TUN device `mt0` created by our
+//! stack with the kernel-side address 10.77.0.1/24; our stack is 10.77.0.2.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener as KernelListener, TcpStream as KernelStream};
+use std::time::Duration;
+
+use mptcp_lab::{Netns, require_lab, run_in};
+use mptcp_tun::{Impairment, PathConfig, Stack, StackConfig, TcpListener, TcpStream};
+use sha2::{Digest, Sha256};
+
+const SIZE: u64 = 64 << 20;
+const OURS: &str = "10.77.0.2";
+const KERNEL: &str = "10.77.0.1";
+
+/// The test's byte stream: SplitMix64 blocks of `seed`.
+fn fill(seed: u64, offset: u64, out: &mut [u8]) {
+    debug_assert_eq!(offset % 8, 0);
+    for (i, chunk) in out.chunks_mut(8).enumerate() {
+        let mut z =
+            seed.wrapping_add((offset / 8 + i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let bytes = (z ^ (z >> 31)).to_le_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+}
+
+/// Write `SIZE` bytes of the stream to `w`; return their SHA-256.
+fn send_stream(w: &mut impl Write, seed: u64) -> Vec<u8> {
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut offset = 0;
+    while offset < SIZE {
+        let n = (SIZE - offset).min(buf.len() as u64) as usize;
+        fill(seed, offset, &mut buf[..n]);
+        w.write_all(&buf[..n]).expect("write");
+        hash.update(&buf[..n]);
+        offset += n as u64;
+    }
+    hash.finalize().to_vec()
+}
+
+/// Read `r` to its end; return the byte count and SHA-256.
+fn receive_stream(r: &mut impl Read) -> (u64, Vec<u8>) {
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    loop {
+        let n = r.read(&mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+        total += n as u64;
+    }
+    (total, hash.finalize().to_vec())
+}
+
+fn stack_config(loss: f64, seed: u64) -> StackConfig {
+    let mut config = StackConfig::new(vec![PathConfig::new("mt0", OURS.parse().unwrap())]);
+    config.impairment = Impairment::default();
+    config.impairment.loss = loss;
+    config.seed = Some(seed);
+    config
+}
+
+/// Our client sends 64 MiB to a kernel server, which echoes nothing and
+/// closes after reading everything.
+fn our_client_to_kernel_server(test: &str, loss: f64) {
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let ns = Netns::new("tcpc").expect("namespace");
+    let stack = run_in(&ns, || Stack::start(stack_config(loss, 11)))
+        .expect("enter namespace")
+        .expect("stack starts");
+    let port = 5001;
+    let listener = run_in(&ns, || {
+        KernelListener::bind(SocketAddr::new(KERNEL.parse().unwrap(), port))
+    })
+    .unwrap()
+    .expect("kernel listens");
+    let server = std::thread::spawn(move || {
+        let (mut conn, peer) = listener.accept().expect("kernel accepts");
+        conn.set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+        let result = receive_stream(&mut conn);
+        drop(conn);
+        (peer, result)
+    });
+
+    let remote = SocketAddr::new(KERNEL.parse().unwrap(), port);
+    let mut stream = TcpStream::connect_timeout(&stack, remote, Duration::from_secs(10))
+        .expect("our client connects");
+    assert_eq!(stream.local_addr().ip().to_string(), OURS);
+    let sent_hash = send_stream(&mut stream, 7);
+    stream.shutdown(Shutdown::Write).expect("shutdown");
+    // The kernel closes once it has everything: our read sees the end.
+    stream.set_read_timeout(Some(Duration::from_secs(120)));
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).expect("peer closes");
+    assert!(rest.is_empty(), "the server sends nothing");
+    let info = stream.info().expect("info");
+    drop(stream);
+
+    let (peer, (received, received_hash)) = server.join().expect("server thread");
+    assert_eq!(peer.ip().to_string(), OURS);
+    assert_eq!(received, SIZE, "the kernel received every byte");
+    assert_eq!(received_hash, sent_hash, "SHA-256 at both ends");
+    let stats = stack.shutdown(Duration::from_secs(5)).expect("stack stops");
+    if loss > 0.0 {
+        assert!(
+            stats.impairment_dropped > 0,
+            "the impairment dropped packets"
+        );
+        assert!(info.retransmissions > 0, "losses were repaired: {info:?}");
+    } else {
+        assert_eq!(stats.impairment_dropped, 0);
+    }
+    eprintln!("{test}: {info:?} {stats:?}");
+}
+
+/// A kernel client sends 64 MiB to our server.
+fn kernel_client_to_our_server(test: &str, loss: f64) {
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let ns = Netns::new("tcps").expect("namespace");
+    let stack = run_in(&ns, || Stack::start(stack_config(loss, 12)))
+        .expect("enter namespace")
+        .expect("stack starts");
+    let port = 5002;
+    let listener = TcpListener::bind(&stack, port).expect("our listener");
+
+    let client = {
+        let remote = SocketAddr::new(OURS.parse().unwrap(), port);
+        let mut conn = run_in(&ns, || {
+            KernelStream::connect_timeout(&remote, Duration::from_secs(10))
+        })
+        .unwrap()
+        .expect("kernel connects to our stack");
+        std::thread::spawn(move || {
+            let hash = send_stream(&mut conn, 9);
+            conn.shutdown(Shutdown::Write).expect("kernel shutdown");
+            // Wait for our close, so the test sees the whole exchange.
+            conn.set_read_timeout(Some(Duration::from_secs(120)))
+                .unwrap();
+            let mut rest = Vec::new();
+            conn.read_to_end(&mut rest).expect("we close");
+            hash
+        })
+    };
+
+    let (mut stream, peer) = listener.accept().expect("we accept");
+    assert_eq!(peer.ip().to_string(), KERNEL);
+    stream.set_read_timeout(Some(Duration::from_secs(120)));
+    let (received, received_hash) = receive_stream(&mut stream);
+    let info = stream.info().expect("info");
+    drop(stream);
+    let sent_hash = client.join().expect("client thread");
+    assert_eq!(received, SIZE, "we received every byte");
+    assert_eq!(received_hash, sent_hash, "SHA-256 at both ends");
+    let stats = stack.shutdown(Duration::from_secs(5)).expect("stack stops");
+    if loss > 0.0 {
+        assert!(
+            stats.impairment_dropped > 0,
+            "the impairment dropped packets"
+        );
+    }
+    eprintln!("{test}: {info:?} {stats:?}");
+}
+
+#[test]
+fn lab_our_client_to_kernel_server() {
+    our_client_to_kernel_server("lab_our_client_to_kernel_server", 0.0);
+}
+
+#[test]
+fn lab_our_client_to_kernel_server_2pc_loss() {
+    our_client_to_kernel_server("lab_our_client_to_kernel_server_2pc_loss", 0.02);
+}
+
+#[test]
+fn lab_kernel_client_to_our_server() {
+    kernel_client_to_our_server("lab_kernel_client_to_our_server", 0.0);
+}
+
+#[test]
+fn lab_kernel_client_to_our_server_2pc_loss() {
+    kernel_client_to_our_server("lab_kernel_client_to_our_server_2pc_loss", 0.02);
+}
