@@ -255,7 +255,6 @@ impl Endpoint {
         packet: &[u8],
         out: &mut dyn FnMut(usize, &[u8]),
     ) {
-        self.stats.packets_in += 1;
         let Ok(segment) = Segment::parse(packet, ChecksumCheck::Verify) else {
             self.stats.packets_ignored += 1;
             return;
@@ -334,7 +333,6 @@ impl Endpoint {
         }
         if let Ok(emitted) = rst.emit(&mut self.scratch) {
             self.stats.resets_sent += 1;
-            self.stats.packets_out += 1;
             out(device, &self.scratch[..emitted.len]);
         }
     }
@@ -630,12 +628,7 @@ impl Endpoint {
     }
 
     fn service(&mut self, index: usize, now: Instant, out: &mut dyn FnMut(usize, &[u8])) {
-        let Endpoint {
-            slots,
-            scratch,
-            stats,
-            ..
-        } = self;
+        let Endpoint { slots, scratch, .. } = self;
         let Some(slot) = slots[index].as_mut() else {
             return;
         };
@@ -730,7 +723,6 @@ impl Endpoint {
         slot.conn.set_congestion_window(slot.cc.window(PathId(0)));
 
         while let Some(n) = slot.conn.poll_transmit(now, scratch) {
-            stats.packets_out += 1;
             out(slot.device, &scratch[..n]);
         }
 

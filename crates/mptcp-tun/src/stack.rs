@@ -172,7 +172,8 @@ impl Stack {
             ingress: Impairer::new(config.impairment.clone(), seed ^ 0x696e_6772_6573),
             pcap,
             stats: Arc::clone(&stats),
-            write_errors: 0,
+            packets_in: 0,
+            counters: WriteCounters::default(),
         };
         let handle = std::thread::Builder::new()
             .name("mptcp-stack".to_owned())
@@ -246,6 +247,14 @@ struct StackThread {
     ingress: Impairer,
     pcap: Option<PcapWriter<BufWriter<File>>>,
     stats: Arc<Mutex<StackStats>>,
+    packets_in: u64,
+    counters: WriteCounters,
+}
+
+/// Counters of device writes.
+#[derive(Debug, Default)]
+struct WriteCounters {
+    packets_out: u64,
     write_errors: u64,
 }
 
@@ -330,6 +339,10 @@ impl StackThread {
     /// endpoint; its buffer goes back to the reader.
     fn ingress_packet(&mut self, now: Instant, packet: Packet) {
         let bytes = &packet.buf[..packet.len];
+        self.packets_in += 1;
+        if let Some(pcap) = self.pcap.as_mut() {
+            let _ = pcap.write_packet(now.since_epoch(), bytes);
+        }
         match self.ingress.admit(now, packet.device, bytes) {
             Verdict::Now { duplicate } => {
                 self.deliver(now, packet.device, bytes);
@@ -345,19 +358,16 @@ impl StackThread {
     }
 
     fn deliver(&mut self, now: Instant, device: usize, bytes: &[u8]) {
-        if let Some(pcap) = self.pcap.as_mut() {
-            let _ = pcap.write_packet(now.since_epoch(), bytes);
-        }
         let StackThread {
             endpoint,
             egress,
             devices,
             pcap,
-            write_errors,
+            counters,
             ..
         } = self;
         endpoint.handle_packet(now, device, bytes, &mut |dev, packet| {
-            emit(egress, devices, pcap, write_errors, now, dev, packet);
+            emit(egress, devices, pcap, counters, now, dev, packet);
         });
     }
 
@@ -367,11 +377,11 @@ impl StackThread {
             egress,
             devices,
             pcap,
-            write_errors,
+            counters,
             ..
         } = self;
         endpoint.flush(now, &mut |dev, packet| {
-            emit(egress, devices, pcap, write_errors, now, dev, packet);
+            emit(egress, devices, pcap, counters, now, dev, packet);
         });
     }
 
@@ -380,7 +390,7 @@ impl StackThread {
         if let Some(pcap) = self.pcap.as_mut() {
             let _ = pcap.write_packet(now.since_epoch(), packet);
         }
-        write_device(&self.devices, &mut self.write_errors, device, packet);
+        write_device(&self.devices, &mut self.counters, device, packet);
     }
 
     fn publish_stats(&self) {
@@ -388,7 +398,9 @@ impl StackThread {
         stats.impairment_dropped = self.egress.dropped + self.ingress.dropped;
         stats.impairment_duplicated = self.egress.duplicated + self.ingress.duplicated;
         stats.impairment_reordered = self.egress.reordered + self.ingress.reordered;
-        stats.write_errors = self.write_errors;
+        stats.packets_in = self.packets_in;
+        stats.packets_out = self.counters.packets_out;
+        stats.write_errors = self.counters.write_errors;
         *self.stats.lock().unwrap_or_else(PoisonError::into_inner) = stats;
     }
 }
@@ -398,7 +410,7 @@ fn emit(
     egress: &mut Impairer,
     devices: &[Device],
     pcap: &mut Option<PcapWriter<BufWriter<File>>>,
-    write_errors: &mut u64,
+    counters: &mut WriteCounters,
     now: Instant,
     device: usize,
     packet: &[u8],
@@ -408,20 +420,24 @@ fn emit(
             if let Some(pcap) = pcap.as_mut() {
                 let _ = pcap.write_packet(now.since_epoch(), packet);
             }
-            write_device(devices, write_errors, device, packet);
+            write_device(devices, counters, device, packet);
             if duplicate {
-                write_device(devices, write_errors, device, packet);
+                if let Some(pcap) = pcap.as_mut() {
+                    let _ = pcap.write_packet(now.since_epoch(), packet);
+                }
+                write_device(devices, counters, device, packet);
             }
         }
         Verdict::Held | Verdict::Dropped => {}
     }
 }
 
-fn write_device(devices: &[Device], write_errors: &mut u64, device: usize, packet: &[u8]) {
+fn write_device(devices: &[Device], counters: &mut WriteCounters, device: usize, packet: &[u8]) {
     // A failed write loses the packet, as a wire would; TCP recovers.
     if let Some(dev) = devices.get(device) {
+        counters.packets_out += 1;
         if dev.tun.send(packet).is_err() {
-            *write_errors += 1;
+            counters.write_errors += 1;
         }
     }
 }

@@ -32,9 +32,11 @@ pub struct ConnectionInfo {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StackStats {
-    /// Packets read from the devices.
+    /// Packets read from the devices (before the impairment layer).
     pub packets_in: u64,
-    /// Packets written to the devices.
+    /// Packets handed to the devices (after the impairment layer; a failed
+    /// write is also counted in `write_errors`). With a pcap, the file holds
+    /// exactly `packets_in + packets_out` packets.
     pub packets_out: u64,
     /// Packets read that did not parse as TCP for one of our addresses
     /// (bad checksum, truncated, other protocols, other destinations).

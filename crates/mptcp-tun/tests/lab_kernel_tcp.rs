@@ -194,3 +194,160 @@ fn lab_kernel_client_to_our_server() {
 fn lab_kernel_client_to_our_server_2pc_loss() {
     kernel_client_to_our_server("lab_kernel_client_to_our_server_2pc_loss", 0.02);
 }
+
+/// A pcap of a lossy lab transfer, read by tshark: every packet dissects,
+/// no malformed packet, no expert item of severity "error".
+#[test]
+fn lab_pcap_of_a_transfer_reads_clean_in_tshark() {
+    let test = "lab_pcap_of_a_transfer_reads_clean_in_tshark";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let tshark_present = std::process::Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !tshark_present {
+        // .ci/run installs tshark; a lab without it cannot pass this test.
+        assert!(
+            std::env::var_os("MPTCP_LAB").is_none_or(|v| v != "required"),
+            "{test}: tshark is missing (apt-get install tshark)"
+        );
+        eprintln!(
+            "SKIPPED {test}: tshark is missing (set MPTCP_LAB=required to make this a failure)"
+        );
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("mptcp-tun-pcap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("transfer.pcap");
+
+    let ns = Netns::new("tcpp").expect("namespace");
+    let mut config = stack_config(0.02, 13);
+    config.pcap = Some(pcap.clone());
+    let stack = run_in(&ns, || Stack::start(config))
+        .expect("enter namespace")
+        .expect("stack starts");
+    let port = 5003;
+    let listener = run_in(&ns, || {
+        KernelListener::bind(SocketAddr::new(KERNEL.parse().unwrap(), port))
+    })
+    .unwrap()
+    .expect("kernel listens");
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("kernel accepts");
+        let mut sink = Vec::new();
+        conn.read_to_end(&mut sink).expect("kernel reads");
+        sink.len()
+    });
+    let remote = SocketAddr::new(KERNEL.parse().unwrap(), port);
+    let mut stream = TcpStream::connect_timeout(&stack, remote, Duration::from_secs(10))
+        .expect("our client connects");
+    let data = vec![0x5a; 4 << 20];
+    stream.write_all(&data).expect("write");
+    stream.shutdown(Shutdown::Write).expect("shutdown");
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).expect("peer closes");
+    drop(stream);
+    assert_eq!(server.join().unwrap(), data.len());
+    let stats = stack.shutdown(Duration::from_secs(5)).expect("stack stops");
+
+    let tshark = |args: &[&str]| {
+        let out = std::process::Command::new("tshark")
+            .arg("-r")
+            .arg(&pcap)
+            .args(args)
+            .output()
+            .expect("tshark runs");
+        assert!(
+            out.status.success(),
+            "tshark failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let frames = tshark(&["-T", "fields", "-e", "frame.number"])
+        .lines()
+        .count() as u64;
+    assert_eq!(
+        frames,
+        stats.packets_in + stats.packets_out,
+        "every packet that crossed a device is in the pcap"
+    );
+    let tcp_frames = tshark(&["-Y", "tcp", "-T", "fields", "-e", "frame.number"])
+        .lines()
+        .count() as u64;
+    // The kernel's own chatter on a new interface (IPv6 router and
+    // multicast-listener messages) is the only thing that is not TCP.
+    let chatter = tshark(&["-Y", "icmpv6 || igmp", "-T", "fields", "-e", "frame.number"])
+        .lines()
+        .count() as u64;
+    assert!(tcp_frames > 3000, "{tcp_frames} TCP frames for 4 MiB");
+    assert_eq!(
+        tcp_frames + chatter,
+        frames,
+        "tshark dissects every other frame as TCP"
+    );
+    let bad = tshark(&[
+        "-Y",
+        "_ws.malformed || _ws.expert.severity == \"Error\"",
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+        "-e",
+        "_ws.expert.message",
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        bad.trim().is_empty(),
+        "malformed packets or expert errors:\n{bad}"
+    );
+}
+
+/// The errors a user meets: a refused connection both ways (RST for a port
+/// nobody listens on), a peer that never answers (timeout), a busy port.
+#[test]
+#[allow(clippy::disallowed_methods)] // a lab test measures real time
+fn lab_refused_unreachable_and_busy() {
+    let test = "lab_refused_unreachable_and_busy";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let ns = Netns::new("tcpe").expect("namespace");
+    let stack = run_in(&ns, || Stack::start(stack_config(0.0, 14)))
+        .expect("enter namespace")
+        .expect("stack starts");
+
+    // The kernel resets a SYN to a closed port: connection refused.
+    let closed = SocketAddr::new(KERNEL.parse().unwrap(), 5999);
+    let err = TcpStream::connect_timeout(&stack, closed, Duration::from_secs(5)).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+
+    // Nobody has 10.77.0.99: the SYNs go unanswered until the timeout.
+    let nowhere = SocketAddr::new("10.77.0.99".parse().unwrap(), 80);
+    let started = std::time::Instant::now();
+    let err = TcpStream::connect_timeout(&stack, nowhere, Duration::from_millis(700)).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(700));
+    assert!(err.to_string().contains("10.77.0.99:80"), "{err}");
+
+    // Our stack resets a SYN to a port it does not listen on.
+    let ours = SocketAddr::new(OURS.parse().unwrap(), 6000);
+    let err = run_in(&ns, || {
+        KernelStream::connect_timeout(&ours, Duration::from_secs(5))
+    })
+    .unwrap()
+    .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+
+    // A second listener on a port is refused with AddrInUse.
+    let first = TcpListener::bind(&stack, 6001).expect("first listener");
+    let err = TcpListener::bind(&stack, 6001).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    drop(first);
+    let _again = TcpListener::bind(&stack, 6001).expect("the port is free again");
+
+    let stats = stack.shutdown(Duration::from_secs(1)).expect("stack stops");
+    assert!(stats.resets_sent >= 1, "{stats:?}");
+}
