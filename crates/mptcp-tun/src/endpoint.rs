@@ -832,3 +832,210 @@ fn info(conn: &Connection) -> ConnectionInfo {
         mss: conn.mss(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam_channel::Receiver;
+
+    const A: &str = "10.0.0.1";
+    const B: &str = "10.0.0.2";
+
+    fn endpoint(addr: &str, backlog: usize) -> Endpoint {
+        let config = EndpointConfig {
+            paths: vec![PathConfig::new("t0", addr.parse().unwrap())],
+            mtus: vec![1500],
+            tcp: TcpConfig::default(),
+            congestion_control: "cubic".to_owned(),
+            max_connections: 16,
+            accept_backlog: backlog,
+            close_linger: core::time::Duration::from_secs(1),
+        };
+        Endpoint::new(config, 1).unwrap()
+    }
+
+    /// Flush `from`, hand every packet to `to`; return the packets moved.
+    fn carry(from: &mut Endpoint, to: &mut Endpoint, now: Instant) -> Vec<Vec<u8>> {
+        let mut packets = Vec::new();
+        from.flush(now, &mut |_, p| packets.push(p.to_vec()));
+        for p in &packets {
+            let mut replies = Vec::new();
+            to.handle_packet(now, 0, p, &mut |_, r| replies.push(r.to_vec()));
+            for r in replies {
+                from.handle_packet(now, 0, &r, &mut |_, _| panic!("no reply to a reset"));
+            }
+        }
+        packets
+    }
+
+    fn run(a: &mut Endpoint, b: &mut Endpoint, now: Instant) {
+        for _ in 0..20 {
+            let moved = carry(a, b, now).len() + carry(b, a, now).len();
+            if moved == 0 {
+                return;
+            }
+        }
+    }
+
+    fn connect(a: &mut Endpoint, port: u16, now: Instant) -> Receiver<io::Result<Opened>> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let remote = SocketAddr::new(B.parse().unwrap(), port);
+        a.handle_command(now, Command::Connect { remote, reply: tx });
+        rx
+    }
+
+    fn listen(b: &mut Endpoint, port: u16) -> ListenerId {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        b.handle_command(Instant::ZERO, Command::Listen { port, reply: tx });
+        rx.try_recv().unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_closed_port_refuses_with_a_reset() {
+        let (mut a, mut b) = (endpoint(A, 8), endpoint(B, 8));
+        let reply = connect(&mut a, 80, Instant::ZERO);
+        run(&mut a, &mut b, Instant::ZERO);
+        let err = reply.try_recv().unwrap().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+        assert_eq!(b.stats.resets_sent, 1);
+        assert_eq!(a.live, 0, "the failed connection is freed");
+    }
+
+    #[test]
+    fn accept_then_data_both_ways() {
+        let (mut a, mut b) = (endpoint(A, 8), endpoint(B, 8));
+        let listener = listen(&mut b, 80);
+        let reply = connect(&mut a, 80, Instant::ZERO);
+        run(&mut a, &mut b, Instant::ZERO);
+        let client = reply.try_recv().unwrap().unwrap();
+        assert_eq!(client.remote, "10.0.0.2:80".parse().unwrap());
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        b.handle_command(
+            Instant::ZERO,
+            Command::Accept {
+                listener,
+                reply: tx,
+            },
+        );
+        let server = rx.try_recv().unwrap().unwrap();
+        assert_eq!(server.remote, client.local);
+
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        a.handle_command(
+            Instant::ZERO,
+            Command::Write {
+                conn: client.id,
+                data: b"hello".to_vec(),
+                reply: tx,
+            },
+        );
+        run(&mut a, &mut b, Instant::ZERO);
+        assert_eq!(rx.try_recv().unwrap().unwrap().0, 5);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        b.handle_command(
+            Instant::ZERO,
+            Command::Read {
+                conn: server.id,
+                buf: Vec::with_capacity(64),
+                reply: tx,
+            },
+        );
+        run(&mut a, &mut b, Instant::ZERO);
+        assert_eq!(rx.try_recv().unwrap().unwrap(), b"hello");
+    }
+
+    #[test]
+    fn a_read_waits_for_data_and_a_cancel_answers_it_once() {
+        let (mut a, mut b) = (endpoint(A, 8), endpoint(B, 8));
+        listen(&mut b, 80);
+        let reply = connect(&mut a, 80, Instant::ZERO);
+        run(&mut a, &mut b, Instant::ZERO);
+        let client = reply.try_recv().unwrap().unwrap();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        a.handle_command(
+            Instant::ZERO,
+            Command::Read {
+                conn: client.id,
+                buf: Vec::with_capacity(64),
+                reply: tx,
+            },
+        );
+        run(&mut a, &mut b, Instant::ZERO);
+        assert!(rx.try_recv().is_err(), "no data yet: the read waits");
+        a.handle_command(Instant::ZERO, Command::CancelRead { conn: client.id });
+        let err = rx.try_recv().unwrap().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        a.handle_command(Instant::ZERO, Command::CancelRead { conn: client.id });
+        assert!(rx.try_recv().is_err(), "exactly one reply");
+    }
+
+    #[test]
+    fn syns_beyond_the_backlog_are_dropped_silently() {
+        let (mut a, mut b) = (endpoint(A, 1), endpoint(B, 1));
+        listen(&mut b, 80);
+        let first = connect(&mut a, 80, Instant::ZERO);
+        let second = connect(&mut a, 80, Instant::ZERO);
+        run(&mut a, &mut b, Instant::ZERO);
+        let answered = [first.try_recv(), second.try_recv()];
+        assert_eq!(
+            answered.iter().filter(|r| matches!(r, Ok(Ok(_)))).count(),
+            1,
+            "one SYN was accepted"
+        );
+        assert_eq!(
+            answered.iter().filter(|r| r.is_err()).count(),
+            1,
+            "the other got no answer: {answered:?}"
+        );
+        assert_eq!(b.stats.resets_sent, 0);
+        assert_eq!(b.live, 1);
+    }
+
+    #[test]
+    fn foreign_addresses_and_garbage_are_ignored_and_resets_unanswered() {
+        let mut b = endpoint(B, 8);
+        let mut sent = 0;
+        b.handle_packet(Instant::ZERO, 0, &[0x45, 0, 1, 2], &mut |_, _| sent += 1);
+        // A SYN to an address that is not ours.
+        let mut syn = SegmentBuilder::new(
+            "10.0.0.1:1000".parse().unwrap(),
+            "10.0.0.9:80".parse().unwrap(),
+        );
+        syn.flags = TcpFlags::SYN;
+        let mut buf = [0u8; 128];
+        let n = syn.emit(&mut buf).unwrap().len;
+        b.handle_packet(Instant::ZERO, 0, &buf[..n], &mut |_, _| sent += 1);
+        // A reset to a port with nothing on it.
+        let mut rst = SegmentBuilder::new(
+            "10.0.0.1:1000".parse().unwrap(),
+            "10.0.0.2:80".parse().unwrap(),
+        );
+        rst.flags = TcpFlags::RST;
+        let n = rst.emit(&mut buf).unwrap().len;
+        b.handle_packet(Instant::ZERO, 0, &buf[..n], &mut |_, _| sent += 1);
+        assert_eq!(sent, 0);
+        assert_eq!(b.stats.packets_ignored, 2);
+    }
+
+    #[test]
+    fn stale_ids_reach_no_connection() {
+        let mut a = endpoint(A, 8);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let conn = ConnId {
+            index: 0,
+            generation: 99,
+        };
+        a.handle_command(
+            Instant::ZERO,
+            Command::Read {
+                conn,
+                buf: Vec::new(),
+                reply: tx,
+            },
+        );
+        assert_eq!(
+            rx.try_recv().unwrap().unwrap_err().kind(),
+            io::ErrorKind::NotConnected
+        );
+    }
+}
