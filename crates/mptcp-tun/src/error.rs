@@ -65,9 +65,28 @@ impl StackError {
     }
 }
 
-/// Whether a network interface of that name exists in this namespace.
+/// Whether a network interface of that name exists in the calling
+/// thread's network namespace. `/proc/thread-self/net/dev` follows the
+/// thread's namespace (after `setns`), where `/sys/class/net` shows the
+/// namespace sysfs was mounted in.
 pub(crate) fn interface_exists(name: &str) -> bool {
-    !name.is_empty()
-        && !name.contains('/')
-        && std::path::Path::new("/sys/class/net").join(name).exists()
+    let Ok(dev) = std::fs::read_to_string("/proc/thread-self/net/dev") else {
+        return false;
+    };
+    dev.lines()
+        .skip(2)
+        .filter_map(|line| line.split_once(':'))
+        .any(|(iface, _)| iface.trim() == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_exists_and_nonsense_does_not() {
+        assert!(interface_exists("lo"));
+        assert!(!interface_exists("no-such-if0"));
+        assert!(!interface_exists(""));
+    }
 }

@@ -20,7 +20,7 @@ pub struct ConnectionInfo {
     pub bytes_in_flight: u64,
     /// Segments retransmitted.
     pub retransmissions: u64,
-    /// Payload bytes sent (first transmissions).
+    /// Payload bytes sent, retransmissions included.
     pub bytes_sent: u64,
     /// Payload bytes received in order.
     pub bytes_received: u64,

@@ -351,3 +351,63 @@ fn lab_refused_unreachable_and_busy() {
     let stats = stack.shutdown(Duration::from_secs(1)).expect("stack stops");
     assert!(stats.resets_sent >= 1, "{stats:?}");
 }
+
+/// A persistent device made by `ip tuntap` is attached as it is (its
+/// address kept), and a device another stack holds is reported busy.
+#[test]
+fn lab_attach_existing_device_and_busy_device() {
+    let test = "lab_attach_existing_device_and_busy_device";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let ns = Netns::new("tcpa").expect("namespace");
+    ns.ip(&["tuntap", "add", "dev", "mtp", "mode", "tun"])
+        .expect("ip tuntap");
+    ns.ip(&["addr", "add", "10.76.0.1/24", "dev", "mtp"])
+        .unwrap();
+    let mut config = StackConfig::new(vec![PathConfig::new("mtp", "10.76.0.2".parse().unwrap())]);
+    config.seed = Some(15);
+    let stack = run_in(&ns, || Stack::start(config.clone()))
+        .unwrap()
+        .expect("attaches to the existing device");
+    assert_eq!(stack.devices(), &[("mtp".to_owned(), false)]);
+    let addrs = ns.ip(&["-4", "addr", "show", "dev", "mtp"]).unwrap();
+    assert!(addrs.contains("10.76.0.1/24"), "address kept: {addrs}");
+    assert!(!addrs.contains("10.76.0.2"), "{addrs}");
+
+    // The kernel reaches our stack through the attached device.
+    let listener = TcpListener::bind(&stack, 7100).unwrap();
+    let remote: SocketAddr = "10.76.0.2:7100".parse().unwrap();
+    let mut kernel = run_in(&ns, || {
+        KernelStream::connect_timeout(&remote, Duration::from_secs(5))
+    })
+    .unwrap()
+    .expect("kernel connects over the attached device");
+    let (mut ours, _) = listener.accept().unwrap();
+    kernel.write_all(b"ping").unwrap();
+    let mut buf = [0u8; 4];
+    ours.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ping");
+
+    // A second stack on the same device: busy, said in one line.
+    let err = run_in(&ns, || Stack::start(config)).unwrap().unwrap_err();
+    assert!(
+        matches!(err, mptcp_tun::StackError::DeviceBusy { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "TUN device mtp is busy: another program has it open"
+    );
+
+    // A name that is not a TUN device (the loopback) is refused as such.
+    let mut lo = StackConfig::new(vec![PathConfig::new("lo", "10.75.0.2".parse().unwrap())]);
+    lo.seed = Some(1);
+    let err = run_in(&ns, || Stack::start(lo)).unwrap().unwrap_err();
+    assert!(
+        matches!(err, mptcp_tun::StackError::NotTun { .. }),
+        "{err:?}"
+    );
+    drop((ours, kernel, listener));
+    stack.shutdown(Duration::from_secs(1)).unwrap();
+}
