@@ -56,11 +56,39 @@ pub(crate) fn open(path: &PathConfig) -> Result<Device, StackError> {
     let tun = builder
         .build_sync()
         .map_err(|e| StackError::from_device(name, e))?;
+    if !exists && path.addr.is_ipv6() {
+        wait_for_dad(name);
+    }
     Ok(Device {
         name: name.clone(),
         tun: Arc::new(tun),
         created: !exists,
     })
+}
+
+/// A new IPv6 address is "tentative" while the kernel runs duplicate
+/// address detection (RFC 4862 §5.4, about a second); until then the kernel
+/// neither accepts packets for it nor sends from it. Wait for it to settle
+/// so the first connection does not stall. `IFA_F_TENTATIVE` is 0x40 in
+/// the flags column of `/proc/net/if_inet6`.
+#[allow(clippy::disallowed_methods)] // the driver may read the clock
+fn wait_for_dad(device: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        let Ok(table) = std::fs::read_to_string("/proc/thread-self/net/if_inet6") else {
+            return;
+        };
+        let tentative = table.lines().any(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            cols.len() == 6
+                && cols[5] == device
+                && u32::from_str_radix(cols[4], 16).is_ok_and(|flags| flags & 0x40 != 0)
+        });
+        if !tentative {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// A packet read from device `device`: `buf[..len]`. The buffer goes back

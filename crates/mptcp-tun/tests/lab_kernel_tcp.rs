@@ -411,3 +411,69 @@ fn lab_attach_existing_device_and_busy_device() {
     drop((ours, kernel, listener));
     stack.shutdown(Duration::from_secs(1)).unwrap();
 }
+
+/// IPv6 both ways: a kernel client to our server, then our client to a
+/// kernel server, 4 MiB each, over a device the stack creates.
+#[test]
+fn lab_ipv6_both_ways() {
+    let test = "lab_ipv6_both_ways";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let ns = Netns::new("tcp6").expect("namespace");
+    let mut config = StackConfig::new(vec![PathConfig::new("mt6", "fd77::2".parse().unwrap())]);
+    config.seed = Some(16);
+    let stack = run_in(&ns, || Stack::start(config))
+        .unwrap()
+        .expect("stack starts");
+    let data: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
+
+    let listener = TcpListener::bind(&stack, 7200).unwrap();
+    let ours: SocketAddr = "[fd77::2]:7200".parse().unwrap();
+    let mut kernel = run_in(&ns, || {
+        KernelStream::connect_timeout(&ours, Duration::from_secs(5))
+    })
+    .unwrap()
+    .expect("kernel connects over IPv6");
+    let (mut stream, peer) = listener.accept().unwrap();
+    assert_eq!(peer.ip().to_string(), "fd77::1");
+    let sent = data.clone();
+    let writer = std::thread::spawn(move || {
+        kernel.write_all(&sent).unwrap();
+        kernel.shutdown(Shutdown::Write).unwrap();
+        kernel
+    });
+    let mut got = Vec::new();
+    stream.read_to_end(&mut got).unwrap();
+    assert!(
+        got == data,
+        "kernel to us: {} of {} bytes, equal: false",
+        got.len(),
+        data.len()
+    );
+    drop((stream, writer.join().unwrap()));
+
+    let server_addr: SocketAddr = "[fd77::1]:7201".parse().unwrap();
+    let kernel_listener = run_in(&ns, || KernelListener::bind(server_addr))
+        .unwrap()
+        .unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = kernel_listener.accept().unwrap();
+        let mut got = Vec::new();
+        conn.read_to_end(&mut got).unwrap();
+        got
+    });
+    let mut stream =
+        TcpStream::connect_timeout(&stack, server_addr, Duration::from_secs(5)).unwrap();
+    stream.write_all(&data).unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    let got = server.join().unwrap();
+    assert!(
+        got == data,
+        "us to kernel: {} of {} bytes",
+        got.len(),
+        data.len()
+    );
+    drop(stream);
+    stack.shutdown(Duration::from_secs(2)).unwrap();
+}
