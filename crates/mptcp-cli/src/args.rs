@@ -1,0 +1,585 @@
+//! The command line: what `mptcp send` and `mptcp recv` accept, their help
+//! texts, and how a clap error becomes one line.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use mptcp_tun::{Impairment, PathConfig, StackConfig};
+
+use crate::error::one_line;
+use crate::size::{parse_percent, parse_size};
+
+/// The first paragraphs of `mptcp --help`.
+const ABOUT_LONG: &str = "\
+Send and receive data over our own userspace TCP stack, which runs on Linux
+TUN devices, and measure the transfer.
+
+A TUN device is a virtual network interface whose packets go to a program
+instead of a wire. mptcp opens one TUN device per path (--path DEV=ADDR) and
+runs its stack behind it at address ADDR. Programs on this host (the kernel's
+TCP: nc, iperf3, curl, ...) reach our stack through the device, and our stack
+reaches them:
+
+    kernel TCP (e.g. nc) 10.9.0.1 <--tun0--> our stack 10.9.0.2 (mptcp)
+
+A device that does not exist is created (and removed again at exit); its
+kernel side gets host .1 of ADDR's subnet, or .2 when ADDR itself is .1. A
+device that exists (e.g. made with 'ip tuntap add dev tun0 mode tun') is used
+as it is, with the addresses and routes you gave it.
+
+Opening TUN devices needs root or CAP_NET_ADMIN.
+
+Today the stack speaks plain TCP only (--plain-tcp is accepted and changes
+nothing); MPTCP arrives with the next release and then becomes the default.";
+
+/// Examples shown at the end of `mptcp --help`.
+const EXAMPLES: &str = "\
+Examples:
+  # A kernel server in this namespace, our stack as the client. The server
+  # must listen on the kernel side's address, so make the device first:
+  sudo ip tuntap add dev tun0 mode tun
+  sudo ip addr add 10.9.0.1/24 dev tun0
+  sudo ip link set tun0 up
+  nc -l 10.9.0.1 5000 > /dev/null &
+  sudo mptcp send --path tun0=10.9.0.2 --to 10.9.0.1:5000 --bytes 64M
+
+  # Our stack as the server (tun1 is created, the kernel side is 10.8.0.1):
+  sudo mptcp recv --path tun1=10.8.0.2 --port 5000 --output copy.bin &
+  sleep 1; nc -N 10.8.0.2 5000 < original.bin
+
+Each command ends with a result line on stdout:
+  sent 67108864 bytes sha256 <64 hex digits> in 0.412 s (1303.08 Mbit/s)";
+
+/// The long description of `mptcp send --help`.
+const SEND_LONG: &str = "\
+Connect from our stack to HOST:PORT and send data, then print what was sent.
+
+Our stack runs behind the TUN devices named by --path (created if missing;
+needs root or CAP_NET_ADMIN) and HOST must lie in the subnet of one of them.
+The data is either N deterministic pseudo-random bytes (--bytes, seeded by
+--seed; the same seed always gives the same bytes) or a file's contents
+(--file). After the last byte, send closes its side of the connection and
+waits until the peer closes too, so the time covers delivery. The last line
+on stdout is
+
+    sent N bytes sha256 HEX in S s (G Mbit/s)
+
+with HEX the SHA-256 of exactly the bytes sent, S the seconds from the start
+of the connect to the peer's close, and G = N * 8 / S / 10^6.";
+
+/// Examples shown at the end of `mptcp send --help`.
+const SEND_EXAMPLES: &str = "\
+Example (a kernel server in this namespace; the server must listen on the
+device's kernel-side address, so make the device first):
+  sudo ip tuntap add dev tun0 mode tun
+  sudo ip addr add 10.9.0.1/24 dev tun0
+  sudo ip link set tun0 up
+  nc -l 10.9.0.1 5000 > /dev/null &
+  sudo mptcp send --path tun0=10.9.0.2 --to 10.9.0.1:5000 --bytes 64M
+
+Without the first three lines mptcp creates tun0 itself, with 10.9.0.1 on
+the kernel side, and a server listening on all addresses (nc -l 5000)
+receives the connection.";
+
+/// The long description of `mptcp recv --help`.
+const RECV_LONG: &str = "\
+Listen on PORT at our stack's addresses, accept K connections one after
+another, and print for each what was received.
+
+Our stack runs behind the TUN devices named by --path (created if missing;
+needs root or CAP_NET_ADMIN) and listens on every ADDR. For each connection
+it reads until the peer closes its side, closes its own side, and prints
+
+    received N bytes sha256 HEX in S s (G Mbit/s)
+
+with HEX the SHA-256 of exactly the bytes received, S the seconds from the
+accept to the end of the stream, and G = N * 8 / S / 10^6.";
+
+/// Examples shown at the end of `mptcp recv --help`.
+const RECV_EXAMPLES: &str = "\
+Example (tun0 is created, the kernel side gets 10.9.0.1):
+  sudo mptcp recv --path tun0=10.9.0.2 --port 5000 --output copy.bin &
+  sleep 1; nc -N 10.9.0.2 5000 < original.bin";
+
+/// `mptcp`: the parsed command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mptcp",
+    version,
+    about = "Send and receive data over our userspace TCP stack on Linux TUN devices",
+    long_about = ABOUT_LONG,
+    after_long_help = EXAMPLES,
+    subcommand_required = true,
+    disable_help_subcommand = true
+)]
+pub(crate) struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Connect from our stack and send bytes or a file; print size, SHA-256 and rate
+    #[command(long_about = SEND_LONG, after_long_help = SEND_EXAMPLES)]
+    Send(SendArgs),
+    /// Listen on our stack, receive K connections; print size, SHA-256 and rate of each
+    #[command(long_about = RECV_LONG, after_long_help = RECV_EXAMPLES)]
+    Recv(RecvArgs),
+}
+
+/// `mptcp send`.
+///
+/// The argument help below is written for `--help`: a one-line summary
+/// (what `-h` shows), then paragraphs wrapped for an 80-column terminal.
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    /// The stack's paths and knobs.
+    #[command(flatten)]
+    pub(crate) stack: StackArgs,
+
+    /// The peer to connect to (`--to`).
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        value_parser = parse_peer,
+        help = "The peer to connect to, e.g. 10.9.0.1:5000 or [fd00:9::1]:5000",
+        long_help = "The peer to connect to, e.g. 10.9.0.1:5000 or [fd00:9::1]:5000\n\n\
+                     An IP address (no host names) in the subnet of one of the --path\n\
+                     addresses, and a port."
+    )]
+    pub(crate) to: SocketAddr,
+
+    /// What to send.
+    #[command(flatten)]
+    pub(crate) source: Source,
+
+    /// Give up connecting after SECS seconds without an answer
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub(crate) connect_timeout: Duration,
+}
+
+/// What `mptcp send` sends: exactly one of the two.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct Source {
+    /// Send N pseudo-random bytes, e.g. 1000, 512K, 64M, 1G
+    ///
+    /// K, M and G are powers of 1024 and may be followed by iB (64MiB). The
+    /// bytes are a SplitMix64 stream seeded by --seed: the same seed always
+    /// gives the same bytes, and so the same SHA-256.
+    #[arg(long, value_name = "N", value_parser = parse_size, verbatim_doc_comment)]
+    pub(crate) bytes: Option<u64>,
+
+    /// Send the contents of FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) file: Option<PathBuf>,
+}
+
+/// `mptcp recv`.
+#[derive(Debug, Args)]
+pub(crate) struct RecvArgs {
+    /// The stack's paths and knobs.
+    #[command(flatten)]
+    pub(crate) stack: StackArgs,
+
+    /// Listen on this TCP port, at every --path address
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) port: u16,
+
+    /// Accept K connections, one after another, then exit
+    #[arg(long, value_name = "K", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) count: u64,
+
+    /// Write the received bytes to FILE (replacing it)
+    ///
+    /// With --count K > 1 the first connection goes to FILE, the second to
+    /// FILE.2, the third to FILE.3, and so on. FILE is created before the
+    /// devices are opened, so that an unwritable path fails at once.
+    #[arg(long, value_name = "FILE", verbatim_doc_comment)]
+    pub(crate) output: Option<PathBuf>,
+}
+
+/// What both commands take to build the stack.
+#[derive(Debug, Args)]
+pub(crate) struct StackArgs {
+    /// A TUN device and our stack's address behind it, e.g. tun0=10.9.0.2
+    ///
+    /// DEV is the device name (at most 15 bytes); it is created if missing.
+    /// ADDR is the address of OUR stack on that path, IPv4 or IPv6, with an
+    /// optional subnet prefix (default /24 for IPv4, /64 for IPv6); the
+    /// stack reaches the subnet through DEV. A device mptcp creates gets,
+    /// on the kernel side, host .1 of the subnet (.2 when ADDR is .1), so
+    /// with tun0=10.9.0.2 the kernel is 10.9.0.1. Repeat for more paths:
+    /// --path tun0=10.9.0.2 --path tun1=fd00:9::2/64
+    #[arg(long = "path", value_name = "DEV=ADDR[/PREFIX]", required = true,
+          value_parser = parse_path, verbatim_doc_comment)]
+    pub(crate) paths: Vec<PathSpec>,
+
+    /// Use plain TCP, not MPTCP (today the only mode: changes nothing yet)
+    ///
+    /// This release speaks plain TCP only, so the flag changes nothing yet.
+    /// MPTCP becomes the default in the next release; scripts that want
+    /// plain TCP can pass --plain-tcp already.
+    #[arg(long, help_heading = "Stack options", verbatim_doc_comment)]
+    pub(crate) plain_tcp: bool,
+
+    /// Write every packet our stack sends and receives to a pcap file
+    #[arg(long, value_name = "FILE", help_heading = "Stack options")]
+    pub(crate) pcap: Option<PathBuf>,
+
+    /// Drop PERCENT of the packets, in each direction (0 to 100)
+    ///
+    /// 2 and 2% both mean 2 %; 0.5 means 0.5 %. Which packets are dropped
+    /// follows from --seed.
+    #[arg(long, value_name = "PERCENT", default_value = "0", value_parser = parse_percent,
+          help_heading = "Stack options", verbatim_doc_comment)]
+    pub(crate) loss: f64,
+
+    /// Delay every packet by MS milliseconds, in each direction
+    ///
+    /// One way: the round-trip time grows by twice MS.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 0,
+        help_heading = "Stack options",
+        verbatim_doc_comment
+    )]
+    pub(crate) delay: u64,
+
+    /// Seed of the data (send) and of the stack, so runs repeat exactly
+    ///
+    /// The stack draws its initial sequence numbers, ports and packet
+    /// losses from it; send also generates its --bytes from it.
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 1,
+        help_heading = "Stack options",
+        verbatim_doc_comment
+    )]
+    pub(crate) seed: u64,
+
+    /// MTU of the devices mptcp creates (default 1500)
+    ///
+    /// A device that already exists keeps its own MTU.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(576..),
+          help_heading = "Stack options", verbatim_doc_comment)]
+    pub(crate) mtu: Option<u16>,
+}
+
+/// One `--path DEV=ADDR[/PREFIX]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PathSpec {
+    /// The TUN device name.
+    pub(crate) device: String,
+    /// Our stack's address behind it.
+    pub(crate) addr: IpAddr,
+    /// The subnet prefix length, if given.
+    pub(crate) prefix: Option<u8>,
+}
+
+/// Longest network interface name Linux takes (`IFNAMSIZ` - 1).
+const MAX_DEVICE_NAME: usize = 15;
+
+/// Parse `DEV=ADDR[/PREFIX]`.
+///
+/// # Errors
+///
+/// A message naming the part that is wrong.
+pub(crate) fn parse_path(text: &str) -> Result<PathSpec, String> {
+    let Some((device, rest)) = text.split_once('=') else {
+        return Err(format!(
+            "invalid path {text:?}: expected DEV=ADDR, e.g. tun0=10.9.0.2"
+        ));
+    };
+    if device.is_empty()
+        || device.len() > MAX_DEVICE_NAME
+        || device.contains(|c: char| c == '/' || c == ':' || c.is_whitespace() || c == '\0')
+        || device == "."
+        || device == ".."
+    {
+        return Err(format!(
+            "invalid device name {device:?}: a TUN device name is 1 to {MAX_DEVICE_NAME} bytes \
+             without '/', ':' or spaces"
+        ));
+    }
+    let (addr_text, prefix_text) = match rest.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (rest, None),
+    };
+    let addr: IpAddr = addr_text.parse().map_err(|_| {
+        format!(
+            "invalid address {addr_text:?} for device {device}: expected an IPv4 or IPv6 address"
+        )
+    })?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix_text {
+        None => None,
+        Some(p) => match p.parse::<u8>() {
+            Ok(n) if (1..=max).contains(&n) => Some(n),
+            _ => {
+                return Err(format!(
+                    "invalid prefix length {p:?} for {addr}: expected 1 to {max}"
+                ));
+            }
+        },
+    };
+    Ok(PathSpec {
+        device: device.to_owned(),
+        addr,
+        prefix,
+    })
+}
+
+/// Parse the peer's `IP:PORT` (`[IPv6]:PORT`).
+fn parse_peer(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| {
+        "expected an IP address and a port, e.g. 10.9.0.1:5000 or [fd00:9::1]:5000".to_owned()
+    })
+}
+
+/// Parse a positive number of seconds, fractions allowed.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 => {
+            Duration::try_from_secs_f64(s).map_err(|_| "too large a number of seconds".to_owned())
+        }
+        _ => Err("expected a positive number of seconds, e.g. 10 or 0.5".to_owned()),
+    }
+}
+
+impl StackArgs {
+    /// The paths as the driver takes them.
+    pub(crate) fn path_configs(&self) -> Vec<PathConfig> {
+        self.paths
+            .iter()
+            .map(|p| {
+                let mut path = PathConfig::new(p.device.clone(), p.addr);
+                if let Some(prefix) = p.prefix {
+                    path.prefix = prefix;
+                }
+                if let Some(mtu) = self.mtu {
+                    path.mtu = mtu;
+                }
+                path
+            })
+            .collect()
+    }
+
+    /// The stack configuration these arguments ask for.
+    pub(crate) fn stack_config(&self) -> StackConfig {
+        let mut config = StackConfig::new(self.path_configs());
+        let mut impairment = Impairment::default();
+        impairment.loss = self.loss;
+        impairment.delay = Duration::from_millis(self.delay);
+        config.impairment = impairment;
+        config.pcap = self.pcap.clone();
+        config.seed = Some(self.seed);
+        config
+    }
+
+    /// A device named by two paths, if any.
+    pub(crate) fn duplicate_device(&self) -> Option<&str> {
+        self.paths.iter().enumerate().find_map(|(i, p)| {
+            self.paths[..i]
+                .iter()
+                .any(|q| q.device == p.device)
+                .then_some(p.device.as_str())
+        })
+    }
+}
+
+/// A clap error (other than `--help` and `--version`) as one line: its
+/// message and tips, without the usage block.
+pub(crate) fn clap_error_line(error: &clap::Error) -> String {
+    let text = error.render().to_string();
+    let text = text.trim_start().strip_prefix("error:").unwrap_or(&text);
+    let parts: Vec<String> = text
+        .split("\n\n")
+        .filter(|part| {
+            let part = part.trim_start();
+            !part.is_empty()
+                && !part.starts_with("Usage:")
+                && !part.starts_with("For more information")
+        })
+        .map(one_line)
+        .collect();
+    format!("{} (see --help)", parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            parse_path("tun0=10.9.0.2"),
+            Ok(PathSpec {
+                device: "tun0".into(),
+                addr: "10.9.0.2".parse().unwrap(),
+                prefix: None
+            })
+        );
+        assert_eq!(
+            parse_path("t=fd00:9::2/64"),
+            Ok(PathSpec {
+                device: "t".into(),
+                addr: "fd00:9::2".parse().unwrap(),
+                prefix: Some(64)
+            })
+        );
+        assert_eq!(parse_path("tun0=10.9.0.2/16").unwrap().prefix, Some(16));
+        assert!(parse_path("abcdefghijklmno=10.0.0.2").is_ok());
+    }
+
+    #[test]
+    fn bad_paths_name_the_problem() {
+        let cases = [
+            ("tun0", "expected DEV=ADDR"),
+            ("=10.0.0.2", "invalid device name"),
+            ("abcdefghijklmnop=10.0.0.2", "1 to 15 bytes"),
+            ("a/b=10.0.0.2", "invalid device name"),
+            ("tun0=10.0.0", "invalid address"),
+            ("tun0=", "invalid address"),
+            ("tun0=10.0.0.2/33", "expected 1 to 32"),
+            ("tun0=10.0.0.2/0", "expected 1 to 32"),
+            ("tun0=fd00::2/129", "expected 1 to 128"),
+            ("tun0=10.0.0.2/x", "invalid prefix length"),
+        ];
+        for (text, wanted) in cases {
+            let err = parse_path(text).unwrap_err();
+            assert!(err.contains(wanted), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn peers() {
+        assert_eq!(
+            parse_peer("10.9.0.1:5000"),
+            Ok("10.9.0.1:5000".parse().unwrap())
+        );
+        assert_eq!(
+            parse_peer("[fd00::1]:80"),
+            Ok("[fd00::1]:80".parse().unwrap())
+        );
+        for bad in ["10.9.0.1", "fd00::1:80", "host:80", "10.9.0.1:70000", ""] {
+            assert!(
+                parse_peer(bad)
+                    .unwrap_err()
+                    .contains("IP address and a port"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn seconds() {
+        assert_eq!(parse_seconds("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        for bad in ["0", "-1", "x", "", "NaN", "1e300"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn stack_config_carries_every_knob() {
+        let cli = Cli::try_parse_from([
+            "mptcp",
+            "send",
+            "--path",
+            "tun0=10.9.0.2/16",
+            "--path",
+            "tun1=fd00::2",
+            "--to",
+            "10.9.0.1:5000",
+            "--bytes",
+            "1M",
+            "--loss",
+            "2%",
+            "--delay",
+            "20",
+            "--seed",
+            "9",
+            "--mtu",
+            "1400",
+            "--pcap",
+            "x.pcap",
+        ])
+        .unwrap();
+        let Command::Send(send) = cli.command else {
+            panic!("not send")
+        };
+        assert_eq!(send.source.bytes, Some(1 << 20));
+        assert_eq!(send.connect_timeout, Duration::from_secs(10));
+        let config = send.stack.stack_config();
+        assert_eq!(config.paths.len(), 2);
+        assert_eq!(config.paths[0].prefix, 16);
+        assert_eq!(config.paths[0].mtu, 1400);
+        assert_eq!(config.paths[1].prefix, 64);
+        assert_eq!(config.impairment.loss, 0.02);
+        assert_eq!(config.impairment.delay, Duration::from_millis(20));
+        assert_eq!(config.seed, Some(9));
+        assert_eq!(config.pcap, Some(PathBuf::from("x.pcap")));
+        assert_eq!(send.stack.duplicate_device(), None);
+    }
+
+    #[test]
+    fn defaults_are_reproducible() {
+        let cli = Cli::try_parse_from(["mptcp", "recv", "--path", "tun0=10.9.0.2", "--port", "5"])
+            .unwrap();
+        let Command::Recv(recv) = cli.command else {
+            panic!("not recv")
+        };
+        assert_eq!(recv.count, 1);
+        assert_eq!(recv.stack.seed, 1);
+        assert_eq!(recv.stack.loss, 0.0);
+        let config = recv.stack.stack_config();
+        assert_eq!(config.seed, Some(1));
+        assert!(!config.impairment.is_active());
+    }
+
+    #[test]
+    fn a_device_named_twice_is_found() {
+        let cli = Cli::try_parse_from([
+            "mptcp",
+            "recv",
+            "--path",
+            "t0=10.0.0.2",
+            "--path",
+            "t0=10.1.0.2",
+            "--port",
+            "5",
+        ])
+        .unwrap();
+        let Command::Recv(recv) = cli.command else {
+            panic!("not recv")
+        };
+        assert_eq!(recv.stack.duplicate_device(), Some("t0"));
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        let err = Cli::try_parse_from(["mptcp", "send", "--path", "t=10.0.0.2", "--bytes", "1"])
+            .unwrap_err();
+        let line = clap_error_line(&err);
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.contains("--to"), "{line}");
+        let err = Cli::try_parse_from(["mptcp", "send", "--bogus"]).unwrap_err();
+        let line = clap_error_line(&err);
+        assert!(!line.contains('\n') && line.contains("--bogus"), "{line}");
+    }
+}

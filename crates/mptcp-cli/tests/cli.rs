@@ -1,0 +1,375 @@
+//! The `mptcp` binary as a user meets it: help, and one-line errors for
+//! mistakes. Nothing here needs root: every error tested is found before a
+//! device is opened (the privilege test drops to an unprivileged user when
+//! run as root).
+
+use std::process::{Command, Output};
+
+/// Run the built `mptcp` with `args`.
+fn mptcp(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mptcp"))
+        .args(args)
+        .output()
+        .expect("run the mptcp binary")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Assert that `args` fail with exactly one line on stderr, in our format,
+/// containing every one of `wanted`, and nothing on stdout. Returns the line.
+fn fails_with_one_line(args: &[&str], wanted: &[&str]) -> String {
+    let out = mptcp(args);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{args:?} succeeded: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: not one line:\n{err}");
+    assert!(err.ends_with('\n'), "{args:?}: {err:?}");
+    assert!(err.starts_with("mptcp: error: "), "{args:?}: {err}");
+    for w in wanted {
+        assert!(err.contains(w), "{args:?}: {err} does not mention {w:?}");
+    }
+    assert_eq!(stdout(&out), "", "{args:?}");
+    err
+}
+
+#[test]
+fn top_level_help_explains_the_commands() {
+    let out = mptcp(&["--help"]);
+    assert!(out.status.success());
+    assert_eq!(stderr(&out), "");
+    let text = stdout(&out);
+    for wanted in [
+        "send",
+        "recv",
+        "TUN",
+        "CAP_NET_ADMIN",
+        "nc -l 10.9.0.1 5000 > /dev/null &",
+        "mptcp send --path tun0=10.9.0.2 --to 10.9.0.1:5000 --bytes 64M",
+        "--plain-tcp",
+    ] {
+        assert!(text.contains(wanted), "--help lacks {wanted:?}:\n{text}");
+    }
+    // The short form works too.
+    let out = mptcp(&["-h"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("send"));
+}
+
+#[test]
+fn send_help_documents_every_option() {
+    let out = mptcp(&["send", "--help"]);
+    assert!(out.status.success());
+    assert_eq!(stderr(&out), "");
+    let text = stdout(&out);
+    for wanted in [
+        "--path <DEV=ADDR[/PREFIX]>",
+        "--to <HOST:PORT>",
+        "--bytes <N>",
+        "--file <FILE>",
+        "--connect-timeout <SECS>",
+        "--plain-tcp",
+        "--pcap <FILE>",
+        "--loss <PERCENT>",
+        "--delay <MS>",
+        "--seed <S>",
+        "--mtu <BYTES>",
+        "sent N bytes sha256 HEX in S s (G Mbit/s)",
+        "powers of 1024",
+        "CAP_NET_ADMIN",
+    ] {
+        assert!(
+            text.contains(wanted),
+            "send --help lacks {wanted:?}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn recv_help_documents_its_options() {
+    let out = mptcp(&["recv", "--help"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for wanted in [
+        "--port <PORT>",
+        "--count <K>",
+        "--output <FILE>",
+        "FILE.2",
+        "received N bytes sha256 HEX in S s (G Mbit/s)",
+    ] {
+        assert!(
+            text.contains(wanted),
+            "recv --help lacks {wanted:?}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn version_prints_and_exits_zero() {
+    let out = mptcp(&["--version"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).starts_with("mptcp "));
+}
+
+#[test]
+fn no_subcommand_is_one_line() {
+    fails_with_one_line(&[], &["subcommand"]);
+}
+
+#[test]
+fn missing_to_is_named() {
+    fails_with_one_line(
+        &["send", "--path", "tun0=10.9.0.2", "--bytes", "1M"],
+        &["--to"],
+    );
+}
+
+#[test]
+fn missing_path_is_named() {
+    fails_with_one_line(
+        &["send", "--to", "10.9.0.1:5000", "--bytes", "1M"],
+        &["--path"],
+    );
+}
+
+#[test]
+fn missing_data_source_is_named() {
+    fails_with_one_line(
+        &["send", "--path", "tun0=10.9.0.2", "--to", "10.9.0.1:5000"],
+        &["--bytes", "--file"],
+    );
+}
+
+#[test]
+fn both_data_sources_conflict() {
+    fails_with_one_line(
+        &[
+            "send",
+            "--path",
+            "tun0=10.9.0.2",
+            "--to",
+            "10.9.0.1:5000",
+            "--bytes",
+            "1",
+            "--file",
+            "x",
+        ],
+        &["--file", "--bytes"],
+    );
+}
+
+#[test]
+fn bad_size_is_named() {
+    fails_with_one_line(
+        &[
+            "send",
+            "--path",
+            "tun0=10.9.0.2",
+            "--to",
+            "10.9.0.1:5000",
+            "--bytes",
+            "12Q",
+        ],
+        &["12Q", "--bytes", "K, M or G"],
+    );
+}
+
+#[test]
+fn loss_above_100_percent_is_refused() {
+    fails_with_one_line(
+        &[
+            "send",
+            "--path",
+            "tun0=10.9.0.2",
+            "--to",
+            "10.9.0.1:5000",
+            "--bytes",
+            "1M",
+            "--loss",
+            "150",
+        ],
+        &["150", "--loss", "0 to 100"],
+    );
+}
+
+#[test]
+fn bad_peer_address_is_named() {
+    fails_with_one_line(
+        &[
+            "send",
+            "--path",
+            "tun0=10.9.0.2",
+            "--to",
+            "10.9.0.1",
+            "--bytes",
+            "1M",
+        ],
+        &["10.9.0.1", "--to"],
+    );
+}
+
+#[test]
+fn unknown_option_is_named() {
+    fails_with_one_line(&["recv", "--bogus"], &["--bogus"]);
+}
+
+#[test]
+fn recv_needs_a_port() {
+    fails_with_one_line(&["recv", "--path", "tun0=10.9.0.2"], &["--port"]);
+    fails_with_one_line(
+        &["recv", "--path", "tun0=10.9.0.2", "--port", "0"],
+        &["--port", "0"],
+    );
+}
+
+#[test]
+fn device_name_longer_than_15_bytes_is_refused() {
+    fails_with_one_line(
+        &[
+            "send",
+            "--path",
+            "averyveryverylongname=10.9.0.2",
+            "--to",
+            "10.9.0.1:5000",
+            "--bytes",
+            "1M",
+        ],
+        &["averyveryverylongname", "15 bytes"],
+    );
+}
+
+#[test]
+fn bad_path_address_is_named() {
+    fails_with_one_line(
+        &["recv", "--path", "tun0=10.9.0", "--port", "5000"],
+        &["10.9.0", "address"],
+    );
+}
+
+#[test]
+fn exit_status_is_2_for_usage_errors() {
+    let out = mptcp(&["send", "--bytes", "12Q"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+// The errors below are found after parsing but before any device is
+// opened, so they need no privilege either; their exit status is 1.
+
+#[test]
+fn peer_outside_every_path_is_refused() {
+    let err = fails_with_one_line(
+        &[
+            "send",
+            "--path",
+            "mptcpclit0=10.9.0.2",
+            "--to",
+            "10.8.0.1:5000",
+            "--bytes",
+            "1M",
+        ],
+        &["10.8.0.1", "subnet", "mptcpclit0=10.9.0.2/24"],
+    );
+    assert!(!err.contains("permission"), "{err}");
+}
+
+#[test]
+fn unreadable_file_is_reported() {
+    let out = mptcp(&[
+        "send",
+        "--path",
+        "mptcpclit0=10.9.0.2",
+        "--to",
+        "10.9.0.1:5000",
+        "--file",
+        "/nonexistent/mptcp-cli-input",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "mptcp: error: cannot read /nonexistent/mptcp-cli-input: no such file or directory\n"
+    );
+}
+
+#[test]
+fn unwritable_output_is_reported() {
+    fails_with_one_line(
+        &[
+            "recv",
+            "--path",
+            "mptcpclit0=10.9.0.2",
+            "--port",
+            "5000",
+            "--output",
+            "/nonexistent/mptcp-cli-output",
+        ],
+        &["cannot write /nonexistent/mptcp-cli-output"],
+    );
+}
+
+#[test]
+fn a_device_named_twice_is_refused() {
+    fails_with_one_line(
+        &[
+            "recv",
+            "--path",
+            "mptcpclit0=10.9.0.2",
+            "--path",
+            "mptcpclit0=10.8.0.2",
+            "--port",
+            "5000",
+        ],
+        &["mptcpclit0", "two --path"],
+    );
+}
+
+/// Whether this process runs as root (then opening a TUN device would
+/// succeed, and the privilege error cannot be provoked).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|euid| euid == "0"))
+        })
+        .unwrap_or(true)
+}
+
+#[test]
+fn without_privilege_the_device_error_is_one_line() {
+    let args = [
+        "send",
+        "--path",
+        "mptcpclit0=10.9.0.2",
+        "--to",
+        "10.9.0.1:5000",
+        "--bytes",
+        "1",
+        "--connect-timeout",
+        "1",
+    ];
+    // No server is needed: the stack fails to open the device first. As
+    // root (CI), drop to an unprivileged user with setpriv(1) so the test
+    // still runs.
+    let out = if is_root() {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+            .arg(env!("CARGO_BIN_EXE_mptcp"))
+            .args(args)
+            .output()
+            .expect("setpriv (util-linux) runs")
+    } else {
+        mptcp(&args)
+    };
+    let err = stderr(&out);
+    assert!(!out.status.success(), "succeeded without privilege: {err}");
+    assert_eq!(err.lines().count(), 1, "not one line:\n{err}");
+    assert!(err.starts_with("mptcp: error: "), "{err}");
+    assert!(err.contains("mptcpclit0"), "{err}");
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(err.contains("CAP_NET_ADMIN"), "{err}");
+}
