@@ -357,7 +357,12 @@ fn without_privilege_the_device_error_is_one_line() {
     // still runs.
     let out = if is_root() {
         Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+            ])
             .arg(env!("CARGO_BIN_EXE_mptcp"))
             .args(args)
             .output()
