@@ -1039,3 +1039,105 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod hostile_input {
+    //! Nothing a peer sends may panic the endpoint or grow it past its
+    //! limits: random bytes, and well-formed segments with random fields
+    //! (a SYN flood among them), aimed at a listening endpoint.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn listening(backlog: usize, max_connections: usize) -> Endpoint {
+        let config = EndpointConfig {
+            paths: vec![PathConfig::new("t0", "10.0.0.2".parse().unwrap())],
+            mtus: vec![1500],
+            tcp: TcpConfig::default(),
+            congestion_control: "reno".to_owned(),
+            max_connections,
+            accept_backlog: backlog,
+            close_linger: core::time::Duration::from_secs(1),
+        };
+        let mut e = Endpoint::new(config, 7).unwrap();
+        let (tx, _rx) = crossbeam_channel::bounded(1);
+        e.handle_command(
+            Instant::ZERO,
+            Command::Listen {
+                port: 80,
+                reply: tx,
+            },
+        );
+        e
+    }
+
+    fn segment(
+        src_port: u16,
+        dst_port: u16,
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let mut b = SegmentBuilder::new(
+            SocketAddr::new("10.0.0.1".parse().unwrap(), src_port),
+            SocketAddr::new("10.0.0.2".parse().unwrap(), dst_port),
+        );
+        b.seq = seq;
+        b.ack = ack;
+        b.flags = TcpFlags::from_bits(flags);
+        b.window = 1000;
+        b.payload = payload;
+        let mut buf = vec![0; 1600];
+        let n = b.emit(&mut buf).unwrap().len;
+        buf.truncate(n);
+        buf
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(packets in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..120), 1..50)) {
+            let mut e = listening(4, 8);
+            let mut now = Instant::ZERO;
+            for p in &packets {
+                e.handle_packet(now, 0, p, &mut |_, _| {});
+                e.flush(now, &mut |_, _| {});
+                now += core::time::Duration::from_millis(10);
+                e.handle_timeouts(now);
+            }
+            prop_assert!(e.live <= 8);
+        }
+
+        #[test]
+        fn random_segments_stay_within_limits(
+            segs in prop::collection::vec(
+                (1000u16..1040, prop_oneof![Just(80u16), any::<u16>()], any::<u32>(), any::<u32>(), any::<u8>(), prop::collection::vec(any::<u8>(), 0..64)),
+                1..200,
+            )
+        ) {
+            let (backlog, max) = (4, 6);
+            let mut e = listening(backlog, max);
+            let mut now = Instant::ZERO;
+            let mut out = 0usize;
+            for (sp, dp, seq, ack, flags, payload) in &segs {
+                let p = segment(*sp, *dp, *seq, *ack, *flags, payload);
+                e.handle_packet(now, 0, &p, &mut |_, _| out += 1);
+                e.flush(now, &mut |_, _| out += 1);
+                now += core::time::Duration::from_millis(3);
+                e.handle_timeouts(now);
+                // Nobody accepts: the listener holds at most its backlog.
+                prop_assert!(e.live <= backlog, "{} connections", e.live);
+                prop_assert!(e.by_tuple.len() <= backlog);
+            }
+            // Unaccepted connections still time out and are freed: the
+            // SYN-ACK is retried `max_retransmissions` times with backoff
+            // (about 11 minutes with the defaults).
+            for _ in 0..1200 {
+                now += core::time::Duration::from_secs(1);
+                e.handle_timeouts(now);
+                e.flush(now, &mut |_, _| {});
+            }
+            prop_assert_eq!(e.live, 0, "every half-open connection was given up");
+        }
+    }
+}
