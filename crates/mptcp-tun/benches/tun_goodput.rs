@@ -3,7 +3,9 @@
 //!
 //! `cargo bench -p mptcp-tun --bench tun_goodput` (needs root: namespaces,
 //! TUN, veth). Each case moves `SIZE` bytes once per round; the table shows
-//! the median of the rounds. No offloads on either TUN or our side.
+//! the median of the rounds. Our stack runs without offloads (the target's
+//! condition) and, for comparison, with the TUN offloads of
+//! `StackConfig::offload`; the veth pair has the kernel's defaults.
 
 #![allow(clippy::disallowed_methods)] // a benchmark reads the clock
 
@@ -82,16 +84,17 @@ fn kernel_veth() -> Duration {
     started.elapsed()
 }
 
-fn stack_in(ns: &Netns) -> Stack {
+fn stack_in(ns: &Netns, offload: bool) -> Stack {
     let mut config = StackConfig::new(vec![PathConfig::new("bt0", "10.79.0.2".parse().unwrap())]);
     config.seed = Some(1);
+    config.offload = offload;
     run_in(ns, || Stack::start(config)).unwrap().expect("stack")
 }
 
 /// Our client over TUN to a kernel server in the same namespace.
-fn ours_to_kernel() -> Duration {
+fn ours_to_kernel(offload: bool) -> Duration {
     let ns = Netns::new("btc").expect("ns");
-    let stack = stack_in(&ns);
+    let stack = stack_in(&ns, offload);
     let server_addr: SocketAddr = "10.79.0.1:7001".parse().unwrap();
     let listener = run_in(&ns, || KernelListener::bind(server_addr))
         .unwrap()
@@ -113,9 +116,9 @@ fn ours_to_kernel() -> Duration {
 }
 
 /// A kernel client to our server over TUN.
-fn kernel_to_ours() -> Duration {
+fn kernel_to_ours(offload: bool) -> Duration {
     let ns = Netns::new("bts").expect("ns");
-    let stack = stack_in(&ns);
+    let stack = stack_in(&ns, offload);
     let listener = TcpListener::bind(&stack, 7002).unwrap();
     let server = std::thread::spawn(move || {
         let (mut conn, _) = listener.accept().unwrap();
@@ -157,17 +160,15 @@ fn main() {
         eprintln!("tun_goodput needs the lab (root, TUN, ip): {why}");
         std::process::exit(1);
     }
-    let mut veth = Vec::new();
-    let mut ours_tx = Vec::new();
-    let mut ours_rx = Vec::new();
+    let mut runs: [Vec<Duration>; 5] = Default::default();
     for _ in 0..ROUNDS {
-        veth.push(kernel_veth());
-        ours_tx.push(ours_to_kernel());
-        ours_rx.push(kernel_to_ours());
+        runs[0].push(kernel_veth());
+        runs[1].push(ours_to_kernel(false));
+        runs[2].push(kernel_to_ours(false));
+        runs[3].push(ours_to_kernel(true));
+        runs[4].push(kernel_to_ours(true));
     }
-    let veth = median(veth);
-    let tx = median(ours_tx);
-    let rx = median(ours_rx);
+    let [veth, tx, rx, tx_off, rx_off] = runs.map(median);
     println!(
         "one connection, {} MiB, median of {ROUNDS} rounds",
         SIZE >> 20
@@ -178,6 +179,8 @@ fn main() {
         ("kernel -> kernel, veth", veth),
         ("our stack -> kernel, TUN", tx),
         ("kernel -> our stack, TUN", rx),
+        ("our stack -> kernel, TUN with offloads", tx_off),
+        ("kernel -> our stack, TUN with offloads", rx_off),
     ] {
         println!(
             "| {name} | {:.3} | {:.2} | {:.0} % |",

@@ -126,6 +126,13 @@ pub struct StackConfig {
     /// How long a connection whose handle was dropped may take to close
     /// gracefully before it is aborted. Default 60 s.
     pub close_linger: Duration,
+    /// Use the TUN devices' offloads (`IFF_VNET_HDR`): the kernel hands over
+    /// TSO super-packets, which are split into segments, and the segments
+    /// of one round are coalesced per flow before they are written, so the
+    /// kernel takes many in one write. Far fewer system calls and much less
+    /// kernel work per byte. An existing device must have been created with
+    /// the same setting. Default off.
+    pub offload: bool,
 }
 
 impl StackConfig {
@@ -142,6 +149,7 @@ impl StackConfig {
             max_connections: 1024,
             accept_backlog: 128,
             close_linger: Duration::from_secs(60),
+            offload: false,
         }
     }
 }

@@ -27,11 +27,15 @@ pub(crate) struct Device {
     pub(crate) tun: Arc<SyncDevice>,
     /// Whether we created it (else we attached to an existing one).
     pub(crate) created: bool,
+    /// Whether it runs with `IFF_VNET_HDR` offloads (TSO in, GRO out).
+    pub(crate) offload: bool,
+    /// Its MTU.
+    pub(crate) mtu: u16,
 }
 
 /// Open the device of `path`: attach if an interface of that name exists,
 /// else create it with the kernel-side address, the MTU, and up.
-pub(crate) fn open(path: &PathConfig) -> Result<Device, StackError> {
+pub(crate) fn open(path: &PathConfig, offload: bool) -> Result<Device, StackError> {
     let name = &path.device;
     if name.is_empty() || name.len() > 15 || name.contains(['/', ' ', '\0']) {
         return Err(StackError::InvalidConfig(format!(
@@ -42,7 +46,7 @@ pub(crate) fn open(path: &PathConfig) -> Result<Device, StackError> {
     let builder = DeviceBuilder::new()
         .name(name.clone())
         .packet_information(false)
-        .offload(false);
+        .offload(offload);
     let builder = if exists {
         // Leave an existing device's addresses alone; only bring it up.
         builder.enable(true)
@@ -59,10 +63,14 @@ pub(crate) fn open(path: &PathConfig) -> Result<Device, StackError> {
     if !exists && path.addr.is_ipv6() {
         wait_for_dad(name);
     }
+    let mtu = tun.mtu().unwrap_or(path.mtu);
+    let offload = tun.tcp_gso();
     Ok(Device {
         name: name.clone(),
         tun: Arc::new(tun),
         created: !exists,
+        offload,
+        mtu,
     })
 }
 
@@ -110,30 +118,104 @@ pub(crate) fn spawn_reader(
     recycle: Receiver<Vec<u8>>,
 ) -> io::Result<JoinHandle<()>> {
     let tun = Arc::clone(&device.tun);
+    let offload = device.offload;
+    // Split segments are at most an MTU; without offloads a read is one
+    // packet of at most 64 KiB.
+    let buf_len = if offload {
+        usize::from(device.mtu.max(1500)) + 256
+    } else {
+        MAX_PACKET
+    };
     std::thread::Builder::new()
         .name(format!("mptcp-tun-rx-{}", device.name))
         .spawn(move || {
-            loop {
-                let mut buf = recycle.try_recv().unwrap_or_default();
-                buf.resize(MAX_PACKET, 0);
-                let len = match tun.recv_intr(&mut buf, &stop) {
-                    Ok(len) => len,
-                    // Interrupted: the stack is stopping.
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted && stop.is_trigger() => return,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    // The device is gone (deleted under us): nothing more to read.
-                    Err(_) => return,
-                };
-                if packets
-                    .send(Packet {
-                        device: index,
-                        buf,
-                        len,
-                    })
-                    .is_err()
-                {
-                    return;
-                }
+            if offload {
+                read_offload(&tun, index, &stop, &packets, &recycle, buf_len);
+            } else {
+                read_plain(&tun, index, &stop, &packets, &recycle, buf_len);
             }
         })
+}
+
+/// Whether a read error means "stop reading": interrupted by the stack
+/// stopping, or the device is gone (deleted under us).
+fn stopping(e: &io::Error, stop: &InterruptEvent) -> bool {
+    e.kind() != io::ErrorKind::Interrupted || stop.is_trigger()
+}
+
+/// One packet per read.
+fn read_plain(
+    tun: &SyncDevice,
+    index: usize,
+    stop: &InterruptEvent,
+    packets: &Sender<Packet>,
+    recycle: &Receiver<Vec<u8>>,
+    buf_len: usize,
+) {
+    loop {
+        let mut buf = recycle.try_recv().unwrap_or_default();
+        buf.resize(buf_len, 0);
+        let len = match tun.recv_intr(&mut buf, stop) {
+            Ok(len) => len,
+            Err(e) if stopping(&e, stop) => return,
+            Err(_) => continue,
+        };
+        let packet = Packet {
+            device: index,
+            buf,
+            len,
+        };
+        if packets.send(packet).is_err() {
+            return;
+        }
+    }
+}
+
+/// With `IFF_VNET_HDR`: one read may bring a TSO super-packet of up to
+/// 64 KiB, which tun-rs splits into MTU-sized segments (checksums filled).
+fn read_offload(
+    tun: &SyncDevice,
+    index: usize,
+    stop: &InterruptEvent,
+    packets: &Sender<Packet>,
+    recycle: &Receiver<Vec<u8>>,
+    buf_len: usize,
+) {
+    let mut original = vec![0u8; tun_rs::VIRTIO_NET_HDR_LEN + 65_535];
+    let mut bufs: Vec<Vec<u8>> = (0..tun_rs::IDEAL_BATCH_SIZE)
+        .map(|_| vec![0; buf_len])
+        .collect();
+    let mut sizes = vec![0usize; bufs.len()];
+    loop {
+        match tun.wait_readable_intr(stop) {
+            Ok(()) => {}
+            Err(e) if stopping(&e, stop) => return,
+            Err(_) => continue,
+        }
+        let n = match tun.recv_multiple(&mut original, &mut bufs, &mut sizes, 0) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // A malformed super-packet is dropped, as a NIC would.
+            Err(e)
+                if e.kind() == io::ErrorKind::InvalidData
+                    || e.kind() == io::ErrorKind::InvalidInput =>
+            {
+                continue;
+            }
+            Err(_) => return,
+        };
+        for (buf, &len) in bufs.iter_mut().zip(&sizes).take(n) {
+            let mut fresh = recycle.try_recv().unwrap_or_default();
+            fresh.resize(buf_len, 0);
+            let filled = core::mem::replace(buf, fresh);
+            let packet = Packet {
+                device: index,
+                buf: filled,
+                len,
+            };
+            if packets.send(packet).is_err() {
+                return;
+            }
+        }
+    }
 }

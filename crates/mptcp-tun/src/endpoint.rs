@@ -628,6 +628,7 @@ impl Endpoint {
     }
 
     fn service(&mut self, index: usize, now: Instant, out: &mut dyn FnMut(usize, &[u8])) {
+        let write_low_water = (self.config.tcp.send_buffer / 4).max(1);
         let Endpoint { slots, scratch, .. } = self;
         let Some(slot) = slots[index].as_mut() else {
             return;
@@ -705,13 +706,14 @@ impl Endpoint {
                     )
                 };
                 let _ = reply.send(Err(err));
-            } else {
+            } else if slot.conn.writable() >= data.len().min(write_low_water) {
+                // Wake the writer only once a good part of the buffer is
+                // free (as Linux waits for a third of sndbuf): one round trip
+                // per few hundred KiB, not one per ACK.
                 let n = slot.conn.write(&data);
-                if n > 0 {
-                    let _ = reply.send(Ok((n, data)));
-                } else {
-                    slot.write = Some((data, reply));
-                }
+                let _ = reply.send(Ok((n, data)));
+            } else {
+                slot.write = Some((data, reply));
             }
         }
 

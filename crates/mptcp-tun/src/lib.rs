@@ -35,6 +35,7 @@ mod endpoint;
 mod error;
 mod impairment;
 mod listener;
+mod output;
 mod stack;
 mod stats;
 mod stream;

@@ -18,6 +18,7 @@ use crate::device::{self, Device, PACKET_QUEUE, Packet};
 use crate::endpoint::{Endpoint, EndpointConfig};
 use crate::error::StackError;
 use crate::impairment::{Impairer, Verdict};
+use crate::output::Output;
 use crate::stats::StackStats;
 
 /// Most packets the stack thread takes from the readers before it serves
@@ -96,13 +97,9 @@ impl Stack {
         let devices: Vec<Device> = config
             .paths
             .iter()
-            .map(device::open)
+            .map(|p| device::open(p, config.offload))
             .collect::<Result<_, _>>()?;
-        let mtus = devices
-            .iter()
-            .zip(&config.paths)
-            .map(|(d, p)| d.tun.mtu().unwrap_or(p.mtu))
-            .collect();
+        let mtus = devices.iter().map(|d| d.mtu).collect();
         let endpoint = Endpoint::new(
             EndpointConfig {
                 paths: config.paths.clone(),
@@ -166,14 +163,12 @@ impl Stack {
             .collect();
         let thread = StackThread {
             endpoint,
-            devices,
             recycles,
             egress: Impairer::new(config.impairment.clone(), seed ^ 0x6567_7265_7373),
             ingress: Impairer::new(config.impairment.clone(), seed ^ 0x696e_6772_6573),
-            pcap,
+            output: Output::new(devices, pcap),
             stats: Arc::clone(&stats),
             packets_in: 0,
-            counters: WriteCounters::default(),
         };
         let handle = std::thread::Builder::new()
             .name("mptcp-stack".to_owned())
@@ -241,21 +236,12 @@ impl Drop for Stack {
 /// What the stack thread owns.
 struct StackThread {
     endpoint: Endpoint,
-    devices: Vec<Device>,
     recycles: Vec<Sender<Vec<u8>>>,
     egress: Impairer,
     ingress: Impairer,
-    pcap: Option<PcapWriter<BufWriter<File>>>,
+    output: Output,
     stats: Arc<Mutex<StackStats>>,
     packets_in: u64,
-    counters: WriteCounters,
-}
-
-/// Counters of device writes.
-#[derive(Debug, Default)]
-struct WriteCounters {
-    packets_out: u64,
-    write_errors: u64,
 }
 
 impl StackThread {
@@ -309,8 +295,10 @@ impl StackThread {
             self.endpoint.handle_timeouts(now);
             self.flush(now);
             while let Some((device, packet)) = self.egress.pop_due(now) {
-                self.write(now, device, &packet);
+                self.output.write(now, device, &packet);
             }
+            // One round, one batch per device.
+            self.output.flush();
             if let Some(deadline) = stop_at {
                 if self.endpoint.all_closed() {
                     break;
@@ -319,7 +307,7 @@ impl StackThread {
                     self.endpoint.abort_all();
                     self.flush(now);
                     while let Some((device, packet)) = self.egress.pop_due(Instant::MAX) {
-                        self.write(now, device, &packet);
+                        self.output.write(now, device, &packet);
                     }
                     break;
                 }
@@ -329,9 +317,7 @@ impl StackThread {
                 self.publish_stats();
             }
         }
-        if let Some(pcap) = self.pcap.as_mut() {
-            let _ = pcap.flush();
-        }
+        self.output.finish();
         self.publish_stats();
     }
 
@@ -340,9 +326,7 @@ impl StackThread {
     fn ingress_packet(&mut self, now: Instant, packet: Packet) {
         let bytes = &packet.buf[..packet.len];
         self.packets_in += 1;
-        if let Some(pcap) = self.pcap.as_mut() {
-            let _ = pcap.write_packet(now.since_epoch(), bytes);
-        }
+        self.output.record(now, bytes);
         match self.ingress.admit(now, packet.device, bytes) {
             Verdict::Now { duplicate } => {
                 self.deliver(now, packet.device, bytes);
@@ -361,13 +345,11 @@ impl StackThread {
         let StackThread {
             endpoint,
             egress,
-            devices,
-            pcap,
-            counters,
+            output,
             ..
         } = self;
         endpoint.handle_packet(now, device, bytes, &mut |dev, packet| {
-            emit(egress, devices, pcap, counters, now, dev, packet);
+            emit(egress, output, now, dev, packet);
         });
     }
 
@@ -375,22 +357,12 @@ impl StackThread {
         let StackThread {
             endpoint,
             egress,
-            devices,
-            pcap,
-            counters,
+            output,
             ..
         } = self;
         endpoint.flush(now, &mut |dev, packet| {
-            emit(egress, devices, pcap, counters, now, dev, packet);
+            emit(egress, output, now, dev, packet);
         });
-    }
-
-    /// A delayed packet whose time has come: recorded, written.
-    fn write(&mut self, now: Instant, device: usize, packet: &[u8]) {
-        if let Some(pcap) = self.pcap.as_mut() {
-            let _ = pcap.write_packet(now.since_epoch(), packet);
-        }
-        write_device(&self.devices, &mut self.counters, device, packet);
     }
 
     fn publish_stats(&self) {
@@ -399,45 +371,21 @@ impl StackThread {
         stats.impairment_duplicated = self.egress.duplicated + self.ingress.duplicated;
         stats.impairment_reordered = self.egress.reordered + self.ingress.reordered;
         stats.packets_in = self.packets_in;
-        stats.packets_out = self.counters.packets_out;
-        stats.write_errors = self.counters.write_errors;
+        stats.packets_out = self.output.packets_out;
+        stats.write_errors = self.output.write_errors;
         *self.stats.lock().unwrap_or_else(PoisonError::into_inner) = stats;
     }
 }
 
-/// A packet from the endpoint: recorded, impaired, written.
-fn emit(
-    egress: &mut Impairer,
-    devices: &[Device],
-    pcap: &mut Option<PcapWriter<BufWriter<File>>>,
-    counters: &mut WriteCounters,
-    now: Instant,
-    device: usize,
-    packet: &[u8],
-) {
+/// A packet from the endpoint: impaired, then recorded and written.
+fn emit(egress: &mut Impairer, output: &mut Output, now: Instant, device: usize, packet: &[u8]) {
     match egress.admit(now, device, packet) {
         Verdict::Now { duplicate } => {
-            if let Some(pcap) = pcap.as_mut() {
-                let _ = pcap.write_packet(now.since_epoch(), packet);
-            }
-            write_device(devices, counters, device, packet);
+            output.write(now, device, packet);
             if duplicate {
-                if let Some(pcap) = pcap.as_mut() {
-                    let _ = pcap.write_packet(now.since_epoch(), packet);
-                }
-                write_device(devices, counters, device, packet);
+                output.write(now, device, packet);
             }
         }
         Verdict::Held | Verdict::Dropped => {}
-    }
-}
-
-fn write_device(devices: &[Device], counters: &mut WriteCounters, device: usize, packet: &[u8]) {
-    // A failed write loses the packet, as a wire would; TCP recovers.
-    if let Some(dev) = devices.get(device) {
-        counters.packets_out += 1;
-        if dev.tun.send(packet).is_err() {
-            counters.write_errors += 1;
-        }
     }
 }
