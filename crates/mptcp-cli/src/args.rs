@@ -271,6 +271,15 @@ pub(crate) struct StackArgs {
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(576..),
           help_heading = "Stack options", verbatim_doc_comment)]
     pub(crate) mtu: Option<u16>,
+
+    /// Use the TUN devices' offloads: far fewer system calls per byte
+    ///
+    /// The kernel hands over TCP super-packets of up to 64 KiB (split by
+    /// the stack) and our segments are coalesced before each write. Several
+    /// times the throughput on a fast host. A device that already exists
+    /// must have been made with the same setting (ip tuntap ... vnet_hdr).
+    #[arg(long, help_heading = "Stack options", verbatim_doc_comment)]
+    pub(crate) offload: bool,
 }
 
 /// One `--path DEV=ADDR[/PREFIX]`.
@@ -381,6 +390,7 @@ impl StackArgs {
         config.impairment = impairment;
         config.pcap = self.pcap.clone();
         config.seed = Some(self.seed);
+        config.offload = self.offload;
         config
     }
 
@@ -518,6 +528,7 @@ mod tests {
             "1400",
             "--pcap",
             "x.pcap",
+            "--offload",
         ])
         .unwrap();
         let Command::Send(send) = cli.command else {
@@ -534,6 +545,7 @@ mod tests {
         assert_eq!(config.impairment.delay, Duration::from_millis(20));
         assert_eq!(config.seed, Some(9));
         assert_eq!(config.pcap, Some(PathBuf::from("x.pcap")));
+        assert!(config.offload);
         assert_eq!(send.stack.duplicate_device(), None);
     }
 
@@ -550,6 +562,7 @@ mod tests {
         let config = recv.stack.stack_config();
         assert_eq!(config.seed, Some(1));
         assert!(!config.impairment.is_active());
+        assert!(!config.offload, "offloads are off by default");
     }
 
     #[test]
