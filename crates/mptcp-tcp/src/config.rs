@@ -56,6 +56,11 @@ pub struct TcpConfig {
     /// The congestion window used until `set_congestion_window` is called,
     /// in segments (RFC 6928 initial window). Default 10.
     pub initial_window_segments: u32,
+    /// TCP Fast Open (RFC 7413) as a server: answer cookie requests with a
+    /// cookie, and accept the data of a SYN that carries a valid one. (A
+    /// client uses Fast Open by opening with
+    /// [`crate::Connection::connect_fast_open`].) Default off.
+    pub fast_open: bool,
 }
 
 impl Default for TcpConfig {
@@ -77,6 +82,7 @@ impl Default for TcpConfig {
             max_ooo_ranges: 16,
             challenge_ack_limit: 100,
             initial_window_segments: 10,
+            fast_open: false,
         }
     }
 }

@@ -11,6 +11,8 @@ use mptcp_time::Instant;
 use mptcp_wire::segment::TcpFlags;
 use mptcp_wire::{Segment, SegmentBuilder, TcpOption};
 
+use crate::fast_open::FastOpenCookie;
+use crate::hooks::{NoOptions, OptionSource, OutgoingSegment, Received};
 use crate::recv_buffer::{Inserted, RecvBuffer};
 use crate::send_buffer::SendBuffer;
 use crate::{Error, FourTuple, IsnKey, RttEstimator, State, SubflowSeq, TcpConfig};
@@ -55,6 +57,9 @@ struct SegOptions {
     window_scale: Option<u8>,
     sack_permitted: bool,
     timestamps: Option<(u32, u32)>,
+    /// A Fast Open option: `Some(None)` is a cookie request (empty), a
+    /// cookie of a length RFC 7413 does not allow is ignored.
+    fast_open: Option<Option<FastOpenCookie>>,
 }
 
 impl SegOptions {
@@ -67,6 +72,12 @@ impl SegOptions {
                 Ok(TcpOption::WindowScale(shift)) => out.window_scale = Some(shift),
                 Ok(TcpOption::SackPermitted) => out.sack_permitted = true,
                 Ok(TcpOption::Timestamps { tsval, tsecr }) => out.timestamps = Some((tsval, tsecr)),
+                Ok(TcpOption::FastOpen([])) => out.fast_open = Some(None),
+                Ok(TcpOption::FastOpen(cookie)) => {
+                    if let Some(c) = FastOpenCookie::new(cookie) {
+                        out.fast_open = Some(Some(c));
+                    }
+                }
                 Ok(_) => {}
                 Err(_) => break,
             }
@@ -186,6 +197,18 @@ pub struct Connection {
     retransmissions: u64,
     bytes_sent: u64,
     bytes_received: u64,
+
+    // TCP Fast Open (RFC 7413).
+    /// Client: the cookie to send in the SYN, or a request for one.
+    tfo_client: Option<Option<FastOpenCookie>>,
+    /// Client: the cookie the server's SYN-ACK carried.
+    tfo_received: Option<FastOpenCookie>,
+    /// Server: the cookie to put in the SYN-ACK.
+    tfo_issue: Option<FastOpenCookie>,
+    /// Bytes of data our SYN carried (first transmission only).
+    syn_data: u32,
+    /// What the segment being processed did, for `handle_segment`'s caller.
+    received: Received,
 }
 
 impl Connection {
@@ -262,6 +285,11 @@ impl Connection {
             retransmissions: 0,
             bytes_sent: 0,
             bytes_received: 0,
+            tfo_client: None,
+            tfo_received: None,
+            tfo_issue: None,
+            syn_data: 0,
+            received: Received::default(),
             config,
         })
     }
@@ -280,6 +308,28 @@ impl Connection {
         let mut conn = Connection::new(config, tuple, isn_key, now)?;
         conn.state = State::SynSent;
         conn.ctl_pending = true;
+        Ok(conn)
+    }
+
+    /// Open a connection with TCP Fast Open (RFC 7413). With a `cookie`
+    /// (from an earlier connection's [`Connection::fast_open_cookie`]) the
+    /// SYN carries it and up to one MSS of the data written before the first
+    /// `poll_transmit`; the server may accept that data before the
+    /// handshake completes. Without one, the SYN asks for a cookie. Data the
+    /// server does not take with the SYN is sent again after the handshake.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::connect`].
+    pub fn connect_fast_open(
+        config: TcpConfig,
+        tuple: FourTuple,
+        isn_key: IsnKey,
+        now: Instant,
+        cookie: Option<FastOpenCookie>,
+    ) -> Result<Self, Error> {
+        let mut conn = Connection::connect(config, tuple, isn_key, now)?;
+        conn.tfo_client = Some(cookie);
         Ok(conn)
     }
 
@@ -373,6 +423,30 @@ impl Connection {
     /// Return the bytes of sequence space sent and not yet acknowledged.
     pub fn bytes_in_flight(&self) -> u64 {
         u64::from(self.snd_max.distance_from(self.snd_una))
+    }
+
+    /// The Fast Open cookie the server gave in its SYN-ACK, to keep for the
+    /// next connection to it (RFC 7413 §4.1.3).
+    pub fn fast_open_cookie(&self) -> Option<FastOpenCookie> {
+        self.tfo_received
+    }
+
+    /// SND.UNA: the first subflow sequence number not yet acknowledged.
+    pub fn snd_una(&self) -> SubflowSeq {
+        self.snd_una
+    }
+
+    /// The peer's initial sequence number (IRS), once known.
+    pub fn irs(&self) -> SubflowSeq {
+        self.irs
+    }
+
+    /// The subflow sequence number of the next byte [`Connection::read`]
+    /// returns.
+    pub fn read_seq(&self) -> SubflowSeq {
+        let unread = self.recv_buf.readable() as u32;
+        // The FIN takes a sequence number but is not data.
+        self.rcv_nxt - (unread + u32::from(self.fin_received))
     }
 
     /// Return the number of segments sent again (RTO or fast retransmit).
@@ -672,17 +746,20 @@ impl Connection {
 
     // -------------------------------------------------------------- inputs
 
-    /// Process one segment addressed to this connection.
+    /// Process one segment addressed to this connection, and say what was
+    /// done with it (see [`Received`]: whether it was accepted, where its
+    /// payload sits, what it acknowledged).
     ///
     /// Segments of another four-tuple are ignored. Nothing a peer sends
     /// makes this panic; unacceptable segments are dropped, and answered
     /// with an ACK or a RST where RFC 9293 and RFC 5961 say so.
-    pub fn handle_segment(&mut self, now: Instant, segment: &Segment<'_>) {
+    pub fn handle_segment(&mut self, now: Instant, segment: &Segment<'_>) -> Received {
+        self.received = Received::default();
         let local = SocketAddr::new(segment.dst(), segment.dst_port());
         let remote = SocketAddr::new(segment.src(), segment.src_port());
         if local != self.tuple.local || (self.state != State::Listen && remote != self.tuple.remote)
         {
-            return;
+            return self.received;
         }
         let opts = SegOptions::parse(segment);
         match self.state {
@@ -691,6 +768,7 @@ impl Connection {
             State::SynSent => self.on_syn_sent(now, segment, &opts),
             _ => self.on_synchronized(now, segment, &opts),
         }
+        self.received
     }
 
     /// RFC 9293 §3.10.7.2.
@@ -733,6 +811,35 @@ impl Connection {
         self.snd_wl2 = self.iss;
         self.state = State::SynReceived;
         self.ctl_pending = true;
+        self.received.accepted = true;
+        if self.config.fast_open {
+            self.on_fast_open_syn(now, seg, remote, opts);
+        }
+    }
+
+    /// RFC 7413 §4.2: a cookie request gets a cookie in the SYN-ACK; a
+    /// valid cookie lets the SYN's data in at once; an invalid one gets the
+    /// data ignored (the client sends it again) and a fresh cookie.
+    fn on_fast_open_syn(
+        &mut self,
+        now: Instant,
+        seg: &Segment<'_>,
+        remote: SocketAddr,
+        opts: &SegOptions,
+    ) {
+        let expected = || FastOpenCookie::for_client(&self.isn_key, remote.ip());
+        match opts.fast_open {
+            None => {}
+            Some(None) => self.tfo_issue = Some(expected()),
+            Some(Some(cookie)) if cookie.is_valid_for(&self.isn_key, remote.ip()) => {
+                let payload = seg.payload();
+                if !payload.is_empty() {
+                    self.received.payload = Some((self.rcv_nxt, payload.len()));
+                    self.on_payload(now, self.rcv_nxt, payload);
+                }
+            }
+            Some(Some(_)) => self.tfo_issue = Some(expected()),
+        }
     }
 
     /// RFC 9293 §3.10.7.3.
@@ -760,6 +867,7 @@ impl Connection {
         if !flags.contains(TcpFlags::SYN) {
             return;
         }
+        self.received.accepted = true;
         self.irs = SubflowSeq(seg.seq());
         self.rcv_nxt = self.irs + 1u32;
         self.rcv_adv = self.rcv_nxt;
@@ -769,7 +877,23 @@ impl Connection {
         self.snd_wl1 = self.irs;
         if ack_ok {
             self.snd_wl2 = ack;
+            if self.tfo_client.is_some() {
+                if let Some(Some(cookie)) = opts.fast_open {
+                    self.tfo_received = Some(cookie);
+                }
+            }
             self.on_syn_acked(now, ack, opts);
+            // RFC 7413 §4.2.2: the SYN-ACK may acknowledge the SYN's data,
+            // or only the SYN; what it does not cover is sent again now.
+            let data_acked = ack
+                .distance_from(self.buf_seq)
+                .min(self.send_buf.len() as u32);
+            if data_acked > 0 {
+                self.send_buf.consume(data_acked as usize);
+                self.buf_seq = self.buf_seq + data_acked;
+                self.received.acked = Some((self.iss + 1u32, ack));
+            }
+            self.snd_nxt = ack;
             self.establish();
             self.ack_pending = true;
         } else {
@@ -939,6 +1063,7 @@ impl Connection {
             self.ack_pending = true;
             return;
         }
+        self.received.accepted = true;
         if self.snd_wnd == 0 {
             // The peer is alive and answering our zero-window probes.
             self.consecutive_rtos = 0;
@@ -990,6 +1115,7 @@ impl Connection {
 
         // Data.
         if self.state.can_receive() && !payload.is_empty() {
+            self.received.payload = Some((seq, payload.len()));
             self.on_payload(now, seq, payload);
         }
         // FIN.
@@ -1026,6 +1152,7 @@ impl Connection {
             .min(self.send_buf.len() as u32);
         self.send_buf.consume(data_acked as usize);
         self.buf_seq = self.buf_seq + data_acked;
+        self.received.acked = Some((self.snd_una, ack));
         self.snd_una = ack;
         if self.snd_nxt < ack {
             self.snd_nxt = ack;
@@ -1254,6 +1381,18 @@ impl Connection {
     /// is too small, in which case the segment stays pending).
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.poll_transmit_with(now, buf, &mut NoOptions)
+    }
+
+    /// [`Connection::poll_transmit`], with the options of `source` (the
+    /// MPTCP layer's) added to the segment; see [`OptionSource`].
+    #[must_use]
+    pub fn poll_transmit_with(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        source: &mut dyn OptionSource,
+    ) -> Option<usize> {
         if let Some((seq, ack)) = self.rst_pending {
             let mut b = SegmentBuilder::new(self.tuple.local, self.tuple.remote);
             b.seq = seq.get();
@@ -1262,15 +1401,15 @@ impl Connection {
                 b.ack = ack.get();
                 b.flags = TcpFlags::RST | TcpFlags::ACK;
             }
-            let len = b.emit(buf).ok()?.len;
+            let len = emit_with(b, buf, source, false)?;
             self.rst_pending = None;
             return Some(len);
         }
         match self.state {
             State::Closed | State::Listen => None,
-            State::SynSent | State::SynReceived => self.transmit_syn(now, buf),
+            State::SynSent | State::SynReceived => self.transmit_syn(now, buf, source),
             _ => {
-                let sent = self.transmit_data(now, buf);
+                let sent = self.transmit_data(now, buf, source);
                 if sent.is_none() {
                     self.arm_persist(now);
                 }
@@ -1279,11 +1418,16 @@ impl Connection {
         }
     }
 
-    fn transmit_syn(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    fn transmit_syn(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        source: &mut dyn OptionSource,
+    ) -> Option<usize> {
         if !self.ctl_pending {
             if self.state == State::SynReceived && self.ack_pending {
                 // A challenge ACK (RFC 5961) in SYN-RECEIVED.
-                return self.transmit_ack(now, buf);
+                return self.transmit_ack(now, buf, source);
             }
             return None;
         }
@@ -1314,12 +1458,48 @@ impl Connection {
                 b.timestamps = Some((self.ts_now(now), 0));
             }
         }
-        let len = b.emit(buf).ok()?.len;
+        // TCP Fast Open (RFC 7413): the server's cookie in its SYN-ACK; the
+        // client's cookie (or an empty request) in every SYN, and data only
+        // in the first (a retransmitted SYN goes without, as Linux does).
+        let issued = self.tfo_issue.filter(|_| syn_ack);
+        let client_cookie = self.tfo_client.filter(|_| !syn_ack);
+        let mut syn_data = 0;
+        if let Some(cookie) = issued.as_ref() {
+            b.fast_open = Some(cookie.as_bytes());
+        }
+        if let Some(cookie) = client_cookie.as_ref() {
+            b.fast_open = Some(cookie.as_ref().map_or(&[][..], FastOpenCookie::as_bytes));
+            if cookie.is_some() && self.consecutive_rtos == 0 {
+                // The peer's MSS is not known yet: stay within the default
+                // one, less the SYN's options.
+                let room = usize::from(self.peer_mss).saturating_sub(40);
+                syn_data = self.send_buf.len().min(room).min(self.scratch.len());
+                let n = self.send_buf.peek(0, &mut self.scratch[..syn_data]);
+                debug_assert_eq!(n, syn_data);
+                b.payload = &self.scratch[..syn_data];
+            }
+        }
+        let syn_window = b.window;
+        let info = OutgoingSegment {
+            flags: b.flags,
+            seq: self.iss,
+            payload_len: syn_data,
+            retransmission: self.consecutive_rtos > 0,
+        };
+        let len = emit_info(b, buf, source, &info)?;
+        if syn_data > 0 {
+            self.syn_data = syn_data as u32;
+            self.bytes_sent += syn_data as u64;
+            self.snd_nxt = self.iss + 1u32 + syn_data;
+            self.snd_max = self.snd_max.max_seq(self.snd_nxt);
+        } else if !syn_ack {
+            self.snd_nxt = self.iss + 1u32;
+        }
         self.ctl_pending = false;
         if syn_ack {
-            self.sent_ack(b.window);
+            self.sent_ack(syn_window);
             // The SYN window is unscaled; the right edge is what it said.
-            self.rcv_adv = self.rcv_nxt + u32::from(b.window);
+            self.rcv_adv = self.rcv_nxt + u32::from(syn_window);
         }
         if self.rtx_deadline.is_none() {
             self.rtx_deadline = Some(now + self.rtt.rto());
@@ -1333,7 +1513,12 @@ impl Connection {
         Some(len)
     }
 
-    fn transmit_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    fn transmit_data(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        source: &mut dyn OptionSource,
+    ) -> Option<usize> {
         // A retransmission is only due while something is outstanding.
         if self.snd_una == self.snd_max {
             self.fast_rtx_pending = false;
@@ -1342,7 +1527,8 @@ impl Connection {
         let seq = if fast { self.snd_una } else { self.snd_nxt };
         let offset = seq.distance_from(self.buf_seq) as usize;
         let avail = self.send_buf.len().saturating_sub(offset);
-        let mss = self.mss();
+        // Room the layer above keeps for its options comes off the payload.
+        let mss = self.mss().saturating_sub(source.reserve()).max(1);
         let mut len = avail.min(mss);
         if !fast {
             // The usable window: the peer's, and the congestion window
@@ -1382,7 +1568,7 @@ impl Connection {
         let fin_needed = self.fin_queued && len == avail && seq + len == fin_seq;
         if len == 0 && !fin_needed {
             if self.ack_pending {
-                return self.transmit_ack(now, buf);
+                return self.transmit_ack(now, buf, source);
             }
             return None;
         }
@@ -1398,10 +1584,16 @@ impl Connection {
         }
         b.payload = &self.scratch[..len];
         let window = b.window;
-        let emitted = b.emit(buf).ok()?.len;
+        let retransmit = seq < self.snd_max;
+        let info = OutgoingSegment {
+            flags: b.flags,
+            seq,
+            payload_len: len,
+            retransmission: retransmit,
+        };
+        let emitted = emit_info(b, buf, source, &info)?;
 
         let end = seq + len + u32::from(fin_needed);
-        let retransmit = seq < self.snd_max;
         if retransmit {
             self.retransmissions += 1;
             // Karn: a sample must not come from a retransmitted segment.
@@ -1427,14 +1619,59 @@ impl Connection {
         Some(emitted)
     }
 
-    fn transmit_ack(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    fn transmit_ack(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        source: &mut dyn OptionSource,
+    ) -> Option<usize> {
         let mut b = self.base_builder(now);
         b.seq = self.snd_nxt.get();
         let window = b.window;
-        let len = b.emit(buf).ok()?.len;
+        let info = OutgoingSegment {
+            flags: b.flags,
+            seq: self.snd_nxt,
+            payload_len: 0,
+            retransmission: false,
+        };
+        let len = emit_info(b, buf, source, &info)?;
         self.sent_ack(window);
         Some(len)
     }
+}
+
+/// Emit `b` with the extra options `source` gives for `info`, and tell the
+/// source what went out. `None` if the segment cannot be written (`buf` too
+/// small, or the mandatory options do not fit).
+fn emit_info(
+    b: SegmentBuilder<'_>,
+    buf: &mut [u8],
+    source: &mut dyn OptionSource,
+    info: &OutgoingSegment,
+) -> Option<usize> {
+    let extra = source.options(info);
+    let mut b = b;
+    b.mptcp = extra.mptcp;
+    b.mptcp_optional = extra.optional;
+    let emitted = b.emit(buf).ok()?;
+    source.sent(info, emitted.optional_sent);
+    Some(emitted.len)
+}
+
+/// Emit a segment outside the data path (a RST) with `source`'s options.
+fn emit_with(
+    b: SegmentBuilder<'_>,
+    buf: &mut [u8],
+    source: &mut dyn OptionSource,
+    retransmission: bool,
+) -> Option<usize> {
+    let info = OutgoingSegment {
+        flags: b.flags,
+        seq: SubflowSeq(b.seq),
+        payload_len: b.payload.len(),
+        retransmission,
+    };
+    emit_info(b, buf, source, &info)
 }
 
 /// RFC 9293 §3.7.1: without an MSS option, assume 536 (IPv4) or 1220 (IPv6).

@@ -37,6 +37,12 @@ impl IsnKey {
         IsnKey(bytes)
     }
 
+    /// The secret itself, for other keyed hashes of this host (Fast Open
+    /// cookies).
+    pub(crate) fn secret(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// Return F(4-tuple, key) of RFC 6528 §3, without the clock.
     pub(crate) fn hash(&self, tuple: &FourTuple, label: u8) -> u32 {
         let mut hasher = Sha256::new();

@@ -24,10 +24,15 @@
 //! bounded out-of-order reassembly (`recv_buffer.rs`), and the state
 //! machine itself (`connection.rs`).
 //!
+//! TCP Fast Open (RFC 7413) works in both roles (`fast_open.rs`:
+//! [`Connection::connect_fast_open`], [`TcpConfig::fast_open`]). The MPTCP
+//! layer plugs in through `hooks.rs`: an [`OptionSource`] adds options to
+//! outgoing segments ([`Connection::poll_transmit_with`]), and
+//! [`Connection::handle_segment`] returns a [`Received`] (accepted or not,
+//! where the payload sits, what it acknowledged).
+//!
 //! Not yet (seams are marked in the code): SACK blocks (RFC 2018/6675; only
-//! SACK-permitted is negotiated), TCP Fast Open, keepalive, a FIN-WAIT-2
-//! timeout, ECN, and the MPTCP hooks (extra options on outgoing segments,
-//! the options of incoming segments, and which subflow bytes an ACK covered).
+//! SACK-permitted is negotiated), keepalive, a FIN-WAIT-2 timeout, ECN.
 //!
 //! ```
 //! use mptcp_tcp::{Connection, FourTuple, IsnKey, State, TcpConfig};
@@ -56,6 +61,8 @@
 mod config;
 mod connection;
 mod error;
+mod fast_open;
+mod hooks;
 mod isn;
 mod recv_buffer;
 mod rtt;
@@ -66,6 +73,8 @@ mod state;
 pub use config::TcpConfig;
 pub use connection::{Connection, Event};
 pub use error::Error;
+pub use fast_open::{FastOpenCookie, SERVER_COOKIE_LEN};
+pub use hooks::{ExtraOptions, NoOptions, OptionSource, OutgoingSegment, Received};
 pub use isn::{FourTuple, IsnKey};
 pub use rtt::RttEstimator;
 pub use seq::SubflowSeq;

@@ -161,7 +161,9 @@ fn run(scenario: Scenario) -> (Connection, Connection, Instant) {
             let (_, packet) = to_server.queue.pop_front().unwrap();
             let segment = Segment::parse(&packet, ChecksumCheck::Verify).unwrap();
             match server.as_mut() {
-                Some(server) => server.handle_segment(now, &segment),
+                Some(server) => {
+                    server.handle_segment(now, &segment);
+                }
                 None => {
                     server = Some(
                         Connection::accept(scenario.config.clone(), &segment, key(), now).unwrap(),

@@ -320,7 +320,9 @@ impl Host for TcpHost {
             return;
         };
         match self.conn.as_mut() {
-            Some(conn) => conn.handle_segment(now, &segment),
+            Some(conn) => {
+                conn.handle_segment(now, &segment);
+            }
             None => {
                 match Connection::accept(self.config.clone(), &segment, self.key.clone(), now) {
                     Ok(conn) => self.install(conn, now),
