@@ -40,6 +40,10 @@ pub(crate) enum Command {
     /// Open a connection; the reply comes when it is established or failed.
     Connect {
         remote: SocketAddr,
+        /// TCP Fast Open: the data to send with the SYN (with a cookie
+        /// cached for this peer) or right after the handshake (asking for
+        /// one). `None`: a plain open.
+        fast_open: Option<Vec<u8>>,
         reply: Sender<io::Result<Opened>>,
     },
     /// Give up a pending connect (its timeout expired).

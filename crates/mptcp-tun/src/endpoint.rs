@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crossbeam_channel::Sender;
 use mptcp_cc::{CcConfig, CongestionControl, PathId, Registry};
-use mptcp_tcp::{Connection, Event, FourTuple, IsnKey, State, TcpConfig};
+use mptcp_tcp::{Connection, Event, FastOpenCookie, FourTuple, IsnKey, State, TcpConfig};
 use mptcp_time::Instant;
 use mptcp_wire::segment::{ChecksumCheck, Segment, SegmentBuilder, TcpFlags};
 use rand_chacha::ChaCha8Rng;
@@ -22,6 +22,13 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use crate::command::{Command, ConnId, ListenerId, Opened};
 use crate::config::PathConfig;
 use crate::stats::{ConnectionInfo, StackStats};
+
+/// Most Fast Open cookies remembered (one per server address).
+const MAX_COOKIES: usize = 1024;
+
+/// Largest Fast Open payload a connect may carry (it goes into the send
+/// buffer before the SYN; what fits in the SYN rides on it).
+pub(crate) const MAX_FAST_OPEN_DATA: usize = 64 * 1024;
 
 /// First and last ephemeral port (IANA dynamic range, RFC 6335 §6).
 const EPHEMERAL: core::ops::RangeInclusive<u16> = 49152..=65535;
@@ -129,6 +136,9 @@ pub(crate) struct Endpoint {
     live: usize,
     next_generation: u64,
     by_tuple: HashMap<FourTuple, usize>,
+    /// Fast Open cookies servers gave us (RFC 7413 §4.1.3: the client
+    /// caches them per server), bounded by `MAX_COOKIES`.
+    cookies: HashMap<IpAddr, FastOpenCookie>,
     listeners: HashMap<u16, Listener>,
     next_listener: u64,
     /// Slots touched since the last `flush`, each once.
@@ -166,6 +176,7 @@ impl Endpoint {
             live: 0,
             next_generation: 1,
             by_tuple: HashMap::new(),
+            cookies: HashMap::new(),
             listeners: HashMap::new(),
             next_listener: 1,
             dirty: Vec::new(),
@@ -342,7 +353,11 @@ impl Endpoint {
     /// Handle one application request. `Stop` is the stack thread's.
     pub(crate) fn handle_command(&mut self, now: Instant, command: Command) {
         match command {
-            Command::Connect { remote, reply } => self.connect(now, remote, reply),
+            Command::Connect {
+                remote,
+                fast_open,
+                reply,
+            } => self.connect(now, remote, fast_open, reply),
             Command::CancelConnect { remote } => {
                 let found = self.slots.iter().position(|s| {
                     s.as_ref()
@@ -513,7 +528,13 @@ impl Endpoint {
     }
 
     /// Open a connection from the path that reaches `remote`.
-    fn connect(&mut self, now: Instant, remote: SocketAddr, reply: Reply<Opened>) {
+    fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        fast_open: Option<Vec<u8>>,
+        reply: Reply<Opened>,
+    ) {
         if self.live >= self.config.max_connections {
             let _ = reply.send(Err(io::Error::other("too many connections")));
             return;
@@ -541,7 +562,27 @@ impl Endpoint {
         };
         let tuple = FourTuple { local, remote };
         let config = self.tcp_config(device, remote.is_ipv6());
-        let conn = match Connection::connect(config, tuple, self.isn_key.clone(), now) {
+        let key = self.isn_key.clone();
+        let opened = match &fast_open {
+            Some(data) => {
+                let cookie = self.cookies.get(&remote.ip()).copied();
+                Connection::connect_fast_open(config, tuple, key, now, cookie).and_then(
+                    |mut conn| {
+                        // Queued before the first transmission: what fits
+                        // goes in the SYN.
+                        if conn.write(data) == data.len() {
+                            Ok(conn)
+                        } else {
+                            Err(mptcp_tcp::Error::InvalidConfig(
+                                "Fast Open data is larger than the send buffer",
+                            ))
+                        }
+                    },
+                )
+            }
+            None => Connection::connect(config, tuple, key, now),
+        };
+        let conn = match opened {
             Ok(c) => c,
             Err(e) => {
                 let _ = reply.send(Err(io::Error::new(
@@ -661,6 +702,10 @@ impl Endpoint {
                 Event::Readable | Event::Writable => {}
             }
         }
+        let learned = slot
+            .conn
+            .fast_open_cookie()
+            .map(|c| (slot.tuple.remote.ip(), c));
         if became_established {
             if let Some(reply) = slot.connect_reply.take() {
                 slot.handle = Handle::Open;
@@ -730,6 +775,15 @@ impl Endpoint {
 
         // Established connections from a listener wait in its queue.
         let closed = slot.conn.state() == State::Closed;
+        if let (true, Some((ip, cookie))) = (became_established, learned) {
+            if self.cookies.len() >= MAX_COOKIES && !self.cookies.contains_key(&ip) {
+                // Full: forget one; a forgotten peer just asks again.
+                if let Some(old) = self.cookies.keys().next().copied() {
+                    self.cookies.remove(&old);
+                }
+            }
+            self.cookies.insert(ip, cookie);
+        }
         let listener = slot.listener;
         let handle = slot.handle;
         if became_established && !closed {
@@ -882,7 +936,14 @@ mod tests {
     fn connect(a: &mut Endpoint, port: u16, now: Instant) -> Receiver<io::Result<Opened>> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let remote = SocketAddr::new(B.parse().unwrap(), port);
-        a.handle_command(now, Command::Connect { remote, reply: tx });
+        a.handle_command(
+            now,
+            Command::Connect {
+                remote,
+                fast_open: None,
+                reply: tx,
+            },
+        );
         rx
     }
 

@@ -57,7 +57,7 @@ impl TcpStream {
     /// (no answer), `HostUnreachable` (an ICMP error came back), or
     /// `NotConnected` if the stack has stopped.
     pub fn connect(stack: &Stack, remote: SocketAddr) -> io::Result<TcpStream> {
-        Self::connect_inner(stack, remote, None)
+        Self::connect_inner(stack, remote, None, None)
     }
 
     /// Open a connection to `remote`, giving up after `timeout`.
@@ -70,18 +70,49 @@ impl TcpStream {
         remote: SocketAddr,
         timeout: Duration,
     ) -> io::Result<TcpStream> {
-        Self::connect_inner(stack, remote, Some(timeout))
+        Self::connect_inner(stack, remote, Some(timeout), None)
+    }
+
+    /// Open a connection with TCP Fast Open (RFC 7413), `data` being the
+    /// first bytes to send. If the stack holds a cookie from an earlier
+    /// connection to this server, the SYN carries it and as much of `data`
+    /// as fits, and the server may act on it a round trip earlier; if not,
+    /// the SYN asks for a cookie (kept for next time) and `data` follows the
+    /// handshake. Either way `data` is sent exactly once.
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpStream::connect_timeout`]; `InvalidInput` if `data` is over
+    /// 64 KiB.
+    pub fn connect_fast_open(
+        stack: &Stack,
+        remote: SocketAddr,
+        timeout: Duration,
+        data: &[u8],
+    ) -> io::Result<TcpStream> {
+        if data.len() > crate::endpoint::MAX_FAST_OPEN_DATA {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "Fast Open data is limited to 64 KiB",
+            ));
+        }
+        Self::connect_inner(stack, remote, Some(timeout), Some(data.to_vec()))
     }
 
     fn connect_inner(
         stack: &Stack,
         remote: SocketAddr,
         timeout: Option<Duration>,
+        fast_open: Option<Vec<u8>>,
     ) -> io::Result<TcpStream> {
         let commands = stack.commands();
         let opened = request(
             &commands,
-            |reply| Command::Connect { remote, reply },
+            |reply| Command::Connect {
+                remote,
+                fast_open,
+                reply,
+            },
             timeout,
             || Command::CancelConnect { remote },
         )
