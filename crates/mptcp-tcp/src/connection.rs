@@ -209,6 +209,9 @@ pub struct Connection {
     syn_data: u32,
     /// What the segment being processed did, for `handle_segment`'s caller.
     received: Received,
+    /// Our timestamp clock at the last retransmission timeout: echoes of
+    /// older timestamps give no RTT sample.
+    rto_ts: Option<u32>,
 }
 
 impl Connection {
@@ -290,6 +293,7 @@ impl Connection {
             tfo_issue: None,
             syn_data: 0,
             received: Received::default(),
+            rto_ts: None,
             config,
         })
     }
@@ -929,7 +933,18 @@ impl Connection {
             // RFC 7323 §4.1: the echoed timestamp gives an RTT sample.
             if let Some((_, tsecr)) = opts.timestamps {
                 let elapsed = self.ts_now(now).wrapping_sub(tsecr);
-                if tsecr != 0 && elapsed < 1 << 31 {
+                // An ACK after a timeout may echo a TS.Recent from before
+                // it: the peer does not take TS.Recent from duplicate
+                // segments (RFC 7323 §4.3), so when its ACKs were lost the
+                // echo measures the whole outage (we saw SRTT reach
+                // minutes and the RTO stick at its ceiling). Such an echo
+                // is not an RTT; Karn's rule says as much for
+                // retransmitted data (RFC 6298 §3). Only echoes of what we
+                // stamped since the last timeout count.
+                let stale = self
+                    .rto_ts
+                    .is_some_and(|rto| (tsecr.wrapping_sub(rto) as i32) < 0);
+                if tsecr != 0 && elapsed < 1 << 31 && !stale {
                     sample = Some(Duration::from_millis(u64::from(elapsed)));
                 }
             }
@@ -1328,6 +1343,7 @@ impl Connection {
         }
         // RFC 6298 §5.5, §5.6: back off and restart the timer.
         self.rtt.on_timeout();
+        self.rto_ts = Some(self.ts_now(now));
         self.timed = None;
         self.rtx_deadline = Some(now + self.rtt.rto());
         match self.state {
