@@ -61,6 +61,37 @@ pub struct TcpConfig {
     /// client uses Fast Open by opening with
     /// [`crate::Connection::connect_fast_open`].) Default off.
     pub fast_open: bool,
+    /// Keepalive probes on an idle established connection, as Linux's
+    /// `SO_KEEPALIVE` (RFC 9293 §3.8.4: off unless asked for). Default
+    /// `None` (off).
+    pub keepalive: Option<Keepalive>,
+    /// How long a connection after [`crate::Connection::close`] waits in
+    /// FIN-WAIT-2 for the peer's FIN (Linux's `tcp_fin_timeout`, applied,
+    /// as there, only once the application has closed). Default 60 s.
+    pub fin_wait2_timeout: Duration,
+}
+
+/// When to probe an idle connection and when to give up on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time (nothing received) before the first probe. Linux's
+    /// `tcp_keepalive_time` default: 7200 s.
+    pub idle: Duration,
+    /// Time between unanswered probes. Linux's `tcp_keepalive_intvl`: 75 s.
+    pub interval: Duration,
+    /// Unanswered probes after which the connection ends with
+    /// [`crate::Event::TimedOut`]. Linux's `tcp_keepalive_probes`: 9.
+    pub probes: u32,
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Keepalive {
+            idle: Duration::from_secs(7200),
+            interval: Duration::from_secs(75),
+            probes: 9,
+        }
+    }
 }
 
 impl Default for TcpConfig {
@@ -83,6 +114,8 @@ impl Default for TcpConfig {
             challenge_ack_limit: 100,
             initial_window_segments: 10,
             fast_open: false,
+            keepalive: None,
+            fin_wait2_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -121,6 +154,13 @@ impl TcpConfig {
                 "initial_window_segments must be positive",
             ));
         }
+        if let Some(k) = &self.keepalive {
+            if k.idle.is_zero() || k.interval.is_zero() || k.probes == 0 {
+                return Err(Error::InvalidConfig(
+                    "keepalive idle and interval must be positive and probes at least 1",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -157,5 +197,13 @@ mod tests {
             ..TcpConfig::default()
         };
         assert!(config.validate().is_err());
+        let config = TcpConfig {
+            keepalive: Some(Keepalive {
+                probes: 0,
+                ..Keepalive::default()
+            }),
+            ..TcpConfig::default()
+        };
+        assert!(matches!(config.validate(), Err(Error::InvalidConfig(_))));
     }
 }

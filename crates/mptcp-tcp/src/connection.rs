@@ -168,6 +168,15 @@ pub struct Connection {
     persist: bool,
     delack_deadline: Option<Instant>,
     time_wait_deadline: Option<Instant>,
+    /// When the next keepalive probe is due (or the connection given up).
+    keepalive_deadline: Option<Instant>,
+    /// Keepalive probes sent since the peer was last heard from.
+    keepalive_sent: u32,
+    keepalive_probe_pending: bool,
+    /// `close()` was called: the application reads no more.
+    app_closed: bool,
+    /// When an orphaned FIN-WAIT-2 gives up on the peer's FIN.
+    fin_wait2_deadline: Option<Instant>,
     consecutive_rtos: u32,
 
     // What to send next.
@@ -268,6 +277,11 @@ impl Connection {
             persist: false,
             delack_deadline: None,
             time_wait_deadline: None,
+            keepalive_deadline: None,
+            keepalive_sent: 0,
+            keepalive_probe_pending: false,
+            app_closed: false,
+            fin_wait2_deadline: None,
             consecutive_rtos: 0,
             ctl_pending: false,
             ack_pending: false,
@@ -542,6 +556,24 @@ impl Connection {
     /// Copy received in-order data into `buf`; return how many bytes.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
         let n = self.recv_buf.read(buf);
+        self.after_read(n);
+        n
+    }
+
+    /// Hand the received in-order data to `f` without copying it, as the
+    /// two slices of the receive ring it occupies (the second empty unless
+    /// the data wraps); `f` returns how many bytes it took from the front,
+    /// and so does this. Like smoltcp's `recv` closure.
+    pub fn read_with(&mut self, f: impl FnOnce(&[u8], &[u8]) -> usize) -> usize {
+        let (head, tail) = self.recv_buf.readable_slices();
+        let n = f(head, tail).min(head.len() + tail.len());
+        self.recv_buf.advance(n);
+        self.after_read(n);
+        n
+    }
+
+    /// A read of `n` bytes opened the window: maybe announce it.
+    fn after_read(&mut self, n: usize) {
         if n > 0 && self.state.is_synchronized() {
             // RFC 9293 §3.8.6.2.2: announce a window update once the right
             // edge can move by min(buffer/2, MSS).
@@ -551,13 +583,12 @@ impl Connection {
                 self.ack_pending = true;
             }
         }
-        n
     }
 
     /// Close our sending side: a FIN follows the queued data.
     pub fn shutdown(&mut self) {
         match self.state {
-            State::Listen => self.close(Event::Closed),
+            State::Listen => self.terminate(Event::Closed),
             // RFC 9293 §3.10.4 deletes the TCB in SYN-SENT, losing queued
             // data; here `shutdown` means "FIN after what was written", so
             // the FIN waits for the handshake in both SYN states (use
@@ -575,6 +606,29 @@ impl Connection {
         }
     }
 
+    /// Shut down sending (as [`Connection::shutdown`]) and declare that the
+    /// application will read no more, like `close(2)` of a socket.
+    ///
+    /// From then on the connection is orphaned, as Linux calls it: new
+    /// data from the peer is answered with a RST and ends the connection
+    /// ([`Event::Reset`]), as Linux does and RFC 2525 §2.17 recommends, since
+    /// nobody will read it; and FIN-WAIT-2 lasts at most
+    /// [`TcpConfig::fin_wait2_timeout`] (Linux's `tcp_fin_timeout`), after
+    /// which the connection ends with [`Event::TimedOut`]. A connection
+    /// only [`shutdown`](Connection::shutdown) waits in FIN-WAIT-2 for as
+    /// long as the peer keeps sending.
+    pub fn close(&mut self, now: Instant) {
+        self.app_closed = true;
+        self.shutdown();
+        self.arm_fin_wait2(now);
+    }
+
+    fn arm_fin_wait2(&mut self, now: Instant) {
+        if self.app_closed && self.state == State::FinWait2 && self.fin_wait2_deadline.is_none() {
+            self.fin_wait2_deadline = Some(now + self.config.fin_wait2_timeout);
+        }
+    }
+
     /// Reset the connection: a RST goes out (if the peer knows of us) and
     /// the state becomes CLOSED at once (RFC 9293 §3.10.5).
     pub fn abort(&mut self) {
@@ -589,7 +643,7 @@ impl Connection {
             self.rst_pending = Some((self.snd_max, None));
         }
         if self.state != State::Closed {
-            self.close(Event::Closed);
+            self.terminate(Event::Closed);
         }
     }
 
@@ -619,6 +673,8 @@ impl Connection {
             self.rtx_deadline,
             self.delack_deadline,
             self.time_wait_deadline,
+            self.keepalive_deadline,
+            self.fin_wait2_deadline,
         ]
         .into_iter()
         .flatten()
@@ -667,11 +723,14 @@ impl Connection {
         self.cc_events.push_back(event);
     }
 
-    fn close(&mut self, event: Event) {
+    fn terminate(&mut self, event: Event) {
         self.state = State::Closed;
         self.rtx_deadline = None;
         self.delack_deadline = None;
         self.time_wait_deadline = None;
+        self.keepalive_deadline = None;
+        self.keepalive_probe_pending = false;
+        self.fin_wait2_deadline = None;
         self.ctl_pending = false;
         self.ack_pending = false;
         self.fast_rtx_pending = false;
@@ -712,8 +771,21 @@ impl Connection {
     fn enter_time_wait(&mut self, now: Instant) {
         self.state = State::TimeWait;
         self.rtx_deadline = None;
+        self.fin_wait2_deadline = None;
         self.persist = false;
         self.time_wait_deadline = Some(now + self.config.time_wait);
+    }
+
+    /// Take the peer's SYN: its sequence number and options. Shared by the
+    /// passive (LISTEN) and active (SYN-SENT) opens, RFC 9293 §3.10.7.2-3.
+    fn record_peer_syn(&mut self, now: Instant, seg: &Segment<'_>, opts: &SegOptions) {
+        self.irs = SubflowSeq(seg.seq());
+        self.rcv_nxt = self.irs + 1u32;
+        self.rcv_adv = self.rcv_nxt;
+        self.last_ack_sent = self.rcv_nxt;
+        self.apply_syn_options(opts, seg.window());
+        self.record_ts(opts, now);
+        self.snd_wl1 = self.irs;
     }
 
     fn apply_syn_options(&mut self, opts: &SegOptions, window: u16) {
@@ -772,6 +844,12 @@ impl Connection {
             State::SynSent => self.on_syn_sent(now, segment, &opts),
             _ => self.on_synchronized(now, segment, &opts),
         }
+        if self.received.accepted {
+            // Heard from the peer: it is alive, the idle time starts again.
+            self.keepalive_sent = 0;
+            self.keepalive_probe_pending = false;
+            self.arm_keepalive(now);
+        }
         self.received
     }
 
@@ -805,13 +883,7 @@ impl Connection {
         self.snd_max = self.snd_nxt;
         self.buf_seq = self.snd_nxt;
         self.recover = self.iss;
-        self.irs = SubflowSeq(seg.seq());
-        self.rcv_nxt = self.irs + 1u32;
-        self.rcv_adv = self.rcv_nxt;
-        self.last_ack_sent = self.rcv_nxt;
-        self.apply_syn_options(opts, seg.window());
-        self.record_ts(opts, now);
-        self.snd_wl1 = self.irs;
+        self.record_peer_syn(now, seg, opts);
         self.snd_wl2 = self.iss;
         self.state = State::SynReceived;
         self.ctl_pending = true;
@@ -864,7 +936,7 @@ impl Connection {
             // RFC 5961 §3.2 / RFC 9293: a RST is accepted in SYN-SENT only if
             // it acknowledges our SYN.
             if ack_ok {
-                self.close(Event::Reset);
+                self.terminate(Event::Reset);
             }
             return;
         }
@@ -872,13 +944,7 @@ impl Connection {
             return;
         }
         self.received.accepted = true;
-        self.irs = SubflowSeq(seg.seq());
-        self.rcv_nxt = self.irs + 1u32;
-        self.rcv_adv = self.rcv_nxt;
-        self.last_ack_sent = self.rcv_nxt;
-        self.apply_syn_options(opts, seg.window());
-        self.record_ts(opts, now);
-        self.snd_wl1 = self.irs;
+        self.record_peer_syn(now, seg, opts);
         if ack_ok {
             self.snd_wl2 = ack;
             if self.tfo_client.is_some() {
@@ -1025,7 +1091,7 @@ impl Connection {
             // RFC 5961 §3.2: reset only on an exact match of RCV.NXT; an
             // in-window RST gets a challenge ACK; anything else is dropped.
             if seq == self.rcv_nxt {
-                self.close(Event::Reset);
+                self.terminate(Event::Reset);
             } else if in_window(seq) || (wnd == 0 && seq == self.rcv_nxt) {
                 self.challenge_ack(now);
             }
@@ -1118,16 +1184,30 @@ impl Connection {
         let fin_acked = self.fin_queued && self.snd_una == self.fin_seq() + 1u32;
         if fin_acked {
             match self.state {
-                State::FinWait1 => self.state = State::FinWait2,
+                State::FinWait1 => {
+                    self.state = State::FinWait2;
+                    self.arm_fin_wait2(now);
+                }
                 State::Closing => self.enter_time_wait(now),
                 State::LastAck => {
-                    self.close(Event::Closed);
+                    self.terminate(Event::Closed);
                     return;
                 }
                 _ => {}
             }
         }
 
+        // RFC 2525 §2.17 (Linux's TCPAbortOnData): nobody will read new
+        // data after close(), so say so with a RST rather than ACK it.
+        if self.app_closed
+            && self.state.can_receive()
+            && seq + payload.len() > self.rcv_nxt
+            && !payload.is_empty()
+        {
+            self.rst_pending = Some((self.snd_max, None));
+            self.terminate(Event::Reset);
+            return;
+        }
         // Data.
         if self.state.can_receive() && !payload.is_empty() {
             self.received.payload = Some((seq, payload.len()));
@@ -1314,7 +1394,7 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.time_wait_deadline.is_some_and(|t| t <= now) {
             self.time_wait_deadline = None;
-            self.close(Event::Closed);
+            self.terminate(Event::Closed);
             return;
         }
         if self.delack_deadline.is_some_and(|t| t <= now) {
@@ -1324,6 +1404,46 @@ impl Connection {
         if self.rtx_deadline.is_some_and(|t| t <= now) {
             self.on_rtx_timeout(now);
         }
+        if self.keepalive_deadline.is_some_and(|t| t <= now) {
+            self.on_keepalive_timeout(now);
+        }
+        if self.fin_wait2_deadline.is_some_and(|t| t <= now) {
+            // Linux's tcp_fin_timeout for an orphan: give up with a RST.
+            self.rst_pending = Some((self.snd_max, None));
+            self.terminate(Event::TimedOut);
+        }
+    }
+
+    /// Start (or restart) the idle period before the first keepalive probe.
+    fn arm_keepalive(&mut self, now: Instant) {
+        self.keepalive_deadline = match self.config.keepalive {
+            Some(k) if self.state.is_synchronized() => Some(now + k.idle),
+            _ => None,
+        };
+    }
+
+    /// RFC 9293 §3.8.4; counts and times as Linux's `tcp_keepalive_timer`.
+    fn on_keepalive_timeout(&mut self, now: Instant) {
+        self.keepalive_deadline = None;
+        let Some(k) = self.config.keepalive else {
+            return;
+        };
+        if !matches!(self.state, State::Established | State::CloseWait) {
+            return;
+        }
+        // Data in flight or waiting: the retransmission timer watches the
+        // peer, not keepalive (Linux does the same).
+        if self.snd_max != self.snd_una || self.send_buf.len() != 0 {
+            self.keepalive_deadline = Some(now + k.idle);
+            return;
+        }
+        if self.keepalive_sent >= k.probes {
+            self.terminate(Event::TimedOut);
+            return;
+        }
+        self.keepalive_sent += 1;
+        self.keepalive_probe_pending = true;
+        self.keepalive_deadline = Some(now + k.interval);
     }
 
     fn on_rtx_timeout(&mut self, now: Instant) {
@@ -1338,7 +1458,7 @@ impl Connection {
         self.consecutive_rtos += 1;
         if self.consecutive_rtos > self.config.max_retransmissions {
             // RFC 9293 §3.8.3: past R2, give up.
-            self.close(Event::TimedOut);
+            self.terminate(Event::TimedOut);
             return;
         }
         // RFC 6298 §5.5, §5.6: back off and restart the timer.
@@ -1424,6 +1544,7 @@ impl Connection {
         match self.state {
             State::Closed | State::Listen => None,
             State::SynSent | State::SynReceived => self.transmit_syn(now, buf, source),
+            _ if self.keepalive_probe_pending => self.transmit_keepalive(now, buf, source),
             _ => {
                 let sent = self.transmit_data(now, buf, source);
                 if sent.is_none() {
@@ -1588,9 +1709,10 @@ impl Connection {
             }
             return None;
         }
-        let n = self.send_buf.peek(offset, &mut self.scratch[..len]);
-        debug_assert_eq!(n, len);
         let mut b = self.base_builder(now);
+        // The payload straight from the send ring into the packet.
+        let (head, tail) = self.send_buf.slices(offset, len);
+        debug_assert_eq!(head.len() + tail.len(), len);
         b.seq = seq.get();
         if fin_needed {
             b.flags |= TcpFlags::FIN;
@@ -1598,7 +1720,8 @@ impl Connection {
         if len > 0 && len == avail {
             b.flags |= TcpFlags::PSH;
         }
-        b.payload = &self.scratch[..len];
+        b.payload = head;
+        b.payload_tail = tail;
         let window = b.window;
         let retransmit = seq < self.snd_max;
         let info = OutgoingSegment {
@@ -1633,6 +1756,31 @@ impl Connection {
         }
         self.sent_ack(window);
         Some(emitted)
+    }
+
+    /// RFC 9293 §3.8.4: a probe is a segment with SEG.SEQ = SND.NXT-1 and
+    /// no data (SND.NXT = SND.UNA when idle); out of the window, so the peer
+    /// answers with an ACK.
+    fn transmit_keepalive(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        source: &mut dyn OptionSource,
+    ) -> Option<usize> {
+        let mut b = self.base_builder(now);
+        let seq = self.snd_una - 1u32;
+        b.seq = seq.get();
+        let window = b.window;
+        let info = OutgoingSegment {
+            flags: b.flags,
+            seq,
+            payload_len: 0,
+            retransmission: false,
+        };
+        let len = emit_info(b, buf, source, &info)?;
+        self.keepalive_probe_pending = false;
+        self.sent_ack(window);
+        Some(len)
     }
 
     fn transmit_ack(

@@ -4,7 +4,7 @@
 //! ```text
 //!   segments in ──handle_segment(now, &Segment)──▶ ┌────────────┐ ──poll_transmit(now, &mut buf)──▶ IP packets out
 //!   timers      ──handle_timeout(now)────────────▶ │ Connection │ ──poll_timeout()───────────────▶ next wake-up
-//!   app         ──write / read / shutdown / abort─▶ │            │ ──poll_event()─────────────────▶ Connected, Readable, ...
+//!   app         ──write / read / shutdown / close─▶ │            │ ──poll_event()─────────────────▶ Connected, Readable, ...
 //!   controller  ──set_congestion_window(bytes)───▶ └────────────┘ ──poll_congestion_event()──────▶ mptcp_cc::CongestionEvent
 //! ```
 //!
@@ -31,8 +31,15 @@
 //! [`Connection::handle_segment`] returns a [`Received`] (accepted or not,
 //! where the payload sits, what it acknowledged).
 //!
+//! Keepalive (RFC 9293 §3.8.4, [`TcpConfig::keepalive`], off by default)
+//! probes an idle connection and ends it with [`Event::TimedOut`] when
+//! unanswered. [`Connection::close`] is `shutdown` plus "the application
+//! reads no more": new data is then answered with a RST, and FIN-WAIT-2
+//! lasts at most [`TcpConfig::fin_wait2_timeout`]; after `shutdown` alone it
+//! lasts as long as the peer likes.
+//!
 //! Not yet (seams are marked in the code): SACK blocks (RFC 2018/6675; only
-//! SACK-permitted is negotiated), keepalive, a FIN-WAIT-2 timeout, ECN.
+//! SACK-permitted is negotiated, and recovery is NewReno), ECN.
 //!
 //! ```
 //! use mptcp_tcp::{Connection, FourTuple, IsnKey, State, TcpConfig};
@@ -70,7 +77,7 @@ mod send_buffer;
 mod seq;
 mod state;
 
-pub use config::TcpConfig;
+pub use config::{Keepalive, TcpConfig};
 pub use connection::{Connection, Event};
 pub use error::Error;
 pub use fast_open::{FastOpenCookie, SERVER_COOKIE_LEN};

@@ -136,6 +136,24 @@ impl RecvBuffer {
         Inserted::OutOfOrder
     }
 
+    /// The in-order data as the (at most) two slices of the ring it
+    /// occupies: no copy.
+    pub(crate) fn readable_slices(&self) -> (&[u8], &[u8]) {
+        let n = self.readable();
+        let cap = self.capacity();
+        let start = (self.head % cap as u64) as usize;
+        let first = n.min(cap - start);
+        (
+            &self.storage[start..start + first],
+            &self.storage[..n - first],
+        )
+    }
+
+    /// Drop the `n` oldest in-order bytes (the application took them).
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.head += n.min(self.readable()) as u64;
+    }
+
     /// Copy in-order data into `out`; return how much.
     pub(crate) fn read(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.readable());

@@ -58,6 +58,22 @@ impl SendBuffer {
         n
     }
 
+    /// The up to `n` bytes starting `offset` bytes past the oldest, as the
+    /// (at most) two slices of the ring they occupy: no copy.
+    pub(crate) fn slices(&self, offset: usize, n: usize) -> (&[u8], &[u8]) {
+        if offset >= self.len {
+            return (&[], &[]);
+        }
+        let n = n.min(self.len - offset);
+        let cap = self.capacity();
+        let start = (self.head + offset) % cap;
+        let first = n.min(cap - start);
+        (
+            &self.storage[start..start + first],
+            &self.storage[..n - first],
+        )
+    }
+
     /// Drop the `n` oldest bytes (acknowledged by the peer).
     pub(crate) fn consume(&mut self, n: usize) {
         let n = n.min(self.len);
@@ -85,6 +101,11 @@ mod tests {
         assert_eq!(buf.peek(3, &mut out), 3);
         assert_eq!(&out, b"hij");
         assert_eq!(buf.peek(8, &mut out), 0);
+        // The same bytes as two slices of the ring, without a copy.
+        assert_eq!(buf.slices(0, 8), (&b"efgh"[..], &b"ijkl"[..]));
+        assert_eq!(buf.slices(1, 2), (&b"fg"[..], &b""[..]));
+        assert_eq!(buf.slices(5, 100), (&b"jkl"[..], &b""[..]));
+        assert_eq!(buf.slices(8, 1), (&b""[..], &b""[..]));
         buf.consume(100);
         assert_eq!(buf.len(), 0);
     }

@@ -198,3 +198,68 @@ fn shutdown_in_syn_received_waits_for_establishment() {
     let fin = recv(&mut conn, ms(1));
     assert_eq!(fin.flags, FIN | ACK);
 }
+
+/// Our FIN sent and acknowledged: FIN-WAIT-2.
+fn in_fin_wait2(close: bool) -> (mptcp_tcp::Connection, u32) {
+    let (mut conn, iss) = established();
+    if close {
+        conn.close(ms(1));
+    } else {
+        conn.shutdown();
+    }
+    let fin = recv(&mut conn, ms(1));
+    assert_eq!(fin.flags, FIN | ACK);
+    send(&mut conn, ms(2), In::new(ACK, PEER_ISS + 1, iss + 2));
+    assert_eq!(conn.state(), State::FinWait2);
+    (conn, iss)
+}
+
+#[test]
+fn half_closed_fin_wait2_has_no_timeout() {
+    let (mut conn, iss) = in_fin_wait2(false);
+    assert_eq!(conn.poll_timeout(), None);
+    // The peer still sends, much later; the application still reads.
+    send(
+        &mut conn,
+        ms(3_600_000),
+        In::new(ACK, PEER_ISS + 1, iss + 2).payload(b"late"),
+    );
+    let mut buf = [0u8; 8];
+    assert_eq!(conn.read(&mut buf), 4);
+    assert_eq!(conn.state(), State::FinWait2);
+}
+
+#[test]
+fn orphaned_fin_wait2_times_out() {
+    let (mut conn, iss) = in_fin_wait2(true);
+    assert_eq!(conn.poll_timeout(), Some(ms(2) + dur(60_000)));
+    conn.handle_timeout(ms(60_001));
+    assert_eq!(conn.state(), State::FinWait2);
+    conn.handle_timeout(ms(60_002));
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(events(&mut conn), [Event::TimedOut]);
+    let rst = recv(&mut conn, ms(60_002));
+    assert_eq!((rst.flags, rst.seq), (RST, iss + 2));
+}
+
+#[test]
+fn orphaned_fin_wait2_peer_fin_goes_to_time_wait() {
+    let (mut conn, iss) = in_fin_wait2(true);
+    send(&mut conn, ms(3), In::new(FIN | ACK, PEER_ISS + 1, iss + 2));
+    assert_eq!(conn.state(), State::TimeWait);
+    assert_eq!(conn.poll_timeout(), Some(ms(3) + dur(60_000)));
+}
+
+#[test]
+fn data_after_close_is_answered_by_rst() {
+    let (mut conn, iss) = in_fin_wait2(true);
+    send(
+        &mut conn,
+        ms(3),
+        In::new(ACK, PEER_ISS + 1, iss + 2).payload(b"unread"),
+    );
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(events(&mut conn), [Event::Reset]);
+    let rst = recv(&mut conn, ms(3));
+    assert_eq!((rst.flags, rst.seq), (RST, iss + 2));
+}

@@ -233,3 +233,33 @@ fn received_reports_acceptance_payload_and_acknowledged_range() {
     assert_eq!((from.get(), to.get()), (seq, seq.wrapping_add(500)));
     assert_eq!(client.snd_una(), to);
 }
+
+#[test]
+fn read_with_hands_over_data_in_place_and_takes_only_what_was_used() {
+    let (mut client, mut server) = established();
+    let now = Instant::from_millis(1);
+    let mut buf = [0u8; 2048];
+    let data: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+    client.write(&data);
+    let n = client.poll_transmit(now, &mut buf).unwrap();
+    server.handle_segment(now, &parse(&buf[..n]));
+    let start = server.read_seq();
+    // Take 300 bytes of what is offered.
+    let took = server.read_with(|head, tail| {
+        assert_eq!(head.len() + tail.len(), 1000);
+        assert_eq!(&head[..300], &data[..300]);
+        300
+    });
+    assert_eq!(took, 300);
+    assert_eq!(server.readable(), 700);
+    assert_eq!(server.read_seq(), start + 300u32);
+    // Claiming more than there is takes what there is.
+    let took = server.read_with(|head, tail| {
+        let mut got = head.to_vec();
+        got.extend_from_slice(tail);
+        assert_eq!(got, &data[300..]);
+        usize::MAX
+    });
+    assert_eq!(took, 700);
+    assert_eq!(server.readable(), 0);
+}

@@ -516,7 +516,10 @@ impl Endpoint {
                     slot.read = None;
                     slot.write = None;
                     if !slot.finished {
-                        slot.conn.shutdown();
+                        // Orphaned, as after close(2): FIN after the queued
+                        // data, a RST for data nobody will read, and a
+                        // bounded FIN-WAIT-2.
+                        slot.conn.close(now);
                         slot.linger_deadline = Some(now + linger);
                     }
                     self.mark(conn.index);

@@ -54,6 +54,7 @@ prop_compose! {
         hop_limit in any::<u8>(),
         urgent in any::<u16>(),
         payload_len in 0..=PAYLOAD.len(),
+        split in any::<prop::sample::Index>(),
         mss in option_or_not(any::<u16>()),
         window_scale in option_or_not(any::<u8>()),
         sack_permitted in any::<bool>(),
@@ -74,7 +75,9 @@ prop_compose! {
             window,
             hop_limit,
             urgent,
-            payload: &PAYLOAD[..payload_len],
+            // A payload in two pieces, as from a ring buffer.
+            payload: &PAYLOAD[..split.index(payload_len + 1)],
+            payload_tail: &PAYLOAD[split.index(payload_len + 1)..payload_len],
             mss,
             window_scale,
             sack_permitted,
@@ -164,7 +167,7 @@ proptest! {
         prop_assert_eq!(segment.flags(), b.flags);
         prop_assert_eq!(segment.window(), b.window);
         prop_assert_eq!(segment.urgent(), b.urgent);
-        prop_assert_eq!(segment.payload(), b.payload);
+        prop_assert_eq!(segment.payload(), [b.payload, b.payload_tail].concat());
         prop_assert_eq!(segment.as_bytes().len(), emitted.len);
 
         // Exactly the options reported as sent, in the documented order.

@@ -81,6 +81,10 @@ pub struct SegmentBuilder<'a> {
     pub urgent: u16,
     /// The TCP payload.
     pub payload: &'a [u8],
+    /// More payload, sent right after `payload`: a sender whose data sits
+    /// in a ring buffer hands over both pieces instead of copying them
+    /// together first.
+    pub payload_tail: &'a [u8],
     /// Maximum Segment Size option (mandatory tier).
     pub mss: Option<u16>,
     /// Window Scale option (mandatory tier).
@@ -137,6 +141,7 @@ impl<'a> SegmentBuilder<'a> {
             hop_limit: 64,
             urgent: 0,
             payload: &[],
+            payload_tail: &[],
             mss: None,
             window_scale: None,
             sack_permitted: false,
@@ -156,7 +161,7 @@ impl<'a> SegmentBuilder<'a> {
         } else {
             IPV4_HEADER_LEN
         };
-        ip_header_len + TCP_HEADER_LEN + OPTION_SPACE + self.payload.len()
+        ip_header_len + TCP_HEADER_LEN + OPTION_SPACE + self.payload.len() + self.payload_tail.len()
     }
 
     /// Write the IP packet at the front of `buffer`, with both checksums
@@ -181,7 +186,7 @@ impl<'a> SegmentBuilder<'a> {
         };
         let plan = self.plan()?;
         let option_len = plan.raw_len.next_multiple_of(4);
-        let tcp_len = TCP_HEADER_LEN + option_len + self.payload.len();
+        let tcp_len = TCP_HEADER_LEN + option_len + self.payload.len() + self.payload_tail.len();
         let total_len = ip_header_len + tcp_len;
         // IPv4 counts the whole packet in its 16-bit length, IPv6 the payload.
         let length_field = if ip_header_len == IPV4_HEADER_LEN {
@@ -202,7 +207,9 @@ impl<'a> SegmentBuilder<'a> {
         let (header, rest) = tcp.split_at_mut(TCP_HEADER_LEN);
         let (options, payload) = rest.split_at_mut(option_len);
         self.write_options(&plan, options)?;
-        payload.copy_from_slice(self.payload);
+        let (head, tail) = payload.split_at_mut(self.payload.len());
+        head.copy_from_slice(self.payload);
+        tail.copy_from_slice(self.payload_tail);
         // Byte 12: data offset in 32-bit words, then reserved bits (zero).
         header[12] = (((TCP_HEADER_LEN + option_len) / 4) as u8) << 4;
         header[13] = self.flags.bits();
