@@ -24,8 +24,11 @@ pub struct TcpConfig {
     pub window_scaling: bool,
     /// Offer timestamps (RFC 7323 §3): RTT measurement and PAWS. Default on.
     pub timestamps: bool,
-    /// Offer SACK-permitted (RFC 2018). Negotiated only; SACK blocks are not
-    /// yet generated or used. Default off.
+    /// Offer SACK-permitted (RFC 2018) and, when the peer agrees, send
+    /// SACK blocks while out-of-order data is held, so the peer repairs
+    /// only the holes. The peer's blocks are not used yet: our own loss
+    /// recovery is NewReno (RFC 6582); RFC 6675 recovery is to come.
+    /// Default on (Linux offers SACK too).
     pub sack: bool,
     /// Lower bound on the RTO (RFC 6298 §2.4 says 1 s; Linux uses 200 ms).
     /// Default 200 ms.
@@ -102,7 +105,7 @@ impl Default for TcpConfig {
             recv_buffer: 256 * 1024,
             window_scaling: true,
             timestamps: true,
-            sack: false,
+            sack: true,
             min_rto: Duration::from_millis(200),
             max_rto: Duration::from_secs(60),
             initial_rto: Duration::from_secs(1),

@@ -221,6 +221,9 @@ pub struct Connection {
     /// Our timestamp clock at the last retransmission timeout: echoes of
     /// older timestamps give no RTT sample.
     rto_ts: Option<u32>,
+    /// Where the most recent out-of-order segment landed: its SACK block
+    /// goes first (RFC 2018 §4).
+    last_ooo: Option<SubflowSeq>,
 }
 
 impl Connection {
@@ -308,6 +311,7 @@ impl Connection {
             syn_data: 0,
             received: Received::default(),
             rto_ts: None,
+            last_ooo: None,
             config,
         })
     }
@@ -1359,7 +1363,11 @@ impl Connection {
                 }
             }
             // Out of order or dropped: a duplicate ACK tells the sender.
-            Inserted::OutOfOrder | Inserted::Dropped => self.ack_pending = true,
+            Inserted::OutOfOrder => {
+                self.last_ooo = Some(seq + skip);
+                self.ack_pending = true;
+            }
+            Inserted::Dropped => self.ack_pending = true,
         }
     }
 
@@ -1500,6 +1508,43 @@ impl Connection {
             b.timestamps = Some((self.ts_now(now), self.ts_recent));
         }
         b
+    }
+
+    /// The SACK blocks of our next ACK (RFC 2018 §4), into `out`; returns
+    /// how many. "The first SACK block ... MUST specify the contiguous block
+    /// of data containing the segment which triggered this ACK"; the other
+    /// blocks follow in sequence order (RFC 2018 asks for the most recently
+    /// reported first; with at most 16 ranges held, sequence order repeats
+    /// each of them often enough). The segment builder sends as many as fit.
+    fn sack_blocks(&self, out: &mut [(u32, u32); 4]) -> usize {
+        if !self.sack_permitted || !self.recv_buf.has_out_of_order() {
+            return 0;
+        }
+        let block = |(start, end): (usize, usize)| {
+            ((self.rcv_nxt + start).get(), (self.rcv_nxt + end).get())
+        };
+        let recent = self
+            .last_ooo
+            .map(|seq| seq.distance_from(self.rcv_nxt) as usize);
+        let mut n = 0;
+        let first = self
+            .recv_buf
+            .out_of_order_ranges()
+            .find(|&(start, end)| recent.is_some_and(|r| start <= r && r < end));
+        if let Some(range) = first {
+            out[0] = block(range);
+            n = 1;
+        }
+        for range in self.recv_buf.out_of_order_ranges() {
+            if n == out.len() {
+                break;
+            }
+            if Some(range) != first {
+                out[n] = block(range);
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Bookkeeping shared by every segment that carries our ACK.
@@ -1710,6 +1755,9 @@ impl Connection {
             return None;
         }
         let mut b = self.base_builder(now);
+        let mut blocks = [(0, 0); 4];
+        let n_blocks = self.sack_blocks(&mut blocks);
+        b.sack_blocks = &blocks[..n_blocks];
         // The payload straight from the send ring into the packet.
         let (head, tail) = self.send_buf.slices(offset, len);
         debug_assert_eq!(head.len() + tail.len(), len);
@@ -1791,6 +1839,9 @@ impl Connection {
     ) -> Option<usize> {
         let mut b = self.base_builder(now);
         b.seq = self.snd_nxt.get();
+        let mut blocks = [(0, 0); 4];
+        let n_blocks = self.sack_blocks(&mut blocks);
+        b.sack_blocks = &blocks[..n_blocks];
         let window = b.window;
         let info = OutgoingSegment {
             flags: b.flags,

@@ -38,8 +38,11 @@
 //! lasts at most [`TcpConfig::fin_wait2_timeout`]; after `shutdown` alone it
 //! lasts as long as the peer likes.
 //!
-//! Not yet (seams are marked in the code): SACK blocks (RFC 2018/6675; only
-//! SACK-permitted is negotiated, and recovery is NewReno), ECN.
+//! SACK (RFC 2018) is offered and SACK blocks are sent while out-of-order
+//! data is held (most recent first), so a peer repairs only the holes.
+//!
+//! Not yet: using the peer's SACK blocks (RFC 6675 recovery; ours is
+//! NewReno), ECN.
 //!
 //! ```
 //! use mptcp_tcp::{Connection, FourTuple, IsnKey, State, TcpConfig};

@@ -66,8 +66,7 @@ impl RecvBuffer {
     }
 
     /// The filled ranges past the in-order data, as byte offsets from it
-    /// (the seam for SACK blocks).
-    #[allow(dead_code)]
+    /// (start, end), in sequence order: the SACK blocks.
     pub(crate) fn out_of_order_ranges(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         self.ranges.iter().map(|&(s, e)| {
             (

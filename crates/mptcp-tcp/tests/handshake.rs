@@ -16,7 +16,8 @@ fn active_open_sends_syn_with_options() {
     assert_eq!(syn.window_scale, Some(3));
     assert_eq!(syn.window, 65535);
     assert_eq!(syn.timestamps.map(|t| t.1), Some(0));
-    assert!(!syn.sack_permitted);
+    // SACK-permitted is offered by default (SACK blocks are generated).
+    assert!(syn.sack_permitted);
     recv_nothing(&mut conn, ms(0));
     assert_eq!(conn.poll_timeout(), Some(ms(1000)));
 }

@@ -1,0 +1,142 @@
+//! SACK generation (RFC 2018), segment by segment: with out-of-order data
+//! held, every ACK carries SACK blocks, the block holding the segment that
+//! triggered it first; none once the holes are filled, none when SACK was
+//! not negotiated.
+
+use std::net::SocketAddr;
+
+use mptcp_tcp::{Connection, FourTuple, IsnKey, TcpConfig};
+use mptcp_time::Instant;
+use mptcp_wire::TcpOption;
+use mptcp_wire::segment::{ChecksumCheck, Segment};
+
+fn parse(bytes: &[u8]) -> Segment<'_> {
+    Segment::parse(bytes, ChecksumCheck::Verify).unwrap()
+}
+
+fn blocks(segment: &Segment<'_>) -> Vec<(u32, u32)> {
+    segment
+        .options()
+        .find_map(|o| match o {
+            Ok(TcpOption::SackBlocks(b)) => Some(b.as_slice().to_vec()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// An established pair with SACK as asked on each side, and five segments
+/// the client has sent (not yet delivered).
+fn five_segments(client_sack: bool, server_sack: bool) -> (Connection, Vec<Vec<u8>>) {
+    let now = Instant::ZERO;
+    let tuple = FourTuple {
+        local: SocketAddr::from(([10, 0, 0, 1], 40000)),
+        remote: SocketAddr::from(([10, 0, 0, 2], 80)),
+    };
+    let config = |sack| {
+        let mut c = TcpConfig::default();
+        c.sack = sack;
+        c.nagle = false;
+        c
+    };
+    let mut client =
+        Connection::connect(config(client_sack), tuple, IsnKey::from_bytes([1; 32]), now).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = client.poll_transmit(now, &mut buf).unwrap();
+    let mut server = Connection::accept(
+        config(server_sack),
+        &parse(&buf[..n]),
+        IsnKey::from_bytes([2; 32]),
+        now,
+    )
+    .unwrap();
+    let n = server.poll_transmit(now, &mut buf).unwrap();
+    client.handle_segment(now, &parse(&buf[..n]));
+    let n = client.poll_transmit(now, &mut buf).unwrap();
+    server.handle_segment(now, &parse(&buf[..n]));
+    assert_eq!(server.sack_permitted(), client_sack && server_sack);
+    client.write(&vec![7u8; 5 * client.mss()]);
+    let mut segments = Vec::new();
+    while let Some(n) = client.poll_transmit(now, &mut buf) {
+        segments.push(buf[..n].to_vec());
+    }
+    assert_eq!(segments.len(), 5);
+    (server, segments)
+}
+
+/// Deliver segment `i`; return the ACK the server sends at once.
+fn deliver(server: &mut Connection, segments: &[Vec<u8>], i: usize) -> Vec<u8> {
+    let now = Instant::from_millis(1);
+    server.handle_segment(now, &parse(&segments[i]));
+    let mut buf = [0u8; 2048];
+    let n = server
+        .poll_transmit(now, &mut buf)
+        .expect("an immediate ACK");
+    buf[..n].to_vec()
+}
+
+fn range(segments: &[Vec<u8>], first: usize, last: usize) -> (u32, u32) {
+    let a = parse(&segments[first]);
+    let b = parse(&segments[last]);
+    (a.seq(), b.seq().wrapping_add(b.payload().len() as u32))
+}
+
+#[test]
+fn out_of_order_data_is_sacked_most_recent_first() {
+    let (mut server, segs) = five_segments(true, true);
+    let hole = parse(&segs[0]).seq();
+
+    let ack = deliver(&mut server, &segs, 1);
+    assert_eq!(parse(&ack).ack(), hole, "a duplicate ACK");
+    assert_eq!(blocks(&parse(&ack)), vec![range(&segs, 1, 1)]);
+
+    let ack = deliver(&mut server, &segs, 2);
+    assert_eq!(
+        blocks(&parse(&ack)),
+        vec![range(&segs, 1, 2)],
+        "adjacent ranges merge"
+    );
+
+    let ack = deliver(&mut server, &segs, 4);
+    assert_eq!(
+        blocks(&parse(&ack)),
+        vec![range(&segs, 4, 4), range(&segs, 1, 2)],
+        "the block of the segment that triggered the ACK comes first"
+    );
+
+    // The hole at the front fills: the ACK moves, one block is left.
+    let ack = deliver(&mut server, &segs, 0);
+    assert_eq!(parse(&ack).ack(), range(&segs, 0, 2).1);
+    assert_eq!(blocks(&parse(&ack)), vec![range(&segs, 4, 4)]);
+
+    // Everything in: no blocks.
+    let ack = deliver(&mut server, &segs, 3);
+    assert_eq!(parse(&ack).ack(), range(&segs, 0, 4).1);
+    assert!(blocks(&parse(&ack)).is_empty());
+}
+
+#[test]
+fn separate_ranges_are_separate_blocks() {
+    let (mut server, segs) = five_segments(true, true);
+    // Holes at 0 and 2: blocks {1} and {3}, the newest first.
+    deliver(&mut server, &segs, 1);
+    let ack = deliver(&mut server, &segs, 3);
+    assert_eq!(
+        blocks(&parse(&ack)),
+        vec![range(&segs, 3, 3), range(&segs, 1, 1)]
+    );
+    // {4} extends {3}; that block is still the newest.
+    let ack = deliver(&mut server, &segs, 4);
+    assert_eq!(
+        blocks(&parse(&ack)),
+        vec![range(&segs, 3, 4), range(&segs, 1, 1)]
+    );
+}
+
+#[test]
+fn no_blocks_without_negotiation() {
+    for (client, server_side) in [(false, true), (true, false)] {
+        let (mut server, segs) = five_segments(client, server_side);
+        let ack = deliver(&mut server, &segs, 2);
+        assert!(blocks(&parse(&ack)).is_empty());
+    }
+}
