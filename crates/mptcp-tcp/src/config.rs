@@ -25,10 +25,9 @@ pub struct TcpConfig {
     /// Offer timestamps (RFC 7323 §3): RTT measurement and PAWS. Default on.
     pub timestamps: bool,
     /// Offer SACK-permitted (RFC 2018) and, when the peer agrees, send
-    /// SACK blocks while out-of-order data is held, so the peer repairs
-    /// only the holes. The peer's blocks are not used yet: our own loss
-    /// recovery is NewReno (RFC 6582); RFC 6675 recovery is to come.
-    /// Default on (Linux offers SACK too).
+    /// SACK blocks while out-of-order data is held, and use the peer's
+    /// blocks to retransmit only the holes (RFC 6675 loss detection and
+    /// hole selection). Default on (Linux offers SACK too).
     pub sack: bool,
     /// Lower bound on the RTO (RFC 6298 §2.4 says 1 s; Linux uses 200 ms).
     /// Default 200 ms.

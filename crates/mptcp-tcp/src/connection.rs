@@ -14,6 +14,7 @@ use mptcp_wire::{Segment, SegmentBuilder, TcpOption};
 use crate::fast_open::FastOpenCookie;
 use crate::hooks::{NoOptions, OptionSource, OutgoingSegment, Received};
 use crate::recv_buffer::{Inserted, RecvBuffer};
+use crate::scoreboard::Scoreboard;
 use crate::send_buffer::SendBuffer;
 use crate::{Error, FourTuple, IsnKey, RttEstimator, State, SubflowSeq, TcpConfig};
 
@@ -60,6 +61,9 @@ struct SegOptions {
     /// A Fast Open option: `Some(None)` is a cookie request (empty), a
     /// cookie of a length RFC 7413 does not allow is ignored.
     fast_open: Option<Option<FastOpenCookie>>,
+    /// SACK blocks (RFC 2018), at most four.
+    sack: [(u32, u32); 4],
+    sack_len: usize,
 }
 
 impl SegOptions {
@@ -73,6 +77,11 @@ impl SegOptions {
                 Ok(TcpOption::SackPermitted) => out.sack_permitted = true,
                 Ok(TcpOption::Timestamps { tsval, tsecr }) => out.timestamps = Some((tsval, tsecr)),
                 Ok(TcpOption::FastOpen([])) => out.fast_open = Some(None),
+                Ok(TcpOption::SackBlocks(blocks)) => {
+                    let blocks = blocks.as_slice();
+                    out.sack_len = blocks.len().min(4);
+                    out.sack[..out.sack_len].copy_from_slice(&blocks[..out.sack_len]);
+                }
                 Ok(TcpOption::FastOpen(cookie)) => {
                     if let Some(c) = FastOpenCookie::new(cookie) {
                         out.fast_open = Some(Some(c));
@@ -224,6 +233,10 @@ pub struct Connection {
     /// Where the most recent out-of-order segment landed: its SACK block
     /// goes first (RFC 2018 §4).
     last_ooo: Option<SubflowSeq>,
+    /// What the peer has SACKed (RFC 6675 §3).
+    scoreboard: Scoreboard,
+    /// During SACK recovery: holes below this were retransmitted already.
+    rtx_next: SubflowSeq,
 }
 
 impl Connection {
@@ -312,6 +325,8 @@ impl Connection {
             received: Received::default(),
             rto_ts: None,
             last_ooo: None,
+            scoreboard: Scoreboard::new(),
+            rtx_next: SubflowSeq(0),
             config,
         })
     }
@@ -1159,6 +1174,13 @@ impl Connection {
             && !fin
             && window == self.snd_wnd
             && self.snd_max > self.snd_una;
+        if self.sack_permitted {
+            let una = ack.max_seq(self.snd_una);
+            for &(left, right) in &opts.sack[..opts.sack_len] {
+                self.scoreboard
+                    .add(SubflowSeq(left), SubflowSeq(right), una, self.snd_max);
+            }
+        }
         if ack > self.snd_una {
             self.on_new_ack(now, ack, opts);
         } else if is_dup {
@@ -1253,6 +1275,7 @@ impl Connection {
         self.buf_seq = self.buf_seq + data_acked;
         self.received.acked = Some((self.snd_una, ack));
         self.snd_una = ack;
+        self.scoreboard.trim(ack);
         if self.snd_nxt < ack {
             self.snd_nxt = ack;
         }
@@ -1306,11 +1329,20 @@ impl Connection {
         // RFC 6582 §3.2 step 2: a new recovery starts on the third duplicate
         // only if the ACK covers more than `recover` (no false fast
         // retransmits after an RTO).
+        // RFC 6675 §5: with SACK, loss is also declared once more than
+        // (DupThresh - 1) * SMSS bytes above SND.UNA are SACKed, however few
+        // duplicate ACKs said so (a receiver behind GRO ACKs whole bursts).
+        let sack_loss = self.scoreboard.sacked_above(self.snd_una) > 2 * self.mss() as u64;
         if self.in_recovery {
             // RFC 6582 §3.2 step 4: each further duplicate inflates the
             // window by one SMSS (a segment has left the network).
             self.inflation = self.inflation.saturating_add(self.mss() as u64);
-        } else if self.dup_acks == 3 && self.snd_una >= self.recover {
+            // RFC 6675 NextSeg: each ACK may send the next SACK-revealed hole.
+            if self.next_hole().is_some() {
+                self.fast_rtx_pending = true;
+            }
+        } else if (self.dup_acks == 3 || sack_loss) && self.snd_una >= self.recover {
+            self.rtx_next = self.snd_una;
             self.in_recovery = true;
             // Step 3: the controller sets cwnd = ssthresh; the three
             // duplicates' SMSS are added here.
@@ -1323,6 +1355,16 @@ impl Connection {
                 bytes_in_flight: self.bytes_in_flight(),
             });
         }
+    }
+
+    /// The next hole to retransmit in SACK recovery: not SACKed, not yet
+    /// retransmitted in this recovery, below SACKed data.
+    fn next_hole(&self) -> Option<(SubflowSeq, SubflowSeq)> {
+        if self.scoreboard.is_empty() {
+            return None;
+        }
+        self.scoreboard
+            .next_hole(self.rtx_next.max_seq(self.snd_una))
     }
 
     fn on_payload(&mut self, now: Instant, seq: SubflowSeq, payload: &[u8]) {
@@ -1471,6 +1513,9 @@ impl Connection {
         }
         // RFC 6298 §5.5, §5.6: back off and restart the timer.
         self.rtt.on_timeout();
+        // RFC 6675 §5.1: after a timeout the SACK information is not
+        // trusted (the peer may renege); go back to SND.UNA.
+        self.scoreboard.clear();
         self.rto_ts = Some(self.ts_now(now));
         self.timed = None;
         self.rtx_deadline = Some(now + self.rtt.rto());
@@ -1705,13 +1750,28 @@ impl Connection {
         if self.snd_una == self.snd_max {
             self.fast_rtx_pending = false;
         }
-        let fast = self.fast_rtx_pending;
-        let seq = if fast { self.snd_una } else { self.snd_nxt };
+        let mut fast = self.fast_rtx_pending;
+        // With SACK information, the retransmission fills the next hole
+        // (and stops where SACKed data begins); without, it is SND.UNA.
+        let hole = if fast { self.next_hole() } else { None };
+        if fast && hole.is_none() && !self.scoreboard.is_empty() {
+            // Every hole below SACKed data was sent again: new data next.
+            self.fast_rtx_pending = false;
+            fast = false;
+        }
+        let seq = match (fast, hole) {
+            (true, Some((start, _))) => start,
+            (true, None) => self.snd_una,
+            (false, _) => self.snd_nxt,
+        };
         let offset = seq.distance_from(self.buf_seq) as usize;
         let avail = self.send_buf.len().saturating_sub(offset);
         // Room the layer above keeps for its options comes off the payload.
         let mss = self.mss().saturating_sub(source.reserve()).max(1);
         let mut len = avail.min(mss);
+        if let Some((start, end)) = hole.filter(|_| fast) {
+            len = len.min(end.distance_from(start) as usize);
+        }
         if !fast {
             // The usable window: the peer's, and the congestion window
             // inflated by one MSS per duplicate ACK in recovery.
@@ -1793,6 +1853,7 @@ impl Connection {
         self.bytes_sent += len as u64;
         if fast {
             self.fast_rtx_pending = false;
+            self.rtx_next = self.rtx_next.max_seq(seq + len);
         } else {
             self.snd_nxt = end;
             self.snd_max = self.snd_max.max_seq(end);

@@ -39,10 +39,14 @@
 //! lasts as long as the peer likes.
 //!
 //! SACK (RFC 2018) is offered and SACK blocks are sent while out-of-order
-//! data is held (most recent first), so a peer repairs only the holes.
+//! data is held (most recent first). The peer's blocks go into a bounded
+//! scoreboard (`scoreboard.rs`): loss is declared as RFC 6675 does (more
+//! than two segments SACKed above SND.UNA, or three duplicate ACKs) and
+//! recovery retransmits the holes, one per ACK, while the window is still
+//! accounted the NewReno way (RFC 6582 inflation), not with RFC 6675's
+//! `pipe`. Without SACK, recovery is NewReno.
 //!
-//! Not yet: using the peer's SACK blocks (RFC 6675 recovery; ours is
-//! NewReno), ECN.
+//! Not yet: RFC 6675's `pipe` accounting, RACK-TLP, ECN.
 //!
 //! ```
 //! use mptcp_tcp::{Connection, FourTuple, IsnKey, State, TcpConfig};
@@ -76,6 +80,7 @@ mod hooks;
 mod isn;
 mod recv_buffer;
 mod rtt;
+mod scoreboard;
 mod send_buffer;
 mod seq;
 mod state;

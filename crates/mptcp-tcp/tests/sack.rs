@@ -27,6 +27,14 @@ fn blocks(segment: &Segment<'_>) -> Vec<(u32, u32)> {
 /// An established pair with SACK as asked on each side, and five segments
 /// the client has sent (not yet delivered).
 fn five_segments(client_sack: bool, server_sack: bool) -> (Connection, Vec<Vec<u8>>) {
+    let (_, server, segments) = five_segments_both(client_sack, server_sack);
+    (server, segments)
+}
+
+fn five_segments_both(
+    client_sack: bool,
+    server_sack: bool,
+) -> (Connection, Connection, Vec<Vec<u8>>) {
     let now = Instant::ZERO;
     let tuple = FourTuple {
         local: SocketAddr::from(([10, 0, 0, 1], 40000)),
@@ -60,7 +68,7 @@ fn five_segments(client_sack: bool, server_sack: bool) -> (Connection, Vec<Vec<u
         segments.push(buf[..n].to_vec());
     }
     assert_eq!(segments.len(), 5);
-    (server, segments)
+    (client, server, segments)
 }
 
 /// Deliver segment `i`; return the ACK the server sends at once.
@@ -139,4 +147,97 @@ fn no_blocks_without_negotiation() {
         let ack = deliver(&mut server, &segs, 2);
         assert!(blocks(&parse(&ack)).is_empty());
     }
+}
+
+/// The sender uses the blocks (RFC 6675): three segments SACKed above a
+/// hole start recovery, and the retransmissions fill exactly the holes
+/// (segments 0 and 3), never what the peer has.
+#[test]
+fn the_sender_retransmits_exactly_the_holes() {
+    let (mut client, mut server, segs) = five_segments_both(true, true);
+    let now = Instant::from_millis(2);
+    let mut acks = Vec::new();
+    for i in [1, 2, 4] {
+        acks.push(deliver(&mut server, &segs, i));
+    }
+    let mut buf = [0u8; 2048];
+    for ack in &acks {
+        client.handle_segment(now, &parse(ack));
+    }
+    let first = client
+        .poll_transmit(now, &mut buf)
+        .expect("a retransmission");
+    let first = parse(&buf[..first]);
+    assert_eq!(first.seq(), parse(&segs[0]).seq(), "the first hole");
+    assert_eq!(first.payload().len(), parse(&segs[0]).payload().len());
+    assert_eq!(client.poll_transmit(now, &mut buf), None, "one per ACK");
+    // The next duplicate ACK releases the next hole, segment 3, not 1 or 2.
+    client.handle_segment(now, &parse(&acks[2]));
+    let second = client.poll_transmit(now, &mut buf).expect("the next hole");
+    let second = parse(&buf[..second]);
+    assert_eq!(second.seq(), parse(&segs[3]).seq());
+    assert_eq!(second.payload().len(), parse(&segs[3]).payload().len());
+    client.handle_segment(now, &parse(&acks[2]));
+    assert_eq!(
+        client.poll_transmit(now, &mut buf),
+        None,
+        "no hole left to fill"
+    );
+    assert_eq!(client.retransmissions(), 2);
+}
+
+/// Hostile blocks (outside the window, reversed, wrapping) are ignored: two
+/// duplicate ACKs carrying them would start recovery if any counted (they
+/// cover far more than two segments).
+#[test]
+fn bogus_blocks_are_ignored() {
+    let (mut client, mut server, segs) = five_segments_both(true, true);
+    let una = parse(&segs[0]).seq();
+    // A real duplicate ACK of the server, for its timestamps and window.
+    let real = deliver(&mut server, &segs, 1);
+    let real = parse(&real);
+    let (tsval, tsecr) = real
+        .options()
+        .find_map(|o| match o {
+            Ok(TcpOption::Timestamps { tsval, tsecr }) => Some((tsval, tsecr)),
+            _ => None,
+        })
+        .unwrap();
+    let now = Instant::from_millis(2);
+    let mut buf = [0u8; 256];
+    let hostile = [
+        vec![
+            (una.wrapping_add(100_000), una.wrapping_add(200_000)),
+            (una.wrapping_sub(5000), una),
+            (una.wrapping_add(6000), una.wrapping_add(1000)),
+        ],
+        vec![
+            (
+                una.wrapping_add(u32::MAX / 2),
+                una.wrapping_add(u32::MAX / 2 + 6000)
+            );
+            3
+        ],
+    ];
+    for blocks in &hostile {
+        let mut b = mptcp_wire::segment::SegmentBuilder::new(
+            SocketAddr::from(([10, 0, 0, 2], 80)),
+            SocketAddr::from(([10, 0, 0, 1], 40000)),
+        );
+        b.seq = real.seq();
+        b.ack = una;
+        b.flags = mptcp_wire::segment::TcpFlags::ACK;
+        b.window = real.window();
+        b.timestamps = Some((tsval, tsecr));
+        b.sack_blocks = blocks;
+        let n = b.emit(&mut buf).unwrap().len;
+        assert!(client.handle_segment(now, &parse(&buf[..n])).accepted);
+    }
+    let mut out = [0u8; 2048];
+    assert_eq!(
+        client.poll_transmit(now, &mut out),
+        None,
+        "no recovery from bogus SACKs"
+    );
+    assert_eq!(client.retransmissions(), 0);
 }
