@@ -1876,19 +1876,8 @@ impl Connection {
         buf: &mut [u8],
         source: &mut dyn OptionSource,
     ) -> Option<usize> {
-        let mut b = self.base_builder(now);
-        let seq = self.snd_una - 1u32;
-        b.seq = seq.get();
-        let window = b.window;
-        let info = OutgoingSegment {
-            flags: b.flags,
-            seq,
-            payload_len: 0,
-            retransmission: false,
-        };
-        let len = emit_info(b, buf, source, &info)?;
+        let len = self.transmit_ack_at(now, buf, source, self.snd_una - 1u32)?;
         self.keepalive_probe_pending = false;
-        self.sent_ack(window);
         Some(len)
     }
 
@@ -1898,15 +1887,26 @@ impl Connection {
         buf: &mut [u8],
         source: &mut dyn OptionSource,
     ) -> Option<usize> {
+        self.transmit_ack_at(now, buf, source, self.snd_nxt)
+    }
+
+    /// A segment without data at `seq` carrying our ACK (and SACK blocks).
+    fn transmit_ack_at(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        source: &mut dyn OptionSource,
+        seq: SubflowSeq,
+    ) -> Option<usize> {
         let mut b = self.base_builder(now);
-        b.seq = self.snd_nxt.get();
+        b.seq = seq.get();
         let mut blocks = [(0, 0); 4];
         let n_blocks = self.sack_blocks(&mut blocks);
         b.sack_blocks = &blocks[..n_blocks];
         let window = b.window;
         let info = OutgoingSegment {
             flags: b.flags,
-            seq: self.snd_nxt,
+            seq,
             payload_len: 0,
             retransmission: false,
         };
