@@ -117,7 +117,6 @@ pub(crate) fn spawn_reader(
     packets: Sender<Packet>,
     recycle: Receiver<Vec<u8>>,
 ) -> io::Result<JoinHandle<()>> {
-    let tun = Arc::clone(&device.tun);
     let offload = device.offload;
     // Split segments are at most an MTU; without offloads a read is one
     // packet of at most 64 KiB.
@@ -126,95 +125,109 @@ pub(crate) fn spawn_reader(
     } else {
         MAX_PACKET
     };
+    let reader = Reader {
+        tun: Arc::clone(&device.tun),
+        index,
+        stop,
+        packets,
+        recycle,
+        buf_len,
+    };
     std::thread::Builder::new()
         .name(format!("mptcp-tun-rx-{}", device.name))
         .spawn(move || {
             if offload {
-                read_offload(&tun, index, &stop, &packets, &recycle, buf_len);
+                reader.read_offload();
             } else {
-                read_plain(&tun, index, &stop, &packets, &recycle, buf_len);
+                reader.read_plain();
             }
         })
 }
 
-/// Whether a read error means "stop reading": interrupted by the stack
-/// stopping, or the device is gone (deleted under us).
-fn stopping(e: &io::Error, stop: &InterruptEvent) -> bool {
-    e.kind() != io::ErrorKind::Interrupted || stop.is_trigger()
+/// A device's reader thread: where packets go and where buffers come from.
+struct Reader {
+    tun: Arc<SyncDevice>,
+    index: usize,
+    stop: Arc<InterruptEvent>,
+    packets: Sender<Packet>,
+    recycle: Receiver<Vec<u8>>,
+    buf_len: usize,
 }
 
-/// One packet per read.
-fn read_plain(
-    tun: &SyncDevice,
-    index: usize,
-    stop: &InterruptEvent,
-    packets: &Sender<Packet>,
-    recycle: &Receiver<Vec<u8>>,
-    buf_len: usize,
-) {
-    loop {
-        let mut buf = recycle.try_recv().unwrap_or_default();
-        buf.resize(buf_len, 0);
-        let len = match tun.recv_intr(&mut buf, stop) {
-            Ok(len) => len,
-            Err(e) if stopping(&e, stop) => return,
-            Err(_) => continue,
-        };
+impl Reader {
+    /// A buffer back from the stack thread, or a new one.
+    fn buffer(&self) -> Vec<u8> {
+        let mut buf = self.recycle.try_recv().unwrap_or_default();
+        buf.resize(self.buf_len, 0);
+        buf
+    }
+
+    /// Hand `buf[..len]` to the stack thread; false once it is gone.
+    fn deliver(&self, buf: Vec<u8>, len: usize) -> bool {
         let packet = Packet {
-            device: index,
+            device: self.index,
             buf,
             len,
         };
-        if packets.send(packet).is_err() {
-            return;
+        self.packets.send(packet).is_ok()
+    }
+
+    /// Whether a read error means "stop reading": interrupted by the stack
+    /// stopping, or the device is gone (deleted under us).
+    fn stopping(&self, e: &io::Error) -> bool {
+        e.kind() != io::ErrorKind::Interrupted || self.stop.is_trigger()
+    }
+
+    /// One packet per read.
+    fn read_plain(&self) {
+        loop {
+            let mut buf = self.buffer();
+            let len = match self.tun.recv_intr(&mut buf, &self.stop) {
+                Ok(len) => len,
+                Err(e) if self.stopping(&e) => return,
+                Err(_) => continue,
+            };
+            if !self.deliver(buf, len) {
+                return;
+            }
         }
     }
-}
 
-/// With `IFF_VNET_HDR`: one read may bring a TSO super-packet of up to
-/// 64 KiB, which tun-rs splits into MTU-sized segments (checksums filled).
-fn read_offload(
-    tun: &SyncDevice,
-    index: usize,
-    stop: &InterruptEvent,
-    packets: &Sender<Packet>,
-    recycle: &Receiver<Vec<u8>>,
-    buf_len: usize,
-) {
-    let mut original = vec![0u8; tun_rs::VIRTIO_NET_HDR_LEN + 65_535];
-    let mut bufs: Vec<Vec<u8>> = (0..tun_rs::IDEAL_BATCH_SIZE)
-        .map(|_| vec![0; buf_len])
-        .collect();
-    let mut sizes = vec![0usize; bufs.len()];
-    loop {
-        match tun.wait_readable_intr(stop) {
-            Ok(()) => {}
-            Err(e) if stopping(&e, stop) => return,
-            Err(_) => continue,
-        }
-        let n = match tun.recv_multiple(&mut original, &mut bufs, &mut sizes, 0) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // A malformed super-packet is dropped, as a NIC would.
-            Err(e)
-                if e.kind() == io::ErrorKind::InvalidData
-                    || e.kind() == io::ErrorKind::InvalidInput =>
-            {
-                continue;
+    /// With `IFF_VNET_HDR`: one read may bring a TSO super-packet of up to
+    /// 64 KiB, which tun-rs splits into MTU-sized segments (checksums
+    /// filled).
+    fn read_offload(&self) {
+        let mut original = vec![0u8; tun_rs::VIRTIO_NET_HDR_LEN + 65_535];
+        let mut bufs: Vec<Vec<u8>> = (0..tun_rs::IDEAL_BATCH_SIZE)
+            .map(|_| self.buffer())
+            .collect();
+        let mut sizes = vec![0usize; bufs.len()];
+        loop {
+            match self.tun.wait_readable_intr(&self.stop) {
+                Ok(()) => {}
+                Err(e) if self.stopping(&e) => return,
+                Err(_) => continue,
             }
-            Err(_) => return,
-        };
-        for (buf, &len) in bufs.iter_mut().zip(&sizes).take(n) {
-            let mut fresh = recycle.try_recv().unwrap_or_default();
-            fresh.resize(buf_len, 0);
-            let filled = core::mem::replace(buf, fresh);
-            let packet = Packet {
-                device: index,
-                buf: filled,
-                len,
+            let n = match self
+                .tun
+                .recv_multiple(&mut original, &mut bufs, &mut sizes, 0)
+            {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A malformed super-packet is dropped, as a NIC would.
+                Err(e)
+                    if e.kind() == io::ErrorKind::InvalidData
+                        || e.kind() == io::ErrorKind::InvalidInput =>
+                {
+                    continue;
+                }
+                Err(_) => return,
             };
-            if packets.send(packet).is_err() {
-                return;
+            for (buf, &len) in bufs.iter_mut().zip(&sizes).take(n) {
+                let filled = core::mem::replace(buf, self.buffer());
+                if !self.deliver(filled, len) {
+                    return;
+                }
             }
         }
     }
