@@ -1,6 +1,7 @@
 //! One TCP connection: the RFC 9293 state machine with RFC 6298
 //! retransmission, RFC 7323 window scaling, timestamps and PAWS, RFC 5961
-//! blind-attack mitigations and RFC 6582 NewReno fast recovery.
+//! blind-attack mitigations, and fast recovery: RFC 6675 (SACK, `pipe`)
+//! or RFC 6582 NewReno without SACK information.
 
 use core::time::Duration;
 use std::collections::VecDeque;
@@ -105,22 +106,29 @@ impl SegOptions {
 ///    [`Connection::handle_segment`], and call
 ///    [`Connection::handle_timeout`] when the instant of
 ///    [`Connection::poll_timeout`] is reached.
-/// 3. After any input or application command, drain the outputs:
-///    [`Connection::poll_transmit`] until it returns `None`, then
-///    [`Connection::poll_event`] and [`Connection::poll_congestion_event`]
-///    until `None`; hand each congestion event to the controller and call
-///    [`Connection::set_congestion_window`] with its answer before the next
-///    `poll_transmit`. Finally re-read [`Connection::poll_timeout`].
+/// 3. After any input or application command, drain the outputs: first
+///    [`Connection::poll_congestion_event`] until `None`, handing each event
+///    to the controller and calling [`Connection::set_congestion_window`]
+///    with its answer (so a loss shrinks the window before anything more is
+///    sent); then [`Connection::poll_transmit`] until it returns `None`, and
+///    [`Connection::poll_event`] until `None`. Finally re-read
+///    [`Connection::poll_timeout`].
 ///
 /// `now` must not go backwards between calls.
 ///
 /// The engine does not own a congestion controller: it reports
-/// [`CongestionEvent`]s and obeys the window it is given. During fast
-/// recovery it inflates that window itself, since the controller does not
-/// see duplicate ACKs: by three MSS on entry, one MSS per further duplicate,
-/// and deflates it on partial ACKs (RFC 6582 §3.2 steps 3 to 5); the
-/// controller is expected to set the window to ssthresh on
-/// `FastRetransmit`.
+/// [`CongestionEvent`]s and obeys the window it is given; the controller is
+/// expected to set the window to ssthresh on `FastRetransmit`. What fast
+/// recovery sends within that window is the engine's business, since the
+/// controller does not see duplicate ACKs:
+/// - with SACK information, RFC 6675: the first hole goes at once, then
+///   segments go while `cwnd - pipe >= 1 SMSS`, where `pipe` counts the
+///   bytes outstanding that are neither SACKed nor deemed lost, plus the
+///   retransmitted ones; NextSeg picks lost holes, then new data, then the
+///   remaining holes, then one rescue retransmission;
+/// - without, RFC 6582 NewReno: the window is inflated by three MSS on
+///   entry and one per further duplicate ACK, and deflated on partial ACKs
+///   (§3.2 steps 3 to 5).
 #[derive(Debug)]
 pub struct Connection {
     config: TcpConfig,
@@ -235,8 +243,31 @@ pub struct Connection {
     last_ooo: Option<SubflowSeq>,
     /// What the peer has SACKed (RFC 6675 §3).
     scoreboard: Scoreboard,
-    /// During SACK recovery: holes below this were retransmitted already.
+    /// During SACK recovery: holes below this were retransmitted already
+    /// (RFC 6675 HighRxt).
     rtx_next: SubflowSeq,
+    /// This recovery is RFC 6675's (the scoreboard had SACK information
+    /// when it began): the window is checked against `pipe`, not inflated.
+    sack_recovery: bool,
+    /// RFC 6675 NextSeg rule 4: the one rescue retransmission of this
+    /// recovery was sent.
+    rescued: bool,
+}
+
+/// What `transmit_data` sends next.
+#[derive(Clone, Copy, Debug)]
+enum NextSeg {
+    /// Send old data again from `seq`, stopping before `end` (where SACKed
+    /// data begins). A rescue retransmission leaves HighRxt alone.
+    Retransmit {
+        seq: SubflowSeq,
+        end: Option<SubflowSeq>,
+        rescue: bool,
+    },
+    /// New data from SND.NXT; in SACK recovery at most `pipe_room` bytes.
+    NewData { pipe_room: Option<u64> },
+    /// Nothing but perhaps an ACK.
+    Nothing,
 }
 
 impl Connection {
@@ -327,6 +358,8 @@ impl Connection {
             last_ooo: None,
             scoreboard: Scoreboard::new(),
             rtx_next: SubflowSeq(0),
+            sack_recovery: false,
+            rescued: false,
             config,
         })
     }
@@ -1303,11 +1336,13 @@ impl Connection {
         });
         if self.in_recovery {
             if ack >= self.recover {
-                // RFC 6582 §3.2 step 3, full acknowledgment: recovery ends.
+                // RFC 6582 §3.2 step 3, full acknowledgment: recovery ends
+                // (RFC 6675 §5: "the cumulative ACK ... covers RecoveryPoint").
                 self.in_recovery = false;
+                self.sack_recovery = false;
                 self.inflation = 0;
                 self.push_cc(CongestionEvent::RecoveryExit { now });
-            } else {
+            } else if !self.sack_recovery {
                 // Partial acknowledgment (RFC 6582 §3.2 step 5): retransmit
                 // the first unacknowledged segment, "deflate the congestion
                 // window by the amount of new data acknowledged ..., then
@@ -1316,6 +1351,8 @@ impl Connection {
                 self.inflation =
                     self.inflation.saturating_sub(u64::from(data_acked)) + self.mss() as u64;
             }
+            // With SACK a partial ACK needs nothing here: the next
+            // `poll_transmit` recomputes the pipe and picks NextSeg.
         }
         self.dup_acks = 0;
         if self.write_blocked && self.send_buf.free() > 0 && !self.fin_queued {
@@ -1334,19 +1371,26 @@ impl Connection {
         // duplicate ACKs said so (a receiver behind GRO ACKs whole bursts).
         let sack_loss = self.scoreboard.sacked_above(self.snd_una) > 2 * self.mss() as u64;
         if self.in_recovery {
-            // RFC 6582 §3.2 step 4: each further duplicate inflates the
-            // window by one SMSS (a segment has left the network).
-            self.inflation = self.inflation.saturating_add(self.mss() as u64);
-            // RFC 6675 NextSeg: each ACK may send the next SACK-revealed hole.
-            if self.next_hole().is_some() {
-                self.fast_rtx_pending = true;
+            if !self.sack_recovery {
+                // RFC 6582 §3.2 step 4: each further duplicate inflates the
+                // window by one SMSS (a segment has left the network).
+                self.inflation = self.inflation.saturating_add(self.mss() as u64);
             }
+            // With SACK the departed segment shows in the pipe instead.
         } else if (self.dup_acks == 3 || sack_loss) && self.snd_una >= self.recover {
             self.rtx_next = self.snd_una;
             self.in_recovery = true;
-            // Step 3: the controller sets cwnd = ssthresh; the three
-            // duplicates' SMSS are added here.
-            self.inflation = 3 * self.mss() as u64;
+            // RFC 6675 §5 needs SACK information to measure the pipe;
+            // without it (or with a peer that SACKs nothing) this is
+            // RFC 6582 recovery: the controller sets cwnd = ssthresh and the
+            // three duplicates' SMSS are added here (step 3).
+            self.sack_recovery = !self.scoreboard.is_empty();
+            self.rescued = false;
+            self.inflation = if self.sack_recovery {
+                0
+            } else {
+                3 * self.mss() as u64
+            };
             self.recover = self.snd_max;
             self.fast_rtx_pending = true;
             self.timed = None;
@@ -1365,6 +1409,69 @@ impl Connection {
         }
         self.scoreboard
             .next_hole(self.rtx_next.max_seq(self.snd_una))
+    }
+
+    /// RFC 6675 §5 with §4's NextSeg: what SACK recovery sends next.
+    fn next_seg_sack(&self, mss: usize) -> NextSeg {
+        let mss64 = mss as u64;
+        let hole = self.next_hole();
+        let retransmit = |(seq, end): (SubflowSeq, SubflowSeq)| NextSeg::Retransmit {
+            seq,
+            end: Some(end),
+            rescue: false,
+        };
+        if self.fast_rtx_pending {
+            // §5 step (4.3): on entry, "retransmit the first data segment
+            // presumed dropped" whatever the window says.
+            return match hole {
+                Some(h) => retransmit(h),
+                None => NextSeg::Retransmit {
+                    seq: self.snd_una,
+                    end: None,
+                    rescue: false,
+                },
+            };
+        }
+        // §5 step (C): "If cwnd - pipe >= 1 SMSS, the sender SHOULD
+        // transmit one or more segments".
+        let high_rxt = self.rtx_next.max_seq(self.snd_una);
+        let pipe = self
+            .scoreboard
+            .pipe(self.snd_una, self.snd_max, high_rxt, mss64);
+        let room = self.cwnd.max(mss64).saturating_sub(pipe);
+        if room < mss64 {
+            return NextSeg::Nothing;
+        }
+        // Rule 1: a hole above HighRxt that IsLost.
+        if let Some(h) = hole.filter(|&(start, _)| self.scoreboard.is_lost(start, mss64)) {
+            return retransmit(h);
+        }
+        // Rule 2: new data the peer's window allows.
+        let fin = self.fin_seq();
+        let unsent = self.snd_nxt < fin || (self.fin_queued && self.snd_max <= fin);
+        if unsent && self.snd_una + self.snd_wnd > self.snd_nxt {
+            return NextSeg::NewData {
+                pipe_room: Some(room),
+            };
+        }
+        // Rule 3: a hole above HighRxt not yet deemed lost.
+        if let Some(h) = hole {
+            return retransmit(h);
+        }
+        // Rule 4, the rescue retransmission: once per recovery, one segment
+        // that includes the highest outstanding unSACKed octet, when that
+        // octet lies above HighRxt.
+        let top = self.scoreboard.highest_sacked().unwrap_or(self.snd_una);
+        let end = self.snd_max.min_seq(fin);
+        if !self.rescued && top < end && high_rxt < end {
+            let start = top.max_seq(high_rxt).max_seq(end - mss as u32);
+            return NextSeg::Retransmit {
+                seq: start,
+                end: Some(end),
+                rescue: true,
+            };
+        }
+        NextSeg::Nothing
     }
 
     fn on_payload(&mut self, now: Instant, seq: SubflowSeq, payload: &[u8]) {
@@ -1529,6 +1636,7 @@ impl Connection {
                 self.fast_rtx_pending = false;
                 // RFC 6582 §3.2 step 4: after an RTO, recover = highest sent.
                 self.in_recovery = false;
+                self.sack_recovery = false;
                 self.inflation = 0;
                 self.recover = self.snd_max;
                 self.dup_acks = 0;
@@ -1750,38 +1858,49 @@ impl Connection {
         if self.snd_una == self.snd_max {
             self.fast_rtx_pending = false;
         }
-        let mut fast = self.fast_rtx_pending;
-        // With SACK information, the retransmission fills the next hole
-        // (and stops where SACKed data begins); without, it is SND.UNA.
-        let hole = if fast { self.next_hole() } else { None };
-        if fast && hole.is_none() && !self.scoreboard.is_empty() {
-            // Every hole below SACKed data was sent again: new data next.
-            self.fast_rtx_pending = false;
-            fast = false;
-        }
-        let seq = match (fast, hole) {
-            (true, Some((start, _))) => start,
-            (true, None) => self.snd_una,
-            (false, _) => self.snd_nxt,
+        // Room the layer above keeps for its options comes off the payload.
+        let mss = self.mss().saturating_sub(source.reserve()).max(1);
+        let next = if self.in_recovery && self.sack_recovery {
+            self.next_seg_sack(mss)
+        } else if self.fast_rtx_pending {
+            // RFC 6582: SND.UNA again.
+            NextSeg::Retransmit {
+                seq: self.snd_una,
+                end: None,
+                rescue: false,
+            }
+        } else {
+            NextSeg::NewData { pipe_room: None }
+        };
+        let (fast, seq, hole_end, rescue, pipe_room) = match next {
+            NextSeg::Retransmit { seq, end, rescue } => (true, seq, end, rescue, None),
+            NextSeg::NewData { pipe_room } => (false, self.snd_nxt, None, false, pipe_room),
+            NextSeg::Nothing => (false, self.snd_nxt, None, false, Some(0)),
         };
         let offset = seq.distance_from(self.buf_seq) as usize;
         let avail = self.send_buf.len().saturating_sub(offset);
-        // Room the layer above keeps for its options comes off the payload.
-        let mss = self.mss().saturating_sub(source.reserve()).max(1);
         let mut len = avail.min(mss);
-        if let Some((start, end)) = hole.filter(|_| fast) {
-            len = len.min(end.distance_from(start) as usize);
+        if let Some(end) = hole_end {
+            len = len.min(end.distance_from(seq) as usize);
         }
         if !fast {
             // The usable window: the peer's, and the congestion window
-            // inflated by one MSS per duplicate ACK in recovery.
-            let mut cwnd = self.cwnd.max(mss as u64);
-            if self.in_recovery {
-                cwnd = cwnd.saturating_add(self.inflation);
-            }
-            let wnd = u64::from(self.snd_wnd).min(cwnd) as u32;
-            let right = self.snd_una + wnd;
-            let allowed = right.distance_from(seq) as usize;
+            // inflated by one MSS per duplicate ACK in NewReno recovery, or
+            // what the pipe leaves of it in SACK recovery.
+            let cwnd = self.cwnd.max(mss as u64);
+            let peer_right = self.snd_una + self.snd_wnd;
+            let allowed = match pipe_room {
+                Some(room) => (peer_right.distance_from(seq) as u64).min(room) as usize,
+                None => {
+                    let cwnd = if self.in_recovery {
+                        cwnd.saturating_add(self.inflation)
+                    } else {
+                        cwnd
+                    };
+                    let wnd = u64::from(self.snd_wnd).min(cwnd) as u32;
+                    (self.snd_una + wnd).distance_from(seq) as usize
+                }
+            };
             len = len.min(allowed);
             if len == 0 && avail > 0 && self.force_one {
                 len = 1;
@@ -1851,7 +1970,10 @@ impl Connection {
             self.timed = Some((seq, now));
         }
         self.bytes_sent += len as u64;
-        if fast {
+        if rescue {
+            // RFC 6675 NextSeg rule 4: "HighRxt MUST NOT be updated".
+            self.rescued = true;
+        } else if fast {
             self.fast_rtx_pending = false;
             self.rtx_next = self.rtx_next.max_seq(seq + len);
         } else {

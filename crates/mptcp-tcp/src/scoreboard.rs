@@ -8,6 +8,10 @@
 
 use crate::SubflowSeq;
 
+/// RFC 6675 §2 DupThresh: duplicate ACKs (or SACKed segments) that mean
+/// a loss.
+pub(crate) const DUP_THRESH: u64 = 3;
+
 /// Most SACKed ranges remembered.
 pub(crate) const MAX_RANGES: usize = 32;
 
@@ -80,6 +84,11 @@ impl Scoreboard {
         self.len = n;
     }
 
+    /// The end of the highest SACKed range.
+    pub(crate) fn highest_sacked(&self) -> Option<SubflowSeq> {
+        self.ranges().last().map(|&(_, r)| r)
+    }
+
     /// Forget everything at or below the cumulative ACK `una`.
     pub(crate) fn trim(&mut self, una: SubflowSeq) {
         let mut n = 0;
@@ -101,6 +110,53 @@ impl Scoreboard {
             .filter(|&&(_, r)| r > seq)
             .map(|&(l, r)| u64::from(r.distance_from(l.max_seq(seq))))
             .sum()
+    }
+
+    /// RFC 6675 §4 IsLost: "either DupThresh discontiguous SACKed
+    /// sequences have arrived above 'SeqNum' or more than (DupThresh - 1) *
+    /// SMSS bytes with sequence numbers greater than 'SeqNum' have been
+    /// SACKed".
+    pub(crate) fn is_lost(&self, seq: SubflowSeq, mss: u64) -> bool {
+        let ranges_above = self.ranges().iter().filter(|&&(_, r)| r > seq).count();
+        ranges_above >= DUP_THRESH as usize || self.sacked_above(seq) > (DUP_THRESH - 1) * mss
+    }
+
+    /// RFC 6675 §4 SetPipe: the octets in [una, max) that are neither
+    /// SACKed nor deemed lost, plus those below `high_rxt` (retransmitted in
+    /// this recovery) that are not SACKed. Holes are walked from the top so
+    /// the SACKed bytes and ranges above each are running sums.
+    pub(crate) fn pipe(
+        &self,
+        una: SubflowSeq,
+        max: SubflowSeq,
+        high_rxt: SubflowSeq,
+        mss: u64,
+    ) -> u64 {
+        let mut pipe = 0u64;
+        let mut sacked_above = 0u64;
+        let mut ranges_above = 0u64;
+        let mut hole_end = max;
+        for i in (0..=self.len).rev() {
+            let hole_start = if i == 0 { una } else { self.ranges[i - 1].1 };
+            if hole_start < hole_end {
+                let lost = ranges_above >= DUP_THRESH || sacked_above > (DUP_THRESH - 1) * mss;
+                let bytes = u64::from(hole_end.distance_from(hole_start));
+                if !lost {
+                    pipe += bytes;
+                }
+                let rtx_end = high_rxt.min_seq(hole_end);
+                if rtx_end > hole_start {
+                    pipe += u64::from(rtx_end.distance_from(hole_start));
+                }
+            }
+            if i > 0 {
+                let (l, r) = self.ranges[i - 1];
+                sacked_above += u64::from(r.distance_from(l));
+                ranges_above += 1;
+                hole_end = l;
+            }
+        }
+        pipe
     }
 
     /// The first hole at or after `from` that has SACKed data above it
@@ -157,6 +213,46 @@ mod tests {
         b.trim(s(550));
         assert_eq!(b.ranges(), &[(s(600), s(700))]);
         assert_eq!(b.next_hole(s(550)), Some((s(550), s(600))));
+    }
+
+    #[test]
+    fn is_lost_counts_bytes_and_ranges_above() {
+        let mss = 100;
+        let mut b = Scoreboard::new();
+        b.add(s(200), s(400), s(100), s(1000));
+        // 200 bytes SACKed above 150: not more than 2 * MSS, one range.
+        assert!(!b.is_lost(s(150), mss));
+        b.add(s(450), s(460), s(100), s(1000));
+        assert!(b.is_lost(s(150), mss), "210 bytes > 2 * MSS");
+        assert!(!b.is_lost(s(420), mss), "10 bytes, one range above");
+        let mut c = Scoreboard::new();
+        for left in [300u32, 500, 700] {
+            c.add(s(left), s(left + 10), s(100), s(1000));
+        }
+        assert!(c.is_lost(s(150), mss), "three discontiguous ranges above");
+        assert!(!c.is_lost(s(450), mss), "two ranges, 20 bytes");
+    }
+
+    #[test]
+    fn pipe_follows_rfc6675_set_pipe() {
+        let mss = 100;
+        let (una, max) = (s(1000), s(2000));
+        let mut b = Scoreboard::new();
+        // No SACK: everything outstanding is in the pipe.
+        assert_eq!(b.pipe(una, max, una, mss), 1000);
+        // SACKed [1100, 1400): the hole [1000, 1100) has 300 bytes above
+        // it, so it is lost; [1400, 2000) has nothing above, in flight.
+        b.add(s(1100), s(1400), una, max);
+        assert_eq!(b.pipe(una, max, una, mss), 600);
+        // Retransmitting the lost hole puts it back in the pipe.
+        assert_eq!(b.pipe(una, max, s(1100), mss), 700);
+        // A retransmitted octet that is also not lost counts twice, as in
+        // SetPipe's two independent tests.
+        assert_eq!(b.pipe(una, max, s(1500), mss), 700 + 100);
+        // A second SACK range: [1400, 1500) now has 100 bytes and one range
+        // above, not lost; [1000, 1100) has 400 bytes above.
+        b.add(s(1500), s(1600), una, max);
+        assert_eq!(b.pipe(una, max, una, mss), 100 + 400);
     }
 
     #[test]

@@ -151,10 +151,11 @@ fn no_blocks_without_negotiation() {
 
 /// The sender uses the blocks (RFC 6675): three segments SACKed above a
 /// hole start recovery, and the retransmissions fill exactly the holes
-/// (segments 0 and 3), never what the peer has.
+/// (segments 0 and 3), never what the peer has, as fast as the pipe allows.
 #[test]
 fn the_sender_retransmits_exactly_the_holes() {
     let (mut client, mut server, segs) = five_segments_both(true, true);
+    let mss = parse(&segs[0]).payload().len() as u64;
     let now = Instant::from_millis(2);
     let mut acks = Vec::new();
     for i in [1, 2, 4] {
@@ -164,25 +165,91 @@ fn the_sender_retransmits_exactly_the_holes() {
     for ack in &acks {
         client.handle_segment(now, &parse(ack));
     }
+    // What a controller answers to FastRetransmit: about half the flight.
+    client.set_congestion_window(2 * mss);
     let first = client
         .poll_transmit(now, &mut buf)
         .expect("a retransmission");
-    let first = parse(&buf[..first]);
-    assert_eq!(first.seq(), parse(&segs[0]).seq(), "the first hole");
-    assert_eq!(first.payload().len(), parse(&segs[0]).payload().len());
-    assert_eq!(client.poll_transmit(now, &mut buf), None, "one per ACK");
-    // The next duplicate ACK releases the next hole, segment 3, not 1 or 2.
+    let first = buf[..first].to_vec();
+    assert_eq!(parse(&first).seq(), parse(&segs[0]).seq(), "the first hole");
+    assert_eq!(parse(&first).payload().len() as u64, mss);
+    // pipe = segment 3 (not yet deemed lost: one SACKed segment above it)
+    // + the retransmission = 2 MSS = cwnd.
+    assert_eq!(
+        client.poll_transmit(now, &mut buf),
+        None,
+        "the pipe is full"
+    );
+    // The same duplicate ACK again frees nothing (RFC 6675 counts bytes in
+    // the pipe, not duplicate ACKs).
     client.handle_segment(now, &parse(&acks[2]));
+    assert_eq!(client.poll_transmit(now, &mut buf), None);
+    // The retransmission arrives: the partial ACK takes it out of the pipe
+    // and the next hole, segment 3, goes, not 1, 2 or 4.
+    let partial = {
+        server.handle_segment(now, &parse(&first));
+        let n = server.poll_transmit(now, &mut buf).expect("an ACK");
+        buf[..n].to_vec()
+    };
+    assert_eq!(parse(&partial).ack(), parse(&segs[3]).seq());
+    client.handle_segment(now, &parse(&partial));
     let second = client.poll_transmit(now, &mut buf).expect("the next hole");
     let second = parse(&buf[..second]);
     assert_eq!(second.seq(), parse(&segs[3]).seq());
-    assert_eq!(second.payload().len(), parse(&segs[3]).payload().len());
-    client.handle_segment(now, &parse(&acks[2]));
+    assert_eq!(second.payload().len() as u64, mss);
     assert_eq!(
         client.poll_transmit(now, &mut buf),
         None,
         "no hole left to fill"
     );
+    assert_eq!(client.retransmissions(), 2);
+}
+
+/// With a window that allows it, RFC 6675 NextSeg sends the hole not yet
+/// deemed lost (rule 3) at once, then the rescue retransmission is not
+/// needed: nothing unSACKed is left above HighRxt.
+#[test]
+fn the_pipe_lets_the_window_send_every_hole() {
+    let (mut client, mut server, segs) = five_segments_both(true, true);
+    let mss = parse(&segs[0]).payload().len() as u64;
+    let now = Instant::from_millis(2);
+    let mut buf = [0u8; 2048];
+    for i in [1, 2, 4] {
+        let ack = deliver(&mut server, &segs, i);
+        client.handle_segment(now, &parse(&ack));
+    }
+    client.set_congestion_window(3 * mss);
+    let mut sent = Vec::new();
+    while let Some(n) = client.poll_transmit(now, &mut buf) {
+        sent.push(parse(&buf[..n]).seq());
+    }
+    assert_eq!(sent, vec![parse(&segs[0]).seq(), parse(&segs[3]).seq()]);
+}
+
+/// RFC 6675 NextSeg rule 4: when the tail is lost, nothing is SACKed above
+/// it, so it is never "lost"; once the holes below are retransmitted, one
+/// rescue retransmission of the highest unSACKed segment goes, only once.
+#[test]
+fn the_lost_tail_gets_one_rescue_retransmission() {
+    let (mut client, mut server, segs) = five_segments_both(true, true);
+    let mss = parse(&segs[0]).payload().len() as u64;
+    let now = Instant::from_millis(2);
+    let mut buf = [0u8; 2048];
+    // Segments 0 and 4 lost; 1, 2, 3 arrive.
+    for i in [1, 2, 3] {
+        let ack = deliver(&mut server, &segs, i);
+        client.handle_segment(now, &parse(&ack));
+    }
+    client.set_congestion_window(3 * mss);
+    let mut sent = Vec::new();
+    while let Some(n) = client.poll_transmit(now, &mut buf) {
+        sent.push(parse(&buf[..n]).seq());
+    }
+    assert_eq!(sent, vec![parse(&segs[0]).seq(), parse(&segs[4]).seq()]);
+    // More duplicate ACKs never bring a second rescue.
+    let dup = deliver(&mut server, &segs, 3);
+    client.handle_segment(now, &parse(&dup));
+    assert_eq!(client.poll_transmit(now, &mut buf), None);
     assert_eq!(client.retransmissions(), 2);
 }
 

@@ -231,7 +231,11 @@ fn megabyte_with_loss() {
 
 #[test]
 fn megabyte_with_loss_plain_options() {
-    let mut config = fast_close(plain_config());
+    let mut config = plain_config();
+    // TIME-WAIT must outlast the server's RTO: its SYN-ACK is lost, so
+    // without timestamps it has no RTT sample and its RTO stays at seconds
+    // (RFC 6298 §5.7); a lost last ACK would strand its FIN otherwise.
+    config.time_wait = dur(10_000);
     config.nagle = true;
     run(Scenario {
         tuple: tuple(),
