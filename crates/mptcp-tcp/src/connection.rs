@@ -1879,7 +1879,10 @@ impl Connection {
         };
         let offset = seq.distance_from(self.buf_seq) as usize;
         let avail = self.send_buf.len().saturating_sub(offset);
-        let mut len = avail.min(mss);
+        // Where the layer above's mapping ends: a short segment there is a
+        // boundary, not a sliver, and goes like a full one.
+        let boundary = source.max_payload(seq);
+        let mut len = avail.min(mss).min(boundary);
         if let Some(end) = hole_end {
             len = len.min(end.distance_from(seq) as usize);
         }
@@ -1919,7 +1922,12 @@ impl Connection {
             }
             // Sender SWS avoidance: don't send a sliver the window allows
             // when more is waiting.
-            if len < avail && len < mss && !self.force_one && self.snd_max > self.snd_una {
+            if len < avail
+                && len < mss
+                && len < boundary
+                && !self.force_one
+                && self.snd_max > self.snd_una
+            {
                 len = 0;
             }
         }

@@ -63,6 +63,16 @@ pub trait OptionSource {
         0
     }
 
+    /// The most payload a segment starting at `seq` may carry. A DSS
+    /// mapping is fixed once sent (RFC 8684 §3.3.1: the receiver holds the
+    /// sender to it), so a segment must not straddle two mappings; the layer
+    /// above says where the one starting at or before `seq` ends. Default:
+    /// no limit.
+    fn max_payload(&mut self, seq: SubflowSeq) -> usize {
+        let _ = seq;
+        usize::MAX
+    }
+
     /// The extra options of `segment`.
     fn options(&mut self, segment: &OutgoingSegment) -> ExtraOptions<'_>;
 

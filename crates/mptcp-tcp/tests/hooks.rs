@@ -77,9 +77,13 @@ fn mptcp_options(segment: &Segment<'_>) -> Vec<MptcpOption<'static>> {
 
 /// An established pair, client first.
 fn established() -> (Connection, Connection) {
+    established_with(false)
+}
+
+fn established_with(nagle: bool) -> (Connection, Connection) {
     let now = Instant::ZERO;
     let mut config = TcpConfig::default();
-    config.nagle = false;
+    config.nagle = nagle;
     let mut client =
         Connection::connect(config.clone(), tuple(), IsnKey::from_bytes([1; 32]), now).unwrap();
     let mut buf = [0u8; 2048];
@@ -262,4 +266,63 @@ fn read_with_hands_over_data_in_place_and_takes_only_what_was_used() {
     });
     assert_eq!(took, 700);
     assert_eq!(server.readable(), 0);
+}
+
+/// A source that maps the stream in fixed chunks of `chunk` bytes.
+struct Chunked {
+    start: u32,
+    chunk: u32,
+}
+
+impl OptionSource for Chunked {
+    fn max_payload(&mut self, seq: mptcp_tcp::SubflowSeq) -> usize {
+        let offset = seq.get().wrapping_sub(self.start);
+        (self.chunk - offset % self.chunk) as usize
+    }
+
+    fn options(&mut self, _segment: &OutgoingSegment) -> ExtraOptions<'_> {
+        ExtraOptions::default()
+    }
+}
+
+/// No segment straddles two of the layer above's mappings, and a short
+/// segment that ends a mapping is sent at once even with data in flight
+/// (it is a boundary, not a silly-window sliver, nor a small write for
+/// Nagle).
+#[test]
+fn segments_stop_at_mapping_boundaries() {
+    for nagle in [false, true] {
+        let (mut client, _server) = established_with(nagle);
+        let chunk = client.mss() as u32 + 100;
+        let mut source = Chunked {
+            start: client.snd_una().get(),
+            chunk,
+        };
+        assert_eq!(
+            client.write(&vec![1u8; 4 * chunk as usize]),
+            4 * chunk as usize
+        );
+        let now = Instant::from_millis(1);
+        let mut buf = [0u8; 2048];
+        let mut lens = Vec::new();
+        while let Some(n) = client.poll_transmit_with(now, &mut buf, &mut source) {
+            let seg = parse(&buf[..n]);
+            let offset = seg.seq().wrapping_sub(source.start);
+            let end = offset + seg.payload().len() as u32;
+            assert_eq!(
+                offset / chunk,
+                (end - 1) / chunk,
+                "segment [{offset}, {end}) crosses a boundary"
+            );
+            lens.push(seg.payload().len());
+        }
+        let mss = client.mss();
+        let mut expected = vec![mss, 100, mss, 100, mss, 100, mss, 100];
+        if nagle {
+            // The true tail is small and nothing follows it: Nagle holds it
+            // while data is unacknowledged, as for plain TCP.
+            expected.pop();
+        }
+        assert_eq!(lens, expected, "nagle {nagle}");
+    }
 }
