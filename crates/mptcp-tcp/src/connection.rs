@@ -519,6 +519,12 @@ impl Connection {
         self.rcv_nxt - (unread + u32::from(self.fin_received))
     }
 
+    /// The subflow sequence number the next byte passed to
+    /// [`Connection::write`] will have (where a DSS mapping of it starts).
+    pub fn write_seq(&self) -> SubflowSeq {
+        self.buf_seq + self.send_buf.len()
+    }
+
     /// Return the number of segments sent again (RTO or fast retransmit).
     pub fn retransmissions(&self) -> u64 {
         self.retransmissions
@@ -702,6 +708,16 @@ impl Connection {
     /// Use `bytes` as the congestion window (from the controller).
     pub fn set_congestion_window(&mut self, bytes: u64) {
         self.cwnd = bytes;
+    }
+
+    /// Send an ACK at the next [`Connection::poll_transmit`] even if TCP
+    /// has nothing to acknowledge: the layer above has news for its options
+    /// (a DATA_ACK, a DATA_FIN, an ADD_ADDR). Ignored until the connection
+    /// is synchronized and after it closed.
+    pub fn request_ack(&mut self) {
+        if self.state.is_synchronized() && self.state != State::Closed {
+            self.ack_pending = true;
+        }
     }
 
     // ------------------------------------------------------------- outputs

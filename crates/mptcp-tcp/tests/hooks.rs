@@ -326,3 +326,26 @@ fn segments_stop_at_mapping_boundaries() {
         assert_eq!(lens, expected, "nagle {nagle}");
     }
 }
+
+/// `request_ack` makes an idle connection send one pure ACK (for news the
+/// layer above has, like a DATA_ACK), and `write_seq` says where the next
+/// written byte lands.
+#[test]
+fn request_ack_sends_one_pure_ack_and_write_seq_tracks_writes() {
+    let (mut client, _server) = established();
+    let now = Instant::from_millis(1);
+    let mut buf = [0u8; 2048];
+    assert_eq!(client.poll_transmit(now, &mut buf), None, "idle");
+    client.request_ack();
+    let n = client
+        .poll_transmit(now, &mut buf)
+        .expect("the requested ACK");
+    let ack = parse(&buf[..n]);
+    assert!(ack.payload().is_empty());
+    assert_eq!(ack.seq(), client.snd_una().get());
+    assert_eq!(client.poll_transmit(now, &mut buf), None, "only one");
+    let before = client.write_seq();
+    assert_eq!(before, client.snd_una());
+    client.write(&[1, 2, 3]);
+    assert_eq!(client.write_seq(), before + 3u32);
+}
