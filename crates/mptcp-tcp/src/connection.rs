@@ -1606,7 +1606,7 @@ impl Connection {
         }
         // Data in flight or waiting: the retransmission timer watches the
         // peer, not keepalive (Linux does the same).
-        if self.snd_max != self.snd_una || self.send_buf.len() != 0 {
+        if self.snd_max != self.snd_una || !self.send_buf.is_empty() {
             self.keepalive_deadline = Some(now + k.idle);
             return;
         }

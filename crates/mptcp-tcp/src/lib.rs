@@ -92,5 +92,6 @@ pub use fast_open::{FastOpenCookie, SERVER_COOKIE_LEN};
 pub use hooks::{ExtraOptions, NoOptions, OptionSource, OutgoingSegment, Received};
 pub use isn::{FourTuple, IsnKey};
 pub use rtt::RttEstimator;
+pub use send_buffer::SendBuffer;
 pub use seq::SubflowSeq;
 pub use state::State;

@@ -1,9 +1,12 @@
 //! The send buffer: a fixed-capacity ring of bytes the application wrote and
 //! the peer has not yet acknowledged. Offset 0 is SND.UNA's first data byte.
+//! Public because the MPTCP layer keeps its data-level send buffer in one
+//! too (offset 0 there is the oldest byte not DATA_ACKed).
 
-/// A byte ring allocated once at creation.
+/// A byte ring allocated once at creation: appended at the back, read at
+/// any offset, dropped from the front.
 #[derive(Debug)]
-pub(crate) struct SendBuffer {
+pub struct SendBuffer {
     storage: Box<[u8]>,
     /// Index of the oldest byte.
     head: usize,
@@ -11,7 +14,8 @@ pub(crate) struct SendBuffer {
 }
 
 impl SendBuffer {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// A ring of `capacity` bytes (allocated now, never again).
+    pub fn new(capacity: usize) -> Self {
         SendBuffer {
             storage: vec![0; capacity].into_boxed_slice(),
             head: 0,
@@ -19,20 +23,28 @@ impl SendBuffer {
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
+    /// Bytes held.
+    pub fn len(&self) -> usize {
         self.len
     }
 
-    pub(crate) fn capacity(&self) -> usize {
+    /// Return whether no byte is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The most bytes it can hold.
+    pub fn capacity(&self) -> usize {
         self.storage.len()
     }
 
-    pub(crate) fn free(&self) -> usize {
+    /// Room left.
+    pub fn free(&self) -> usize {
         self.capacity() - self.len
     }
 
     /// Append as much of `data` as fits; return how much did.
-    pub(crate) fn write(&mut self, data: &[u8]) -> usize {
+    pub fn write(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
         let cap = self.capacity();
         let start = (self.head + self.len) % cap.max(1);
@@ -45,7 +57,7 @@ impl SendBuffer {
 
     /// Copy up to `out.len()` bytes starting `offset` bytes past the oldest
     /// into `out`; return how many were copied.
-    pub(crate) fn peek(&self, offset: usize, out: &mut [u8]) -> usize {
+    pub fn peek(&self, offset: usize, out: &mut [u8]) -> usize {
         if offset >= self.len {
             return 0;
         }
@@ -60,7 +72,7 @@ impl SendBuffer {
 
     /// The up to `n` bytes starting `offset` bytes past the oldest, as the
     /// (at most) two slices of the ring they occupy: no copy.
-    pub(crate) fn slices(&self, offset: usize, n: usize) -> (&[u8], &[u8]) {
+    pub fn slices(&self, offset: usize, n: usize) -> (&[u8], &[u8]) {
         if offset >= self.len {
             return (&[], &[]);
         }
@@ -75,9 +87,9 @@ impl SendBuffer {
     }
 
     /// Drop the `n` oldest bytes (acknowledged by the peer).
-    pub(crate) fn consume(&mut self, n: usize) {
+    pub fn consume(&mut self, n: usize) {
         let n = n.min(self.len);
-        self.head = (self.head + n) % self.capacity();
+        self.head = (self.head + n) % self.capacity().max(1);
         self.len -= n;
     }
 }
