@@ -675,7 +675,15 @@ impl Connection {
     /// which the connection ends with [`Event::TimedOut`]. A connection
     /// only [`shutdown`](Connection::shutdown) waits in FIN-WAIT-2 for as
     /// long as the peer keeps sending.
+    ///
+    /// If received data is still unread, the peer is told at once that it
+    /// was lost: the connection is reset ([`Connection::abort`]) instead of
+    /// closed, as RFC 2525 §2.17 asks and Linux does (`TCPAbortOnClose`).
     pub fn close(&mut self, now: Instant) {
+        if self.recv_buf.readable() > 0 {
+            self.abort();
+            return;
+        }
         self.app_closed = true;
         self.shutdown();
         self.arm_fin_wait2(now);

@@ -263,3 +263,33 @@ fn data_after_close_is_answered_by_rst() {
     let rst = recv(&mut conn, ms(3));
     assert_eq!((rst.flags, rst.seq), (RST, iss + 2));
 }
+
+/// RFC 2525 §2.17: closing with received data unread resets the connection
+/// (the peer learns the data was lost) instead of sending a FIN; with
+/// everything read, `close` sends the FIN.
+#[test]
+fn close_with_unread_data_resets() {
+    let (mut conn, iss) = established();
+    send(
+        &mut conn,
+        ms(1),
+        In::new(ACK, PEER_ISS + 1, iss + 1).payload(b"unread"),
+    );
+    let _ = events(&mut conn);
+    conn.close(ms(2));
+    assert_eq!(conn.state(), State::Closed);
+    let rst = recv(&mut conn, ms(2));
+    assert_eq!((rst.flags, rst.seq), (RST, iss + 1));
+    assert_eq!(events(&mut conn), [Event::Closed]);
+
+    let (mut conn, iss) = established();
+    send(
+        &mut conn,
+        ms(1),
+        In::new(ACK, PEER_ISS + 1, iss + 1).payload(b"read"),
+    );
+    let mut buf = [0u8; 8];
+    assert_eq!(conn.read(&mut buf), 4);
+    conn.close(ms(2));
+    assert_eq!(conn.state(), State::FinWait1);
+}
