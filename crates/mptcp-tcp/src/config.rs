@@ -41,6 +41,14 @@ pub struct TcpConfig {
     /// abandoned with [`crate::Event::TimedOut`] (RFC 9293 §3.8.3 R2).
     /// Default 15 (Linux `tcp_retries2`).
     pub max_retransmissions: u32,
+    /// Retransmissions of a SYN or SYN/ACK after which the half-open
+    /// connection is abandoned with [`crate::Event::TimedOut`]. RFC 9293
+    /// §3.8.3: "R2 for a SYN segment MUST be set large enough to provide
+    /// retransmission of the segment for at least 3 minutes"; with the 1 s
+    /// initial RTO doubling up to its 60 s cap, 7 retries go out until
+    /// 123 s and the attempt ends at 183 s. Default 7 (Linux's
+    /// `tcp_syn_retries` is 6, ending at 127 s).
+    pub syn_retries: u32,
     /// Longest an ACK for in-order data is held back (RFC 9293 §3.8.6.3:
     /// "MUST be less than 0.5 seconds"). Default 40 ms.
     pub delayed_ack: Duration,
@@ -109,6 +117,7 @@ impl Default for TcpConfig {
             max_rto: Duration::from_secs(60),
             initial_rto: Duration::from_secs(1),
             max_retransmissions: 15,
+            syn_retries: 7,
             delayed_ack: Duration::from_millis(40),
             time_wait: Duration::from_secs(60),
             nagle: true,

@@ -1637,7 +1637,12 @@ impl Connection {
             return;
         }
         self.consecutive_rtos += 1;
-        if self.consecutive_rtos > self.config.max_retransmissions {
+        let limit = if matches!(self.state, State::SynSent | State::SynReceived) {
+            self.config.syn_retries
+        } else {
+            self.config.max_retransmissions
+        };
+        if self.consecutive_rtos > limit {
             // RFC 9293 §3.8.3: past R2, give up.
             self.terminate(Event::TimedOut);
             return;

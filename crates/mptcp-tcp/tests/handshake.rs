@@ -125,7 +125,7 @@ fn listen_ignores_rst_and_ack_then_takes_syn() {
 #[test]
 fn syn_retransmitted_with_backoff_then_times_out() {
     let mut config = plain_config();
-    config.max_retransmissions = 3;
+    config.syn_retries = 3;
     let mut conn = Connection::connect(config, tuple(), key(), ms(0)).unwrap();
     let syn = recv(&mut conn, ms(0));
     let mut now = 0;
@@ -144,6 +144,28 @@ fn syn_retransmitted_with_backoff_then_times_out() {
     assert_eq!(events(&mut conn), [Event::TimedOut]);
     recv_nothing(&mut conn, ms(now));
     assert_eq!(conn.poll_timeout(), None);
+}
+
+/// By default a SYN is tried for RFC 9293's 3 minutes and then given up:
+/// 7 retries at 1, 3, 7, 15, 31, 63 and 123 s (the RTO caps at 60 s), and
+/// the end at 183 s, not the 15 retries of an established connection.
+#[test]
+fn default_syn_retries_span_three_minutes_then_give_up() {
+    let mut conn = Connection::connect(plain_config(), tuple(), key(), ms(0)).unwrap();
+    let _syn = recv(&mut conn, ms(0));
+    let mut sent_at = Vec::new();
+    while let Some(t) = conn.poll_timeout() {
+        conn.handle_timeout(t);
+        if conn.poll_transmit(t, &mut [0u8; 1500]).is_some() {
+            sent_at.push(t.as_nanos() / 1_000_000_000);
+        }
+        if conn.state() == State::Closed {
+            assert_eq!(t, ms(183_000));
+            break;
+        }
+    }
+    assert_eq!(sent_at, [1, 3, 7, 15, 31, 63, 123]);
+    assert_eq!(events(&mut conn), [Event::TimedOut]);
 }
 
 #[test]
