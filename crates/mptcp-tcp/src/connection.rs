@@ -15,6 +15,7 @@ use mptcp_wire::{Segment, SegmentBuilder, TcpOption};
 use crate::fast_open::FastOpenCookie;
 use crate::hooks::{NoOptions, OptionSource, OutgoingSegment, Received};
 use crate::recv_buffer::{Inserted, RecvBuffer};
+use crate::rtx_log::RtxLog;
 use crate::scoreboard::Scoreboard;
 use crate::send_buffer::SendBuffer;
 use crate::{Error, FourTuple, IsnKey, RttEstimator, State, SubflowSeq, TcpConfig};
@@ -221,6 +222,8 @@ pub struct Connection {
     scratch: Box<[u8]>,
 
     retransmissions: u64,
+    /// Retransmissions found lost during SACK recovery.
+    lost_retransmissions: u64,
     bytes_sent: u64,
     bytes_received: u64,
 
@@ -243,9 +246,9 @@ pub struct Connection {
     last_ooo: Option<SubflowSeq>,
     /// What the peer has SACKed (RFC 6675 §3).
     scoreboard: Scoreboard,
-    /// During SACK recovery: holes below this were retransmitted already
-    /// (RFC 6675 HighRxt).
-    rtx_next: SubflowSeq,
+    /// During SACK recovery: the retransmissions in flight (RFC 6675's
+    /// HighRxt, per run, with lost retransmissions detected).
+    rtx_log: RtxLog,
     /// This recovery is RFC 6675's (the scoreboard had SACK information
     /// when it began): the window is checked against `pipe`, not inflated.
     sack_recovery: bool,
@@ -347,6 +350,7 @@ impl Connection {
             cc_events: VecDeque::with_capacity(CC_EVENT_CAPACITY),
             write_blocked: false,
             retransmissions: 0,
+            lost_retransmissions: 0,
             bytes_sent: 0,
             bytes_received: 0,
             tfo_client: None,
@@ -357,7 +361,7 @@ impl Connection {
             rto_ts: None,
             last_ooo: None,
             scoreboard: Scoreboard::new(),
-            rtx_next: SubflowSeq(0),
+            rtx_log: RtxLog::new(),
             sack_recovery: false,
             rescued: false,
             config,
@@ -528,6 +532,12 @@ impl Connection {
     /// Return the number of segments sent again (RTO or fast retransmit).
     pub fn retransmissions(&self) -> u64 {
         self.retransmissions
+    }
+
+    /// Return how many retransmissions SACK recovery found lost (and sent
+    /// again without waiting for the RTO).
+    pub fn lost_retransmissions(&self) -> u64 {
+        self.lost_retransmissions
     }
 
     /// Return the payload bytes sent, retransmissions included.
@@ -1243,6 +1253,13 @@ impl Connection {
         } else if is_dup {
             self.on_dup_ack(now);
         }
+        if self.in_recovery
+            && self.sack_recovery
+            && self.rtx_log.update(self.snd_una, &self.scoreboard)
+        {
+            // A retransmission was lost: its hole is eligible again.
+            self.lost_retransmissions += 1;
+        }
         // RFC 9293: "If SND.UNA =< SEG.ACK =< SND.NXT, the send window
         // should be updated" when the segment is newer than the one that
         // last set it.
@@ -1402,7 +1419,7 @@ impl Connection {
             }
             // With SACK the departed segment shows in the pipe instead.
         } else if (self.dup_acks == 3 || sack_loss) && self.snd_una >= self.recover {
-            self.rtx_next = self.snd_una;
+            self.rtx_log.clear();
             self.in_recovery = true;
             // RFC 6675 §5 needs SACK information to measure the pipe;
             // without it (or with a peer that SACKs nothing) this is
@@ -1425,14 +1442,29 @@ impl Connection {
         }
     }
 
-    /// The next hole to retransmit in SACK recovery: not SACKed, not yet
-    /// retransmitted in this recovery, below SACKed data.
+    /// The next hole to retransmit in SACK recovery: the first stretch
+    /// below SACKed data that is neither SACKed nor being retransmitted,
+    /// with where it must stop (SACKed data, or a retransmission in flight).
     fn next_hole(&self) -> Option<(SubflowSeq, SubflowSeq)> {
-        if self.scoreboard.is_empty() {
-            return None;
+        let mut from = self.snd_una;
+        loop {
+            let (start, end) = self.scoreboard.next_hole(from)?;
+            let mut seq = start;
+            while seq < end {
+                match self.rtx_log.covering(seq) {
+                    Some(run_end) => seq = run_end,
+                    None => break,
+                }
+            }
+            if seq < end {
+                let stop = self
+                    .rtx_log
+                    .next_start_after(seq)
+                    .map_or(end, |next| next.min_seq(end));
+                return Some((seq, stop));
+            }
+            from = end;
         }
-        self.scoreboard
-            .next_hole(self.rtx_next.max_seq(self.snd_una))
     }
 
     /// RFC 6675 §5 with §4's NextSeg: what SACK recovery sends next.
@@ -1458,15 +1490,15 @@ impl Connection {
         }
         // §5 step (C): "If cwnd - pipe >= 1 SMSS, the sender SHOULD
         // transmit one or more segments".
-        let high_rxt = self.rtx_next.max_seq(self.snd_una);
-        let pipe = self
-            .scoreboard
-            .pipe(self.snd_una, self.snd_max, high_rxt, mss64);
+        let pipe = self.scoreboard.pipe(self.snd_una, self.snd_max, mss64)
+            + self.rtx_log.in_flight(&self.scoreboard);
         let room = self.cwnd.max(mss64).saturating_sub(pipe);
         if room < mss64 {
             return NextSeg::Nothing;
         }
-        // Rule 1: a hole above HighRxt that IsLost.
+        // A full log cannot track another retransmission: new data only.
+        let hole = hole.filter(|_| !self.rtx_log.is_full());
+        // Rule 1: a hole not being retransmitted that IsLost.
         if let Some(h) = hole.filter(|&(start, _)| self.scoreboard.is_lost(start, mss64)) {
             return retransmit(h);
         }
@@ -1478,17 +1510,21 @@ impl Connection {
                 pipe_room: Some(room),
             };
         }
-        // Rule 3: a hole above HighRxt not yet deemed lost.
+        // Rule 3: a hole not being retransmitted, not yet deemed lost.
         if let Some(h) = hole {
             return retransmit(h);
         }
         // Rule 4, the rescue retransmission: once per recovery, one segment
         // that includes the highest outstanding unSACKed octet, when that
-        // octet lies above HighRxt.
+        // octet is not being retransmitted.
         let top = self.scoreboard.highest_sacked().unwrap_or(self.snd_una);
         let end = self.snd_max.min_seq(fin);
-        if !self.rescued && top < end && high_rxt < end {
-            let start = top.max_seq(high_rxt).max_seq(end - mss as u32);
+        if !self.rescued
+            && !self.rtx_log.is_full()
+            && top < end
+            && self.rtx_log.covering(end - 1u32).is_none()
+        {
+            let start = top.max_seq(end - mss as u32);
             return NextSeg::Retransmit {
                 seq: start,
                 end: Some(end),
@@ -2007,12 +2043,15 @@ impl Connection {
             self.timed = Some((seq, now));
         }
         self.bytes_sent += len as u64;
+        if fast && self.in_recovery && self.sack_recovery {
+            // Room was checked by `next_seg_sack`.
+            let logged = self.rtx_log.record(seq, seq + len, self.snd_max);
+            debug_assert!(logged);
+        }
         if rescue {
-            // RFC 6675 NextSeg rule 4: "HighRxt MUST NOT be updated".
             self.rescued = true;
         } else if fast {
             self.fast_rtx_pending = false;
-            self.rtx_next = self.rtx_next.max_seq(seq + len);
         } else {
             self.snd_nxt = end;
             self.snd_max = self.snd_max.max_seq(end);

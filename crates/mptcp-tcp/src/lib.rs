@@ -80,6 +80,7 @@ mod hooks;
 mod isn;
 mod recv_buffer;
 mod rtt;
+mod rtx_log;
 mod scoreboard;
 mod send_buffer;
 mod seq;

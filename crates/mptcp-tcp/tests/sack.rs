@@ -308,3 +308,42 @@ fn bogus_blocks_are_ignored() {
     );
     assert_eq!(client.retransmissions(), 0);
 }
+
+/// A lost retransmission is found without the RTO: once new data sent
+/// after it is SACKed, it is sent again (RACK's rule, by sequence).
+#[test]
+fn a_lost_retransmission_is_sent_again_when_later_data_is_sacked() {
+    let (mut client, mut server, segs) = five_segments_both(true, true);
+    let mss = parse(&segs[0]).payload().len();
+    let now = Instant::from_millis(2);
+    let mut buf = [0u8; 2048];
+    for i in [1, 2, 3] {
+        let ack = deliver(&mut server, &segs, i);
+        client.handle_segment(now, &parse(&ack));
+    }
+    client.set_congestion_window(3 * mss as u64);
+    assert_eq!(client.write(&vec![9u8; 2 * mss]), 2 * mss);
+    let n = client
+        .poll_transmit(now, &mut buf)
+        .expect("the retransmission");
+    let lost_rtx = parse(&buf[..n]).seq();
+    assert_eq!(lost_rtx, parse(&segs[0]).seq());
+    let n = client
+        .poll_transmit(now, &mut buf)
+        .expect("new data (rule 2)");
+    let new_data = buf[..n].to_vec();
+    assert_eq!(
+        parse(&new_data).seq(),
+        range(&segs, 0, 4).1,
+        "the first new segment"
+    );
+    assert_eq!(client.poll_transmit(now, &mut buf), None, "pipe full");
+    // The retransmission is lost; the new segment arrives and is SACKed.
+    server.handle_segment(now, &parse(&new_data));
+    let n = server.poll_transmit(now, &mut buf).expect("a SACK");
+    client.handle_segment(now, &parse(&buf[..n]));
+    assert_eq!(client.lost_retransmissions(), 1);
+    let n = client.poll_transmit(now, &mut buf).expect("sent again");
+    assert_eq!(parse(&buf[..n]).seq(), lost_rtx);
+    assert_eq!(client.retransmissions(), 2);
+}
