@@ -1,0 +1,113 @@
+//! What an MPTCP connection is configured with: its subflows' TCP settings
+//! and the data-level limits, each with a documented default.
+
+use mptcp_tcp::TcpConfig;
+
+/// Configuration of one MPTCP connection.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct MptcpConfig {
+    /// The TCP settings of every subflow. Its buffers are per subflow; the
+    /// data-level ones are below.
+    pub tcp: TcpConfig,
+    /// Whether to ask for DSS checksums (flag A, RFC 8684 §3.1). They are
+    /// on if either side asks. Default: off, like the Linux kernel's
+    /// `net.mptcp.checksum_enabled`.
+    pub checksum: bool,
+    /// Data-level send buffer: bytes written and not yet DATA_ACKed.
+    /// Default 1 MiB.
+    pub send_buffer: usize,
+    /// Data-level receive buffer: in-order bytes not yet read plus
+    /// out-of-order bytes held for reassembly across subflows. Default
+    /// 1 MiB.
+    pub recv_buffer: usize,
+    /// Most bytes one DSS mapping covers (at most 65 535, the Data-Level
+    /// Length field). Default 65 000.
+    pub max_mapping: u16,
+    /// Most mappings one subflow keeps declared and unacknowledged (each
+    /// is one entry of a preallocated table). Default 256.
+    pub max_tx_mappings: usize,
+    /// Most mappings one subflow keeps received and not yet consumed.
+    /// Default 64.
+    pub max_rx_mappings: usize,
+}
+
+impl Default for MptcpConfig {
+    fn default() -> Self {
+        MptcpConfig {
+            tcp: TcpConfig::default(),
+            checksum: false,
+            send_buffer: 1 << 20,
+            recv_buffer: 1 << 20,
+            max_mapping: 65_000,
+            max_tx_mappings: 256,
+            max_rx_mappings: 64,
+        }
+    }
+}
+
+/// A configuration value out of range.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid MPTCP configuration: {0}")]
+pub struct InvalidConfig(pub &'static str);
+
+impl MptcpConfig {
+    /// Check every field, the subflows' TCP settings included.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidConfig`] naming the first field out of range.
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        self.tcp
+            .validate()
+            .map_err(|_| InvalidConfig("tcp: invalid subflow configuration"))?;
+        if self.send_buffer == 0 {
+            return Err(InvalidConfig("send_buffer must be at least 1 byte"));
+        }
+        // With checksums a mapping is only delivered whole, so both the
+        // subflow's receive buffer and the data-level one must hold the
+        // largest a peer may send.
+        if self.recv_buffer < usize::from(u16::MAX) {
+            return Err(InvalidConfig(
+                "recv_buffer must be at least 64 KiB (a whole mapping)",
+            ));
+        }
+        if self.tcp.recv_buffer < usize::from(u16::MAX) {
+            return Err(InvalidConfig(
+                "tcp.recv_buffer must be at least 64 KiB (a whole mapping)",
+            ));
+        }
+        if self.max_mapping == 0 {
+            return Err(InvalidConfig("max_mapping must be at least 1"));
+        }
+        if self.max_tx_mappings == 0 || self.max_rx_mappings == 0 {
+            return Err(InvalidConfig(
+                "max_tx_mappings and max_rx_mappings must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_limits_are_checked() {
+        assert_eq!(MptcpConfig::default().validate(), Ok(()));
+        let c = MptcpConfig {
+            send_buffer: 0,
+            ..MptcpConfig::default()
+        };
+        assert!(c.validate().is_err());
+        let mut c = MptcpConfig::default();
+        c.tcp.recv_buffer = 4096;
+        assert!(c.validate().is_err());
+        let c = MptcpConfig {
+            max_mapping: 0,
+            ..MptcpConfig::default()
+        };
+        assert!(c.validate().is_err());
+    }
+}

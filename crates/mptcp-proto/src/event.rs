@@ -1,0 +1,36 @@
+//! What an MPTCP connection tells its application and driver.
+
+use crate::handshake::FallbackReason;
+
+/// An event of one MPTCP connection, in the order it happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MptcpEvent {
+    /// The handshake completed; `mptcp` says whether the connection speaks
+    /// MPTCP (false: it fell back to TCP, with a [`MptcpEvent::FellBack`]
+    /// first).
+    Connected {
+        /// MPTCP (true) or plain TCP (false).
+        mptcp: bool,
+    },
+    /// The connection is plain TCP from now on (RFC 8684 §3.7), for good.
+    FellBack(FallbackReason),
+    /// New in-order data can be read.
+    Readable,
+    /// Room opened in the send buffer after a `write` that did not take
+    /// everything.
+    Writable,
+    /// The peer's DATA_FIN (or, after fallback, FIN) arrived and every byte
+    /// before it was delivered: no more data will come.
+    PeerClosed,
+    /// Both directions finished and every subflow closed.
+    Closed,
+    /// The peer reset the connection (RST on the last subflow, or
+    /// MP_FASTCLOSE).
+    Reset,
+    /// The peer stopped answering.
+    TimedOut,
+    /// The peer broke the protocol (a contradictory mapping, a wrong key);
+    /// the connection was reset.
+    ProtocolError,
+}

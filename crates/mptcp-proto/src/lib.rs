@@ -1,0 +1,30 @@
+//! The sans-I/O MPTCP v1 connection (RFC 8684).
+//!
+//! [`MptcpConnection`] sits above one [`mptcp_tcp::Connection`] per
+//! subflow: it runs the MP_CAPABLE handshake, keeps the 64-bit data
+//! sequence space, declares DSS mappings for what it sends and validates
+//! the ones it receives, reassembles data across subflows, and falls back
+//! to plain TCP when the peer or a middlebox requires it (§3.7). Like the
+//! engine below it, it never reads a clock or touches a socket: segments
+//! and `now` in, segments, timeouts and events out.
+//!
+//! The building blocks are public for tools and tests: [`handshake`]
+//! (MP_CAPABLE negotiation), [`join`] (MP_JOIN), [`data_seq`] (32-to-64-bit
+//! expansion), [`mapping`] (received mappings), [`tx_map`] (declared
+//! mappings) and [`reassembly`] (data-level receive buffer).
+
+pub mod config;
+pub mod connection;
+pub mod data_seq;
+pub mod event;
+pub mod handshake;
+pub mod join;
+pub mod mapping;
+pub mod reassembly;
+pub mod tx_map;
+
+pub use config::{InvalidConfig, MptcpConfig};
+pub use connection::{ConnectError, MptcpConnection, Role};
+pub use event::MptcpEvent;
+pub use handshake::FallbackReason;
+pub use join::{JoinError, JoinInitiator, JoinParams, JoinResponder};

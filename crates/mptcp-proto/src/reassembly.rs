@@ -1,0 +1,295 @@
+//! Data-level reassembly (RFC 8684 §3.3.4-3.3.5): bytes arrive from the
+//! subflows by data sequence number, in any order, and leave in order.
+//!
+//! One ring buffer of fixed capacity holds the bytes not yet read by the
+//! application and the out-of-order bytes ahead of them; its free space is
+//! the connection-level receive window, so anything beyond it is refused
+//! and stays with its subflow. Out-of-order ranges are a short sorted list
+//! with a fixed bound: bytes that would need one more range are refused
+//! the same way, never dropped after acceptance.
+
+use crate::data_seq::diff;
+
+/// Out-of-order ranges kept at most; more come only after a hole fills.
+const MAX_RANGES: usize = 32;
+
+/// The receive side of the data sequence space.
+#[derive(Debug)]
+pub struct Reassembly {
+    buf: Box<[u8]>,
+    /// Ring index of the first unread byte.
+    head: usize,
+    /// In-order bytes not yet read, from `head`.
+    readable: usize,
+    /// The data sequence number after the in-order bytes.
+    rcv_nxt: u64,
+    /// Out-of-order bytes held, as `[start, end)` offsets from `rcv_nxt`,
+    /// sorted, disjoint and not touching.
+    ranges: Vec<(usize, usize)>,
+    /// The DATA_FIN's data sequence number, once announced.
+    data_fin: Option<u64>,
+}
+
+impl Reassembly {
+    /// Expect data from `rcv_nxt` on, holding at most `capacity` bytes.
+    pub fn new(rcv_nxt: u64, capacity: usize) -> Self {
+        Reassembly {
+            buf: vec![0; capacity.max(1)].into_boxed_slice(),
+            head: 0,
+            readable: 0,
+            rcv_nxt,
+            ranges: Vec::with_capacity(MAX_RANGES),
+            data_fin: None,
+        }
+    }
+
+    /// The data sequence number of the next in-order byte expected.
+    pub fn rcv_nxt(&self) -> u64 {
+        self.rcv_nxt
+    }
+
+    /// Bytes the application can read now.
+    pub fn readable(&self) -> usize {
+        self.readable
+    }
+
+    /// The connection-level receive window: room past the unread bytes.
+    pub fn window(&self) -> usize {
+        self.buf.len() - self.readable
+    }
+
+    /// Out-of-order bytes held.
+    pub fn out_of_order(&self) -> usize {
+        self.ranges.iter().map(|(s, e)| e - s).sum()
+    }
+
+    /// Take bytes carrying data sequence numbers from `dsn`.
+    ///
+    /// Returns how many of `data`, from its start, were taken: duplicates
+    /// of bytes already received count as taken; the count stops where the
+    /// window ends (or where a new out-of-order range would exceed the
+    /// bound), and the caller offers the rest again later.
+    pub fn insert(&mut self, dsn: u64, data: &[u8]) -> usize {
+        let mut offset = diff(dsn, self.rcv_nxt);
+        let mut data = data;
+        let mut taken = 0;
+        if offset < 0 {
+            // Bytes before rcv_nxt were received already.
+            let old = usize::try_from(offset.unsigned_abs())
+                .unwrap_or(usize::MAX)
+                .min(data.len());
+            taken = old;
+            data = &data[old..];
+            offset = 0;
+        }
+        let window = self.window();
+        let Ok(start) = usize::try_from(offset) else {
+            return taken;
+        };
+        if data.is_empty() || start >= window {
+            return taken;
+        }
+        let end = start + data.len().min(window - start);
+        if !self.add_range(start, end) {
+            return taken;
+        }
+        self.copy_in(start, &data[..end - start]);
+        taken += end - start;
+        self.advance();
+        taken
+    }
+
+    /// Append bytes that are in order by construction (a fallen-back
+    /// connection's byte stream). Returns how many fit.
+    pub fn push_in_order(&mut self, data: &[u8]) -> usize {
+        self.insert(self.rcv_nxt, data)
+    }
+
+    /// Copy in-order bytes to `out`; returns how many.
+    pub fn read(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.readable);
+        let first = n.min(self.buf.len() - self.head);
+        out[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
+        out[first..n].copy_from_slice(&self.buf[..n - first]);
+        self.head = (self.head + n) % self.buf.len();
+        self.readable -= n;
+        n
+    }
+
+    /// The peer's DATA_FIN takes data sequence number `dsn`. The first
+    /// announcement stands; a different later one is ignored.
+    pub fn set_data_fin(&mut self, dsn: u64) {
+        if self.data_fin.is_none() && diff(dsn, self.rcv_nxt) >= 0 {
+            self.data_fin = Some(dsn);
+        }
+    }
+
+    /// Whether every byte before the DATA_FIN has arrived.
+    pub fn data_fin_reached(&self) -> bool {
+        self.data_fin == Some(self.rcv_nxt)
+    }
+
+    /// Record `[start, end)` as held; false if that needs a range more
+    /// than the bound allows.
+    fn add_range(&mut self, start: usize, end: usize) -> bool {
+        // Ranges that touch or overlap the new one merge with it.
+        let first = self.ranges.partition_point(|&(_, e)| e < start);
+        let last = self.ranges.partition_point(|&(s, _)| s <= end);
+        if first == last {
+            if self.ranges.len() >= MAX_RANGES && start != 0 {
+                return false;
+            }
+            self.ranges.insert(first, (start, end));
+        } else {
+            let merged = (
+                start.min(self.ranges[first].0),
+                end.max(self.ranges[last - 1].1),
+            );
+            self.ranges.drain(first + 1..last);
+            self.ranges[first] = merged;
+        }
+        true
+    }
+
+    /// Write bytes at `offset` past the in-order ones.
+    fn copy_in(&mut self, offset: usize, data: &[u8]) {
+        let cap = self.buf.len();
+        let at = (self.head + self.readable + offset) % cap;
+        let first = data.len().min(cap - at);
+        self.buf[at..at + first].copy_from_slice(&data[..first]);
+        self.buf[..data.len() - first].copy_from_slice(&data[first..]);
+    }
+
+    /// Make a range starting at `rcv_nxt` readable.
+    fn advance(&mut self) {
+        let Some(&(0, end)) = self.ranges.first() else {
+            return;
+        };
+        self.ranges.remove(0);
+        for range in &mut self.ranges {
+            range.0 -= end;
+            range.1 -= end;
+        }
+        self.readable += end;
+        self.rcv_nxt = self.rcv_nxt.wrapping_add(end as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn read_all(r: &mut Reassembly) -> Vec<u8> {
+        let mut out = vec![0; r.readable()];
+        let n = r.read(&mut out);
+        out.truncate(n);
+        out
+    }
+
+    #[test]
+    fn in_order_bytes_are_readable_at_once() {
+        let mut r = Reassembly::new(100, 16);
+        assert_eq!(r.insert(100, b"hello"), 5);
+        assert_eq!(r.rcv_nxt(), 105);
+        assert_eq!(read_all(&mut r), b"hello");
+    }
+
+    #[test]
+    fn out_of_order_bytes_wait_for_the_hole() {
+        let mut r = Reassembly::new(0, 16);
+        assert_eq!(r.insert(5, b"world"), 5);
+        assert_eq!(r.readable(), 0);
+        assert_eq!(r.out_of_order(), 5);
+        assert_eq!(r.insert(0, b"hello"), 5);
+        assert_eq!(r.rcv_nxt(), 10);
+        assert_eq!(read_all(&mut r), b"helloworld");
+    }
+
+    #[test]
+    fn duplicates_count_as_taken_and_change_nothing() {
+        let mut r = Reassembly::new(0, 16);
+        r.insert(0, b"abcdef");
+        assert_eq!(r.insert(2, b"cdefgh"), 6);
+        assert_eq!(read_all(&mut r), b"abcdefgh");
+        assert_eq!(r.insert(0, b"abcd"), 4);
+        assert_eq!(r.readable(), 0);
+    }
+
+    #[test]
+    fn the_window_bounds_what_is_taken() {
+        let mut r = Reassembly::new(0, 8);
+        assert_eq!(r.insert(0, b"0123456789"), 8);
+        assert_eq!(r.window(), 0);
+        assert_eq!(r.insert(8, b"89"), 0);
+        let mut out = [0; 3];
+        r.read(&mut out);
+        assert_eq!(r.insert(8, b"89"), 2);
+        assert_eq!(read_all(&mut r), b"3456789");
+    }
+
+    #[test]
+    fn data_fin_is_reached_when_every_byte_before_it_arrived() {
+        let mut r = Reassembly::new(0, 8);
+        r.set_data_fin(4);
+        r.insert(2, b"cd");
+        assert!(!r.data_fin_reached());
+        r.insert(0, b"ab");
+        assert!(r.data_fin_reached());
+    }
+
+    #[test]
+    fn out_of_order_ranges_are_bounded() {
+        let mut r = Reassembly::new(0, 1024);
+        for i in 0..MAX_RANGES {
+            assert_eq!(r.insert((2 * i + 1) as u64, b"x"), 1);
+        }
+        assert_eq!(r.insert(1000, b"y"), 0, "one range too many");
+        // A byte adjacent to a held range needs no new one.
+        assert_eq!(r.insert(2, b"z"), 1);
+    }
+
+    proptest! {
+        /// Any arrival order of any chunking, with duplicates, reads back
+        /// the original stream once a reader drains it.
+        #[test]
+        fn any_arrival_order_reassembles_the_stream(
+            base in any::<u64>(),
+            len in 1usize..600,
+            cuts in proptest::collection::vec((0usize..600, 1usize..80), 1..60),
+            capacity in 64usize..700,
+        ) {
+            let stream: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let mut r = Reassembly::new(base, capacity);
+            let mut out = Vec::new();
+            let mut chunks: Vec<(usize, usize)> = cuts
+                .iter()
+                .map(|&(s, l)| (s % len, (s % len + l).min(len)))
+                .collect();
+            // Finally every byte in order, so the stream must complete.
+            chunks.extend((0..len).step_by(50).map(|s| (s, (s + 50).min(len))));
+            for (s, e) in chunks {
+                let mut at = s;
+                while at < e {
+                    let n = r.insert(base.wrapping_add(at as u64), &stream[at..e]);
+                    if n == 0 {
+                        // Refused: drain the reader, then try once more.
+                        let mut buf = vec![0; r.readable()];
+                        let got = r.read(&mut buf);
+                        out.extend_from_slice(&buf[..got]);
+                        if got == 0 {
+                            break;
+                        }
+                        continue;
+                    }
+                    at += n;
+                }
+            }
+            let mut buf = vec![0; r.readable()];
+            let got = r.read(&mut buf);
+            out.extend_from_slice(&buf[..got]);
+            prop_assert_eq!(&out[..], &stream[..]);
+            prop_assert_eq!(r.rcv_nxt(), base.wrapping_add(len as u64));
+        }
+    }
+}
