@@ -27,8 +27,11 @@ pub struct MptcpConfig {
     /// Most mappings one subflow keeps declared and unacknowledged (each
     /// is one entry of a preallocated table). Default 256.
     pub max_tx_mappings: usize,
-    /// Most mappings one subflow keeps received and not yet consumed.
-    /// Default 64.
+    /// Most mappings one subflow keeps received and not yet consumed (the
+    /// table grows on demand up to it). A segment whose new mapping does
+    /// not fit is dropped, so the peer sends it again later. Linux maps
+    /// each segment separately when it cannot use TSO, so a subflow window
+    /// of out-of-order data holds hundreds. Default 1024.
     pub max_rx_mappings: usize,
 }
 
@@ -41,7 +44,7 @@ impl Default for MptcpConfig {
             recv_buffer: 1 << 20,
             max_mapping: 65_000,
             max_tx_mappings: 256,
-            max_rx_mappings: 64,
+            max_rx_mappings: 1024,
         }
     }
 }

@@ -69,6 +69,9 @@ struct Subflow {
     path: PathId,
     tx: TxMap,
     rx: MappingTable,
+    /// The end of the last received mapping whose checksum passed: its
+    /// bytes may move up in pieces (the data-level window can split them).
+    verified_until: Option<SubflowSeq>,
 }
 
 /// The state of the handshake options a subflow needs to build its
@@ -306,9 +309,14 @@ impl MptcpConnection {
             path,
             tx: TxMap::new(config.max_tx_mappings),
             rx: MappingTable::new(config.max_rx_mappings),
+            verified_until: None,
         };
         // RFC 8684 §3.1: the first data byte is IDSN + 1.
         let first = idsn(local_key).wrapping_add(1);
+        // A server answering a plain SYN is plain TCP from the start: the
+        // byte stream is the data stream (any base will do).
+        let recv =
+            matches!(mode, Mode::Fallback(_)).then(|| Reassembly::new(0, config.recv_buffer));
         MptcpConnection {
             send: SendBuffer::new(config.send_buffer),
             scratch: vec![0; usize::from(u16::MAX)].into_boxed_slice(),
@@ -330,7 +338,7 @@ impl MptcpConnection {
             data_fin_rto: Duration::ZERO,
             data_fin_retries: 0,
             write_blocked: false,
-            recv: None,
+            recv,
             peer_closed: false,
             closed: false,
             events: VecDeque::new(),
@@ -780,6 +788,8 @@ impl MptcpConnection {
                     break;
                 };
                 let checksum = self.checksum;
+                let verified = sub.verified_until == Some(found.mapping.end());
+                let mut verified_now = false;
                 let mut bad_checksum = false;
                 let taken = sub.tcp.read_with(|head, tail| {
                     let have = head.len() + tail.len();
@@ -787,7 +797,7 @@ impl MptcpConnection {
                         return 0;
                     }
                     let want = found.remaining as usize;
-                    if checksum {
+                    if checksum && !verified {
                         // The checksum covers the whole mapping: wait for it.
                         if found.offset != 0 || have < want {
                             return 0;
@@ -804,6 +814,7 @@ impl MptcpConnection {
                             bad_checksum = true;
                             return 0;
                         }
+                        verified_now = true;
                     }
                     let n = have.min(want);
                     let h = head.len().min(n);
@@ -813,6 +824,9 @@ impl MptcpConnection {
                     }
                     done
                 });
+                if verified_now {
+                    sub.verified_until = Some(found.mapping.end());
+                }
                 if bad_checksum {
                     // Not yet: MP_FAIL and the infinite mapping (§3.7).
                     self.protocol_error();

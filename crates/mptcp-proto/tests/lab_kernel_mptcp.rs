@@ -1,34 +1,47 @@
-//! Lab: one MPTCP connection of ours against the Linux kernel's MPTCP over
-//! a TUN device, in both roles, 32 MiB with SHA-256 compared, the kernel's
-//! counters proving it spoke MPTCP and never fell back (LAB.md).
+//! Lab: one MPTCP connection of ours against the Linux kernel over a TUN
+//! device, in both roles (LAB.md). Every transfer is 32 MiB one way and
+//! 1 MiB back, with SHA-256 compared at both ends. The kernel's counters
+//! (`nstat`) prove it spoke MPTCP and never fell back, `ss -Mni` shows the
+//! connection under the token our side computed, and `tshark`'s MPTCP
+//! analysis reads the pcaps without a malformed packet or mapping error.
+//!
+//! Cases: IPv4 and IPv6; DSS checksums asked for by the kernel
+//! (`net.mptcp.checksum_enabled=1`) and by us; fallback against a plain
+//! TCP kernel listener and a plain TCP kernel client.
 //!
 //! The driver here is a minimal single-connection loop (the TUN driver's
 //! MPTCP streams come later); it is enough to judge the protocol.
-//!
 //! Topology (one namespace per test): a TUN device with the kernel's
-//! address .1/24; our connection is .2 behind it.
+//! address; our connection is the next address behind it.
 
 // The test is the driver here: it reads the real clock and feeds `now` in.
 #![allow(clippy::disallowed_methods)]
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::time::{Duration, Instant as StdInstant};
 
 use mptcp_cc::{CcConfig, Registry};
+use mptcp_crypto::token;
 use mptcp_lab::{
-    Netns, TunConfig, kernel_mptcp_connect, kernel_mptcp_listener, nstat, require_lab, run_in,
-    tun_in,
+    Netns, TunConfig, kernel_mptcp_connect, kernel_mptcp_listener, nstat, parse_ss_tokens,
+    require_lab, run_in, ss_mptcp, tun_in,
 };
-use mptcp_proto::{MptcpConfig, MptcpConnection, MptcpEvent};
+use mptcp_proto::{FallbackReason, MptcpConfig, MptcpConnection, MptcpEvent};
 use mptcp_tcp::{FourTuple, IsnKey};
 use mptcp_time::Instant;
 use mptcp_wire::Key;
+use mptcp_wire::pcap::PcapWriter;
 use mptcp_wire::segment::{ChecksumCheck, Segment};
 use sha2::{Digest, Sha256};
 use tun_rs::SyncDevice;
 
+/// Bytes from the client to the server.
 const SIZE: usize = 32 << 20;
+/// Bytes back from the server.
+const REPLY: usize = 1 << 20;
 
 fn stream(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed;
@@ -42,9 +55,100 @@ fn stream(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// One lab scenario.
+#[derive(Clone, Copy)]
+struct Case {
+    /// Namespace tag (unique per test).
+    tag: &'static str,
+    v6: bool,
+    /// The kernel runs MPTCP (false: a plain TCP socket).
+    kernel_mptcp: bool,
+    /// `net.mptcp.checksum_enabled=1` in the kernel.
+    kernel_checksum: bool,
+    /// Our configuration asks for checksums.
+    our_checksum: bool,
+    /// Record a pcap and check it with tshark.
+    pcap: bool,
+}
+
+impl Case {
+    fn mptcp(tag: &'static str) -> Self {
+        Case {
+            tag,
+            v6: false,
+            kernel_mptcp: true,
+            kernel_checksum: false,
+            our_checksum: false,
+            pcap: false,
+        }
+    }
+
+    fn expect_checksum(&self) -> bool {
+        self.kernel_checksum || self.our_checksum
+    }
+}
+
+/// The namespace with its TUN device, and the two ends' addresses.
+struct Setup {
+    ns: Netns,
+    dev: SyncDevice,
+    kernel: IpAddr,
+    ours: IpAddr,
+}
+
+fn setup(test: &str, case: &Case, subnet: u8) -> Option<Setup> {
+    require_lab(test)?;
+    let ns = Netns::new(case.tag).expect("namespace");
+    let (kernel, ours, prefix): (IpAddr, IpAddr, u8) = if case.v6 {
+        // No duplicate address detection: the address is usable at once.
+        ns.sysctl("net.ipv6.conf.all.accept_dad", "0").unwrap();
+        ns.sysctl("net.ipv6.conf.default.accept_dad", "0").unwrap();
+        (
+            format!("fd79:{subnet}::1").parse().unwrap(),
+            format!("fd79:{subnet}::2").parse().unwrap(),
+            64,
+        )
+    } else {
+        (
+            format!("10.79.{subnet}.1").parse().unwrap(),
+            format!("10.79.{subnet}.2").parse().unwrap(),
+            24,
+        )
+    };
+    if case.kernel_checksum {
+        ns.sysctl("net.mptcp.checksum_enabled", "1").unwrap();
+    }
+    let dev = tun_in(
+        &ns,
+        &TunConfig {
+            name: "mp0".into(),
+            addr: kernel,
+            prefix,
+            mtu: 1500,
+        },
+    )
+    .expect("tun");
+    dev.set_nonblocking(true).unwrap();
+    Some(Setup {
+        ns,
+        dev,
+        kernel,
+        ours,
+    })
+}
+
+/// Packets seen on the device, for a pcap.
+type Recording = Vec<(Duration, Vec<u8>)>;
+
 /// Drive `conn` over `dev` until it closes: packets in, packets out,
 /// timers. Sends `data` then shuts down; returns what it received.
-fn drive(dev: &SyncDevice, conn: &mut MptcpConnection, data: &[u8], epoch: StdInstant) -> Vec<u8> {
+fn drive(
+    dev: &SyncDevice,
+    conn: &mut MptcpConnection,
+    data: &[u8],
+    epoch: StdInstant,
+    mut record: Option<&mut Recording>,
+) -> Vec<u8> {
     let now = || Instant::from_nanos(epoch.elapsed().as_nanos() as u64);
     let mut written = 0;
     let mut shut = false;
@@ -59,6 +163,9 @@ fn drive(dev: &SyncDevice, conn: &mut MptcpConnection, data: &[u8], epoch: StdIn
             match dev.recv(&mut packet) {
                 Ok(n) => {
                     busy = true;
+                    if let Some(r) = record.as_deref_mut() {
+                        r.push((epoch.elapsed(), packet[..n].to_vec()));
+                    }
                     // Anything that is not TCP for us (IPv6 router
                     // solicitations, say) fails to parse and is ignored.
                     if let Ok(seg) = Segment::parse(&packet[..n], ChecksumCheck::Verify) {
@@ -87,6 +194,9 @@ fn drive(dev: &SyncDevice, conn: &mut MptcpConnection, data: &[u8], epoch: StdIn
         }
         while let Some(n) = conn.poll_transmit(now(), &mut packet) {
             busy = true;
+            if let Some(r) = record.as_deref_mut() {
+                r.push((epoch.elapsed(), packet[..n].to_vec()));
+            }
             dev.send(&packet[..n]).expect("tun write");
         }
         let mut closed = false;
@@ -94,7 +204,7 @@ fn drive(dev: &SyncDevice, conn: &mut MptcpConnection, data: &[u8], epoch: StdIn
             match event {
                 MptcpEvent::Closed => closed = true,
                 MptcpEvent::Reset | MptcpEvent::TimedOut | MptcpEvent::ProtocolError => {
-                    panic!("{event:?}")
+                    panic!("{event:?}: {conn:?}")
                 }
                 _ => {}
             }
@@ -108,128 +218,214 @@ fn drive(dev: &SyncDevice, conn: &mut MptcpConnection, data: &[u8], epoch: StdIn
     }
 }
 
-fn setup(test: &str, subnet: u8) -> Option<(Netns, SyncDevice, IpAddr, IpAddr)> {
-    require_lab(test)?;
-    let ns = Netns::new(test).expect("namespace");
-    let kernel: IpAddr = format!("10.79.{subnet}.1").parse().unwrap();
-    let ours: IpAddr = format!("10.79.{subnet}.2").parse().unwrap();
-    let dev = tun_in(
-        &ns,
-        &TunConfig {
-            name: "mp0".into(),
-            addr: kernel,
-            prefix: 24,
-            mtu: 1500,
-        },
-    )
-    .expect("tun");
-    dev.set_nonblocking(true).unwrap();
-    Some((ns, dev, kernel, ours))
-}
-
 fn cc() -> Box<dyn mptcp_cc::CongestionControl> {
     Registry::with_builtins()
         .build("cubic", &CcConfig::default())
         .unwrap()
 }
 
-fn config() -> MptcpConfig {
+fn config(case: &Case) -> MptcpConfig {
     let mut c = MptcpConfig::default();
+    c.checksum = case.our_checksum;
     c.tcp.time_wait = Duration::from_millis(100);
     c
 }
 
-fn counter(counters: &std::collections::BTreeMap<String, u64>, name: &str) -> u64 {
+fn counter(counters: &BTreeMap<String, u64>, name: &str) -> u64 {
     counters.get(name).copied().unwrap_or(0)
 }
 
-fn assert_no_fallback(ns: &Netns) {
+/// The kernel side's view once the transfer is over.
+struct KernelSide {
+    total: usize,
+    digest: Vec<u8>,
+    /// `ss -Mnia` while the connection was up.
+    ss: String,
+}
+
+/// Longer than `drive`'s own deadline: when our side fails, the kernel's
+/// thread still ends (and the namespace is deleted) instead of blocking
+/// the test forever.
+const KERNEL_IO_TIMEOUT: Duration = Duration::from_secs(150);
+
+fn bounded(s: &TcpStream) {
+    s.set_read_timeout(Some(KERNEL_IO_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(KERNEL_IO_TIMEOUT)).unwrap();
+}
+
+/// Read everything, then answer with `reply` and close.
+fn kernel_serve(s: &mut TcpStream, reply: &[u8], ns: &Netns) -> KernelSide {
+    bounded(s);
+    let ss = ss_mptcp(ns).expect("ss");
+    let mut hash = Sha256::new();
+    let mut total = 0;
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = s.read(&mut buf).expect("kernel read");
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+        total += n;
+    }
+    s.write_all(reply).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    KernelSide {
+        total,
+        digest: hash.finalize().to_vec(),
+        ss,
+    }
+}
+
+/// What both ends must agree on after any MPTCP case.
+fn check_mptcp(case: &Case, ns: &Netns, conn: &MptcpConnection, ss: &str, server_side: bool) {
+    assert!(conn.is_mptcp(), "fell back: {:?}", conn.fallback_reason());
+    assert_eq!(
+        conn.checksum(),
+        case.expect_checksum(),
+        "checksum negotiation"
+    );
+    let kernel_token = token(conn.peer_key().expect("peer key"));
+    assert!(
+        parse_ss_tokens(ss).contains(&kernel_token),
+        "ss -Mni does not list token {kernel_token:?}:\n{ss}"
+    );
     let counters = nstat(ns).expect("nstat");
+    if server_side {
+        assert!(
+            counter(&counters, "MPTcpExtMPCapableSYNACKRX") >= 1,
+            "{counters:?}"
+        );
+    } else {
+        assert!(
+            counter(&counters, "MPTcpExtMPCapableSYNRX") >= 1,
+            "{counters:?}"
+        );
+        assert!(
+            counter(&counters, "MPTcpExtMPCapableACKRX") >= 1,
+            "{counters:?}"
+        );
+    }
     for (name, value) in &counters {
         if name.starts_with("MPTcpExt") && name.contains("Fallback") {
             assert_eq!(*value, 0, "{name}: the kernel fell back ({counters:?})");
         }
     }
     assert_eq!(counter(&counters, "MPTcpExtDSSNotMatching"), 0);
+    assert_eq!(counter(&counters, "MPTcpExtInfiniteMapRx"), 0);
     assert_eq!(counter(&counters, "MPTcpExtDataCsumErr"), 0);
+    assert_eq!(counter(&counters, "MPTcpExtMPFailRx"), 0);
 }
 
-#[test]
-fn lab_our_client_to_kernel_mptcp_server() {
-    let Some((ns, dev, kernel, ours)) = setup("mpcli", 1) else {
+/// Our client sends SIZE bytes to a kernel server, which answers REPLY.
+fn our_client(test: &str, case: Case, subnet: u8) {
+    let Some(Setup {
+        ns,
+        dev,
+        kernel,
+        ours,
+    }) = setup(test, &case, subnet)
+    else {
         return;
     };
     let server_addr = SocketAddr::new(kernel, 5001);
-    let listener = run_in(&ns, || kernel_mptcp_listener(server_addr))
-        .unwrap()
-        .expect("listener");
-    let kernel_side = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().expect("accept");
-        let mut hash = Sha256::new();
-        let mut total = 0;
-        let mut buf = vec![0u8; 65536];
-        loop {
-            let n = s.read(&mut buf).expect("kernel read");
-            if n == 0 {
-                break;
-            }
-            hash.update(&buf[..n]);
-            total += n;
+    let listener = run_in(&ns, || {
+        if case.kernel_mptcp {
+            kernel_mptcp_listener(server_addr)
+        } else {
+            TcpListener::bind(server_addr)
         }
-        s.write_all(b"done").unwrap();
-        (total, hash.finalize().to_vec())
-    });
+    })
+    .unwrap()
+    .expect("listener");
     let data = stream(7, SIZE);
-    let epoch = StdInstant::now();
-    let mut conn = MptcpConnection::connect(
-        config(),
-        FourTuple {
-            local: SocketAddr::new(ours, 40001),
-            remote: server_addr,
-        },
-        IsnKey::from_bytes([3; 32]),
-        Key(0x0123_4567_89ab_cdef),
-        cc(),
-        Instant::ZERO,
-    )
-    .unwrap();
-    let reply = drive(&dev, &mut conn, &data, epoch);
-    let (total, digest) = kernel_side.join().unwrap();
-    assert_eq!(total, SIZE);
-    assert_eq!(digest, Sha256::digest(&data).to_vec(), "SHA-256 differs");
-    assert_eq!(reply, b"done");
-    assert!(conn.is_mptcp(), "{:?}", conn.fallback_reason());
-    let counters = nstat(&ns).unwrap();
-    assert!(
-        counter(&counters, "MPTcpExtMPCapableSYNRX") >= 1,
-        "{counters:?}"
+    let reply = stream(8, REPLY);
+    let mut recording = Recording::new();
+    let (conn, received, kernel_side) = std::thread::scope(|scope| {
+        let ns = &ns;
+        let reply = &reply;
+        let kernel_side = scope.spawn(move || {
+            // The listener is blocking: a connection that never arrives
+            // would hang the test, so poll it against a deadline.
+            listener.set_nonblocking(true).unwrap();
+            let deadline = StdInstant::now() + KERNEL_IO_TIMEOUT;
+            let mut s = loop {
+                match listener.accept() {
+                    Ok((s, _)) => break s,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        assert!(StdInstant::now() < deadline, "no connection");
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(e) => panic!("accept: {e}"),
+                }
+            };
+            s.set_nonblocking(false).unwrap();
+            kernel_serve(&mut s, reply, ns)
+        });
+        let epoch = StdInstant::now();
+        let mut conn = MptcpConnection::connect(
+            config(&case),
+            FourTuple {
+                local: SocketAddr::new(ours, 40001),
+                remote: server_addr,
+            },
+            IsnKey::from_bytes([3; 32]),
+            Key(0x0123_4567_89ab_cdef),
+            cc(),
+            Instant::ZERO,
+        )
+        .unwrap();
+        let record = case.pcap.then_some(&mut recording);
+        let received = drive(&dev, &mut conn, &data, epoch, record);
+        (conn, received, kernel_side.join().unwrap())
+    });
+    assert_eq!(kernel_side.total, SIZE);
+    assert_eq!(
+        kernel_side.digest,
+        Sha256::digest(&data).to_vec(),
+        "SHA-256 differs"
     );
-    assert!(
-        counter(&counters, "MPTcpExtMPCapableACKRX") >= 1,
-        "{counters:?}"
-    );
-    assert_no_fallback(&ns);
+    assert_eq!(received.len(), REPLY);
+    assert!(received == reply, "reply differs");
+    if case.kernel_mptcp {
+        check_mptcp(&case, &ns, &conn, &kernel_side.ss, false);
+    } else {
+        assert_eq!(conn.fallback_reason(), Some(FallbackReason::NoMpCapable));
+    }
+    if case.pcap {
+        check_pcap(test, &recording);
+    }
 }
 
-#[test]
-fn lab_kernel_mptcp_client_to_our_server() {
-    let Some((ns, dev, _kernel, ours)) = setup("mpsrv", 2) else {
+/// A kernel client sends SIZE bytes to our server, which answers REPLY.
+fn our_server(test: &str, case: Case, subnet: u8) {
+    let Some(Setup { ns, dev, ours, .. }) = setup(test, &case, subnet) else {
         return;
     };
     let target = SocketAddr::new(ours, 5002);
     let data = stream(9, SIZE);
-    let (received, reply) = std::thread::scope(|scope| {
+    let reply = stream(10, REPLY);
+    let mut recording = Recording::new();
+    let (conn, received, kernel_received, ss) = std::thread::scope(|scope| {
         let ns = &ns;
         let data = &data;
         let kernel_side = scope.spawn(move || {
-            let mut s = run_in(ns, || kernel_mptcp_connect(target))
-                .unwrap()
-                .expect("kernel connect");
+            let mut s = run_in(ns, || {
+                if case.kernel_mptcp {
+                    kernel_mptcp_connect(target)
+                } else {
+                    TcpStream::connect_timeout(&target, Duration::from_secs(10))
+                }
+            })
+            .unwrap()
+            .expect("kernel connect");
+            bounded(&s);
+            let ss = ss_mptcp(ns).expect("ss");
             s.write_all(data).expect("kernel write");
-            s.shutdown(std::net::Shutdown::Write).unwrap();
-            let mut reply = Vec::new();
-            s.read_to_end(&mut reply).expect("kernel read");
-            reply
+            s.shutdown(Shutdown::Write).unwrap();
+            let mut back = Vec::new();
+            s.read_to_end(&mut back).expect("kernel read");
+            (back, ss)
         });
         // Wait for the kernel's SYN and answer it.
         let epoch = StdInstant::now();
@@ -245,8 +441,11 @@ fn lab_kernel_mptcp_client_to_our_server() {
                     if seg.dst_port() != 5002 {
                         continue;
                     }
+                    if case.pcap {
+                        recording.push((epoch.elapsed(), packet[..n].to_vec()));
+                    }
                     break MptcpConnection::accept(
-                        config(),
+                        config(&case),
                         &seg,
                         IsnKey::from_bytes([4; 32]),
                         Key(0x0fed_cba9_8765_4321),
@@ -261,9 +460,10 @@ fn lab_kernel_mptcp_client_to_our_server() {
                 Err(e) => panic!("tun read: {e}"),
             }
         };
-        let received = drive(&dev, &mut conn, b"ok", epoch);
-        assert!(conn.is_mptcp(), "{:?}", conn.fallback_reason());
-        (received, kernel_side.join().unwrap())
+        let record = case.pcap.then_some(&mut recording);
+        let received = drive(&dev, &mut conn, &reply, epoch, record);
+        let (kernel_received, ss) = kernel_side.join().unwrap();
+        (conn, received, kernel_received, ss)
     });
     assert_eq!(received.len(), SIZE);
     assert_eq!(
@@ -271,11 +471,113 @@ fn lab_kernel_mptcp_client_to_our_server() {
         Sha256::digest(&data),
         "SHA-256 differs"
     );
-    assert_eq!(reply, b"ok");
-    let counters = nstat(&ns).unwrap();
+    assert_eq!(kernel_received.len(), REPLY);
+    assert!(kernel_received == reply, "reply differs");
+    if case.kernel_mptcp {
+        check_mptcp(&case, &ns, &conn, &ss, true);
+    } else {
+        assert_eq!(conn.fallback_reason(), Some(FallbackReason::NoMpCapable));
+    }
+    if case.pcap {
+        check_pcap(test, &recording);
+    }
+}
+
+/// Write the recording as a pcap and have tshark's MPTCP analysis (with
+/// mapping analysis on) read it: no malformed packet, no error-level
+/// expert item, no missing mapping, no key mismatch.
+fn check_pcap(test: &str, recording: &Recording) {
+    let dir = std::env::temp_dir().join(format!("mptcp-proto-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path: PathBuf = dir.join("capture.pcap");
+    let mut writer = PcapWriter::new(std::fs::File::create(&path).unwrap()).unwrap();
+    for (at, packet) in recording {
+        writer.write_packet(*at, packet).unwrap();
+    }
+    writer.flush().unwrap();
+    drop(writer);
+    let tshark = |filter: &str, fields: &[&str]| {
+        let mut cmd = std::process::Command::new("tshark");
+        cmd.arg("-r").arg(&path);
+        cmd.args([
+            "-o",
+            "mptcp.analyze_mptcp:TRUE",
+            "-o",
+            "mptcp.analyze_mappings:TRUE",
+            "-Y",
+            filter,
+            "-T",
+            "fields",
+        ]);
+        for f in fields {
+            cmd.args(["-e", f]);
+        }
+        let out = cmd.output().expect("tshark runs (.ci/run installs it)");
+        assert!(
+            out.status.success(),
+            "tshark failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mptcp_frames = tshark("mptcp", &["frame.number"]).lines().count();
     assert!(
-        counter(&counters, "MPTcpExtMPCapableSYNACKRX") >= 1,
-        "{counters:?}"
+        mptcp_frames > SIZE / 1500,
+        "{mptcp_frames} MPTCP frames: tshark did not see the connection"
     );
-    assert_no_fallback(&ns);
+    let dss = tshark("mptcp.dss.dsn", &["frame.number"]).lines().count();
+    assert!(dss > SIZE / 65536, "{dss} frames with a DSS mapping");
+    let bad = tshark(
+        "_ws.malformed || _ws.expert.severity == \"Error\" || mptcp.dss.missing_mapping \
+         || mptcp.connection.echoed_key_mismatch || mptcp.dss.infinite_mapping",
+        &["frame.number", "_ws.expert.message"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(bad.is_empty(), "tshark reports:\n{bad}");
+}
+
+#[test]
+fn lab_our_client_to_kernel_mptcp_server() {
+    let case = Case::mptcp("mpcli");
+    our_client("lab_our_client_to_kernel_mptcp_server", case, 1);
+}
+
+#[test]
+fn lab_kernel_mptcp_client_to_our_server() {
+    our_server(
+        "lab_kernel_mptcp_client_to_our_server",
+        Case::mptcp("mpsrv"),
+        2,
+    );
+}
+
+#[test]
+fn lab_our_client_to_kernel_mptcp_server_ipv6() {
+    let mut case = Case::mptcp("mpcli6");
+    case.v6 = true;
+    our_client("lab_our_client_to_kernel_mptcp_server_ipv6", case, 3);
+}
+
+#[test]
+fn lab_kernel_mptcp_client_to_our_server_ipv6() {
+    let mut case = Case::mptcp("mpsrv6");
+    case.v6 = true;
+    our_server("lab_kernel_mptcp_client_to_our_server_ipv6", case, 4);
+}
+
+/// We ask for checksums, the kernel is at its default (off).
+#[test]
+fn lab_checksums_asked_by_us() {
+    let mut case = Case::mptcp("mpcso");
+    case.our_checksum = true;
+    our_client("lab_checksums_asked_by_us", case, 6);
+}
+
+/// A plain TCP kernel listener: our SYN/ACK has no MP_CAPABLE, the
+/// connection falls back and the transfer completes.
+#[test]
+fn lab_fallback_to_a_plain_kernel_listener() {
+    let mut case = Case::mptcp("mpfbl");
+    case.kernel_mptcp = false;
+    our_client("lab_fallback_to_a_plain_kernel_listener", case, 7);
 }

@@ -132,6 +132,9 @@ struct Side {
     peer_closed: bool,
     closed: bool,
     log: Vec<MptcpEvent>,
+    /// Bytes the application reads per step (a slow reader fills the
+    /// data-level window).
+    read_chunk: usize,
 }
 
 impl Side {
@@ -145,6 +148,7 @@ impl Side {
             peer_closed: false,
             closed: false,
             log: Vec::new(),
+            read_chunk: usize::MAX,
         }
     }
 
@@ -159,11 +163,14 @@ impl Side {
             peer.shutdown();
             self.shut = true;
         }
-        loop {
-            let n = peer.read(buf);
+        let mut budget = self.read_chunk;
+        while budget > 0 {
+            let want = buf.len().min(budget);
+            let n = peer.read(&mut buf[..want]);
             if n == 0 {
                 break;
             }
+            budget -= n;
             self.received.extend_from_slice(&buf[..n]);
         }
         let (pc, c) = peer.events(&mut self.log);
@@ -210,10 +217,25 @@ fn run(
     up: usize,
     down: usize,
 ) -> Outcome {
+    let client_config = (client_config, usize::MAX);
+    run_with(client_config, server_config, server_kind, drop, up, down)
+}
+
+/// [`run`] with the server's application reading at most `read_chunk`
+/// bytes per step.
+fn run_with(
+    (client_config, read_chunk): (MptcpConfig, usize),
+    server_config: MptcpConfig,
+    server_kind: ServerKind,
+    drop: fn(u64) -> bool,
+    up: usize,
+    down: usize,
+) -> Outcome {
     let delay = Duration::from_millis(5);
     let mut now = Instant::ZERO;
     let mut client = Side::new(pattern(1, up));
     let mut server = Side::new(pattern(2, down));
+    server.read_chunk = read_chunk;
     client.peer = Some(Peer::Mptcp(
         MptcpConnection::connect(
             client_config,
@@ -317,6 +339,11 @@ fn run(
         }
     }
     assert!(client.closed && server.closed, "did not finish");
+    // What a slow reader left behind stays readable after the close.
+    for side in [&mut client, &mut server] {
+        side.read_chunk = usize::MAX;
+        side.app(&mut app_buf);
+    }
     assert!(client.peer_closed && server.peer_closed);
     assert_eq!(server.received.len(), up);
     assert!(
@@ -481,4 +508,23 @@ fn one_way_transfer_still_sends_and_retransmits_the_data_fin() {
     );
     assert!(mptcp_connection(&out.client).is_closed());
     assert!(out.server.log.contains(&MptcpEvent::PeerClosed));
+}
+
+/// Regression: with checksums, a mapping was only delivered whole and from
+/// its start, so once the data-level window took part of a verified
+/// mapping, the rest never moved up (found against the kernel, whose
+/// 64 KiB mappings met a reader slower than the sender).
+#[test]
+fn a_checksummed_mapping_split_by_the_data_level_window_still_moves_up() {
+    let mut server_config = config(true);
+    server_config.recv_buffer = 70_000;
+    let out = run_with(
+        (config(true), 1500),
+        server_config,
+        ServerKind::Mptcp,
+        |_| false,
+        400_000,
+        1000,
+    );
+    assert!(mptcp_connection(&out.server).checksum());
 }
