@@ -2085,7 +2085,22 @@ impl Connection {
         buf: &mut [u8],
         source: &mut dyn OptionSource,
     ) -> Option<usize> {
-        self.transmit_ack_at(now, buf, source, self.snd_nxt)
+        self.transmit_ack_at(now, buf, source, self.acceptable_seq())
+    }
+
+    /// The sequence number of a segment without data: SND.NXT, unless a
+    /// zero-window probe carried it past the peer's window. A segment
+    /// beyond RCV.NXT + RCV.WND is unacceptable (RFC 9293 §3.10.7.4),
+    /// and the peer would drop our ACK with it: while its window stays
+    /// shut it would never learn what we received (Linux sends its ACKs
+    /// at the window's edge for the same reason, `tcp_acceptable_seq`).
+    fn acceptable_seq(&self) -> SubflowSeq {
+        let right = self.snd_una + self.snd_wnd;
+        if self.state.is_synchronized() && right < self.snd_nxt {
+            right
+        } else {
+            self.snd_nxt
+        }
     }
 
     /// A segment without data at `seq` carrying our ACK (and SACK blocks).

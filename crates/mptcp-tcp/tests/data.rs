@@ -297,6 +297,35 @@ fn zero_window_probe() {
     assert_eq!(conn.state(), State::Established);
 }
 
+/// Regression (found against the kernel, both ends writing and neither
+/// reading): after an unaccepted zero-window probe, SND.NXT is one past the
+/// peer's shut window. Our ACKs for the peer's data must go at the window's
+/// edge, or the peer drops them as out of window and never learns what we
+/// received: both ends stall for good.
+#[test]
+fn acks_after_an_unaccepted_probe_stay_in_the_peer_window() {
+    let (mut conn, iss) = established_with(plain_config(), ms(0), |s| s.window(0));
+    conn.write(b"waiting");
+    recv_nothing(&mut conn, ms(1));
+    conn.handle_timeout(ms(201));
+    let probe = recv(&mut conn, ms(201));
+    assert_eq!((probe.seq, probe.payload.len()), (iss + 1, 1));
+    // The peer refuses the byte, keeps its window shut, and sends data.
+    send(
+        &mut conn,
+        ms(202),
+        In::new(ACK, PEER_ISS + 1, iss + 1)
+            .window(0)
+            .payload(&[5; 100]),
+    );
+    // The delayed ACK is due 40 ms later.
+    conn.handle_timeout(ms(242));
+    let ack = recv(&mut conn, ms(242));
+    assert_eq!(ack.ack, PEER_ISS + 101);
+    assert_eq!(ack.seq, iss + 1, "an ACK beyond the shut window is dropped");
+    assert!(ack.payload.is_empty());
+}
+
 #[test]
 fn full_receive_buffer_closes_window_and_read_reopens_it() {
     let mut config = plain_config();
