@@ -33,6 +33,17 @@ pub struct MptcpConfig {
     /// each segment separately when it cannot use TSO, so a subflow window
     /// of out-of-order data holds hundreds. Default 1024.
     pub max_rx_mappings: usize,
+    /// Most out-of-order ranges the data-level reassembly holds across
+    /// subflows (16 bytes each, preallocated). Bytes that would need one
+    /// more stay in their subflow until a hole fills. Default 1024: a
+    /// 1 MiB receive buffer filled with chunks of one segment from
+    /// alternating subflows needs about 700.
+    pub max_rx_ranges: usize,
+    /// Most subflows alive at once in one connection, the initial one
+    /// included; a join beyond it is refused (the peer's SYN gets a reset
+    /// with MP_TCPRST "lack of resources"). Default 8 (the kernel's
+    /// `ip mptcp limits` allow at most 8 as well).
+    pub max_subflows: usize,
 }
 
 impl Default for MptcpConfig {
@@ -45,6 +56,8 @@ impl Default for MptcpConfig {
             max_mapping: 65_000,
             max_tx_mappings: 256,
             max_rx_mappings: 1024,
+            max_rx_ranges: 1024,
+            max_subflows: 8,
         }
     }
 }
@@ -87,6 +100,12 @@ impl MptcpConfig {
             return Err(InvalidConfig(
                 "max_tx_mappings and max_rx_mappings must be at least 1",
             ));
+        }
+        if self.max_rx_ranges == 0 {
+            return Err(InvalidConfig("max_rx_ranges must be at least 1"));
+        }
+        if self.max_subflows == 0 {
+            return Err(InvalidConfig("max_subflows must be at least 1"));
         }
         Ok(())
     }

@@ -3,13 +3,15 @@
 //! DATA_FIN close, and fallback to plain TCP.
 //!
 //! Sans-I/O like the subflow engine below it: segments and `now` in,
-//! segments, timeouts and events out. This first version runs the initial
-//! subflow; MP_JOIN, signalling and the policies arrive on top of the same
-//! structure (a connection owns a list of subflows).
+//! segments, timeouts and events out. A connection owns a list of
+//! subflows: the initial one (index 0, never removed) and those joined
+//! with MP_JOIN in either direction. A [`Scheduler`] spreads data over
+//! them; data outstanding on a subflow that fails is sent again on the
+//! others.
 
 use std::collections::VecDeque;
 
-use mptcp_cc::{CongestionControl, PathId};
+use mptcp_cc::{CongestionControl, CongestionEvent, PathId, PathInfo};
 use mptcp_crypto::{dss_checksum, idsn};
 use mptcp_tcp::{
     Connection, Event, ExtraOptions, FourTuple, IsnKey, OptionSource, OutgoingSegment, SendBuffer,
@@ -18,16 +20,20 @@ use mptcp_tcp::{
 use std::time::Duration;
 
 use mptcp_time::Instant;
-use mptcp_wire::mptcp::{Dss, DssMapping, DssSeq, MpCapable, MptcpOption};
+use mptcp_wire::mptcp::{
+    Dss, DssMapping, DssSeq, MpCapable, MpJoin, MpTcpRst, MptcpOption, TcpRstReason,
+};
 use mptcp_wire::segment::TcpFlags;
-use mptcp_wire::{Key, Segment, TcpOption};
+use mptcp_wire::{AddrId, Key, Nonce, Segment, TcpOption};
 
 use crate::config::{InvalidConfig, MptcpConfig};
 use crate::data_seq::{diff, expand};
 use crate::event::MptcpEvent;
 use crate::handshake::{self, FallbackReason, Negotiated};
+use crate::join::{JoinError, JoinInitiator, JoinParams, JoinResponder};
 use crate::mapping::{MappingError, MappingTable, RxMapping};
 use crate::reassembly::Reassembly;
+use crate::scheduler::{Candidate, MinRtt, Scheduler, SubflowId};
 use crate::tx_map::{TxMap, TxMapping};
 
 /// Which side opened the connection.
@@ -62,9 +68,54 @@ pub enum ConnectError {
     Subflow(#[from] mptcp_tcp::Error),
 }
 
+/// An error opening or accepting a subflow.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubflowError {
+    /// The connection does not speak MPTCP (not yet, or it fell back).
+    #[error("the connection does not speak MPTCP")]
+    NotMptcp,
+    /// `max_subflows` are alive already.
+    #[error("subflow limit reached")]
+    Limit,
+    /// A subflow with this four-tuple exists.
+    #[error("a subflow with this four-tuple exists")]
+    Duplicate,
+    /// The SYN has no MP_JOIN, or its token is not this connection's.
+    #[error("not an MP_JOIN SYN for this connection")]
+    NotAJoin,
+    /// The subflow engine refused.
+    #[error("subflow: {0}")]
+    Subflow(#[from] mptcp_tcp::Error),
+}
+
+impl SubflowError {
+    /// The MP_TCPRST reason of the reset that refuses a join for this
+    /// error (RFC 8684 §3.6).
+    pub fn reset_reason(&self) -> TcpRstReason {
+        match self {
+            SubflowError::Limit => TcpRstReason::LackOfResources,
+            SubflowError::NotMptcp | SubflowError::NotAJoin => TcpRstReason::MptcpSpecific,
+            _ => TcpRstReason::Unspecified,
+        }
+    }
+}
+
+/// How a subflow came to be.
+#[derive(Clone, Debug)]
+enum Origin {
+    /// The connection's first subflow (MP_CAPABLE).
+    Initial,
+    /// We sent the MP_JOIN SYN.
+    Initiator(JoinInitiator),
+    /// We answered one.
+    Responder(JoinResponder),
+}
+
 /// One subflow: a TCP engine and its MPTCP state.
 #[derive(Debug)]
 struct Subflow {
+    id: SubflowId,
     tcp: Connection,
     path: PathId,
     tx: TxMap,
@@ -72,6 +123,97 @@ struct Subflow {
     /// The end of the last received mapping whose checksum passed: its
     /// bytes may move up in pieces (the data-level window can split them).
     verified_until: Option<SubflowSeq>,
+    origin: Origin,
+    /// Carries data at the MPTCP level: the initial subflow once the
+    /// connection speaks MPTCP; a joined one once authenticated (for the
+    /// initiator, once the peer acknowledged its third ACK, §3.2).
+    usable: bool,
+    /// Either side asked for this subflow to be a backup.
+    backup: bool,
+    /// Its retransmission timer fired and nothing was acknowledged since:
+    /// the path may be dead. Data goes to other subflows while there are
+    /// any (Linux calls such a subflow "stale").
+    stale: bool,
+    /// Our address ID on this subflow, and the peer's.
+    local_id: AddrId,
+    remote_id: Option<AddrId>,
+    /// The MP_TCPRST our reset carries.
+    rst_reason: Option<TcpRstReason>,
+    /// Initiator: when the third ACK goes again while unacknowledged, and
+    /// how many times it went.
+    join_ack_timer: Option<Instant>,
+    join_ack_retries: u32,
+    /// Closed, reset or refused, and reported.
+    gone: bool,
+}
+
+impl Subflow {
+    fn new(id: SubflowId, tcp: Connection, config: &MptcpConfig, origin: Origin) -> Self {
+        Subflow {
+            id,
+            tcp,
+            path: PathId(id.0),
+            tx: TxMap::new(config.max_tx_mappings),
+            rx: MappingTable::new(config.max_rx_mappings),
+            verified_until: None,
+            origin,
+            usable: false,
+            backup: false,
+            stale: false,
+            local_id: AddrId(0),
+            remote_id: None,
+            rst_reason: None,
+            join_ack_timer: None,
+            join_ack_retries: 0,
+            gone: false,
+        }
+    }
+
+    fn is_initial(&self) -> bool {
+        matches!(self.origin, Origin::Initial)
+    }
+
+    /// Whether the segment belongs to this subflow.
+    fn owns(&self, segment: &Segment<'_>) -> bool {
+        let t = self.tcp.four_tuple();
+        t.local.ip() == segment.dst()
+            && t.local.port() == segment.dst_port()
+            && t.remote.ip() == segment.src()
+            && t.remote.port() == segment.src_port()
+    }
+
+    /// Able to take data now.
+    fn can_send(&self) -> bool {
+        self.usable
+            && !self.gone
+            && matches!(self.tcp.state(), State::Established | State::CloseWait)
+    }
+}
+
+/// One subflow's figures, for tools and the application.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubflowStats {
+    /// The subflow.
+    pub id: SubflowId,
+    /// Its addresses and ports.
+    pub tuple: FourTuple,
+    /// Carries data at the MPTCP level.
+    pub established: bool,
+    /// Used only when no regular subflow is established.
+    pub backup: bool,
+    /// Closed or failed.
+    pub closed: bool,
+    /// Smoothed RTT, once measured.
+    pub srtt: Option<Duration>,
+    /// Congestion window, bytes.
+    pub cwnd: u64,
+    /// Payload bytes sent, retransmissions included.
+    pub bytes_sent: u64,
+    /// Payload bytes received in order.
+    pub bytes_received: u64,
+    /// Segments retransmitted.
+    pub retransmissions: u64,
 }
 
 /// The state of the handshake options a subflow needs to build its
@@ -79,6 +221,14 @@ struct Subflow {
 struct SubflowOptions<'a> {
     mode: Mode,
     role: Role,
+    /// The initial subflow (MP_CAPABLE); otherwise a joined one.
+    initial: bool,
+    /// A joined subflow's MP_JOIN for its SYN, SYN/ACK or third ACK.
+    join: Option<MpJoin>,
+    /// Carries data-level options (DSS).
+    usable: bool,
+    /// The MP_TCPRST on our reset.
+    rst_reason: Option<TcpRstReason>,
     local_key: Key,
     peer_key: Option<Key>,
     checksum: bool,
@@ -132,7 +282,22 @@ impl SubflowOptions<'_> {
             return None;
         }
         let flags = segment.flags;
-        if flags.contains(TcpFlags::SYN) {
+        if flags.contains(TcpFlags::RST) {
+            return self
+                .rst_reason
+                .map(|reason| MptcpOption::MpTcpRst(MpTcpRst { flags: 0, reason }));
+        }
+        if !self.initial {
+            // A joined subflow: MP_JOIN on the SYN, SYN/ACK and third ACK
+            // (repeated until the peer acknowledges it), DSS once usable.
+            let syn = flags.contains(TcpFlags::SYN);
+            if syn || !self.usable {
+                return self
+                    .join
+                    .filter(|j| syn || matches!(j, MpJoin::Ack { .. }))
+                    .map(MptcpOption::MpJoin);
+            }
+        } else if flags.contains(TcpFlags::SYN) {
             return Some(MptcpOption::MpCapable(match self.role {
                 Role::Client => handshake::syn_option(self.checksum),
                 Role::Server => handshake::syn_ack_option(self.local_key, self.checksum),
@@ -201,6 +366,7 @@ enum Incoming {
 #[derive(Clone, Copy, Debug, Default)]
 struct IncomingOptions {
     capable: Option<MpCapable>,
+    join: Option<MpJoin>,
     dss: Option<Dss>,
 }
 
@@ -213,6 +379,9 @@ impl IncomingOptions {
             match option {
                 TcpOption::Mptcp(MptcpOption::MpCapable(c)) if out.capable.is_none() => {
                     out.capable = Some(c);
+                }
+                TcpOption::Mptcp(MptcpOption::MpJoin(j)) if out.join.is_none() => {
+                    out.join = Some(j);
                 }
                 TcpOption::Mptcp(MptcpOption::Dss(d)) if out.dss.is_none() => out.dss = Some(d),
                 _ => {}
@@ -232,14 +401,28 @@ pub struct MptcpConnection {
     checksum: bool,
     /// Client: the server has not yet shown it has our key.
     send_keys: bool,
+    /// Index 0 is the initial subflow, kept for the connection's life.
     subflows: Vec<Subflow>,
+    next_subflow_id: u32,
+    /// Where `poll_transmit` looks first, so every subflow gets its turn.
+    tx_cursor: usize,
     cc: Box<dyn CongestionControl>,
+    scheduler: Box<dyn Scheduler>,
+    /// Scratch for the scheduler and the controller (no allocation per
+    /// packet once grown).
+    candidates: Vec<Candidate>,
+    candidate_index: Vec<usize>,
+    path_infos: Vec<PathInfo>,
 
     /// Bytes written and not yet DATA_ACKed; offset 0 is `data_una`.
     send: SendBuffer,
     data_una: u64,
     /// The data sequence number of the next byte to hand to a subflow.
     data_nxt: u64,
+    /// Data to send again on the remaining subflows, `[start, end)`: what
+    /// was outstanding when a subflow failed (§3.3.6: data must be
+    /// retransmitted at the data level until DATA_ACKed).
+    reinject: Option<(u64, u64)>,
     shutdown: bool,
     /// Our DATA_FIN's data sequence number, once every byte is mapped.
     data_fin: Option<u64>,
@@ -274,7 +457,26 @@ impl core::fmt::Debug for MptcpConnection {
             .field("data_fin_acked", &self.data_fin_acked)
             .field("rcv_nxt", &self.recv.as_ref().map(Reassembly::rcv_nxt))
             .field("peer_closed", &self.peer_closed)
-            .field("subflow", &self.subflows[0].tcp.state())
+            .field("reinject", &self.reinject)
+            .field(
+                "subflow_states",
+                &self
+                    .subflows
+                    .iter()
+                    .map(|s| {
+                        (
+                            s.id.0,
+                            s.tcp.state(),
+                            s.usable,
+                            s.stale,
+                            s.tx.has_room(),
+                            s.tcp.writable(),
+                            s.tcp.cwnd(),
+                            s.tcp.write_seq().distance_from(s.tcp.snd_una()),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -302,21 +504,14 @@ impl MptcpConnection {
             checksum,
         } = start;
         let mut cc = cc;
-        let path = PathId(0);
-        cc.add_path(&tcp.path_info(path), now);
-        let subflow = Subflow {
-            tcp,
-            path,
-            tx: TxMap::new(config.max_tx_mappings),
-            rx: MappingTable::new(config.max_rx_mappings),
-            verified_until: None,
-        };
+        let subflow = Subflow::new(SubflowId(0), tcp, &config, Origin::Initial);
+        cc.add_path(&subflow.tcp.path_info(subflow.path), now);
         // RFC 8684 §3.1: the first data byte is IDSN + 1.
         let first = idsn(local_key).wrapping_add(1);
         // A server answering a plain SYN is plain TCP from the start: the
         // byte stream is the data stream (any base will do).
-        let recv =
-            matches!(mode, Mode::Fallback(_)).then(|| Reassembly::new(0, config.recv_buffer));
+        let recv = matches!(mode, Mode::Fallback(_))
+            .then(|| Reassembly::new(0, config.recv_buffer, config.max_rx_ranges));
         MptcpConnection {
             send: SendBuffer::new(config.send_buffer),
             scratch: vec![0; usize::from(u16::MAX)].into_boxed_slice(),
@@ -328,9 +523,16 @@ impl MptcpConnection {
             checksum,
             send_keys: role == Role::Client,
             subflows: vec![subflow],
+            next_subflow_id: 1,
+            tx_cursor: 0,
             cc,
+            scheduler: Box::new(MinRtt),
+            candidates: Vec::new(),
+            candidate_index: Vec::new(),
+            path_infos: Vec::new(),
             data_una: first,
             data_nxt: first,
+            reinject: None,
             shutdown: false,
             data_fin: None,
             data_fin_acked: false,
@@ -504,12 +706,207 @@ impl MptcpConnection {
         self.events.push_back(event);
     }
 
+    // ----------------------------------------------------------- subflows
+
+    /// Use `scheduler` to spread data over the subflows (default:
+    /// [`MinRtt`]).
+    pub fn set_scheduler(&mut self, scheduler: Box<dyn Scheduler>) {
+        self.scheduler = scheduler;
+    }
+
+    /// The scheduler in use.
+    pub fn scheduler(&self) -> &dyn Scheduler {
+        &*self.scheduler
+    }
+
+    /// Every subflow's figures, the closed ones included until they are
+    /// forgotten (when a new subflow needs their place).
+    pub fn subflows(&self) -> impl Iterator<Item = SubflowStats> + '_ {
+        self.subflows.iter().map(|s| SubflowStats {
+            id: s.id,
+            tuple: s.tcp.four_tuple(),
+            established: s.usable && !s.gone,
+            backup: s.backup,
+            closed: s.gone,
+            srtt: s.tcp.srtt(),
+            cwnd: s.tcp.cwnd(),
+            bytes_sent: s.tcp.bytes_sent(),
+            bytes_received: s.tcp.bytes_received(),
+            retransmissions: s.tcp.retransmissions(),
+        })
+    }
+
+    fn live_subflows(&self) -> usize {
+        self.subflows.iter().filter(|s| !s.gone).count()
+    }
+
+    /// Room for one more subflow with `tuple`: forget closed joined
+    /// subflows, then check the limit and uniqueness.
+    fn make_room(&mut self, tuple: FourTuple) -> Result<(), SubflowError> {
+        if self.mode != Mode::Mptcp || self.peer_key.is_none() || self.closed {
+            return Err(SubflowError::NotMptcp);
+        }
+        self.subflows.retain(|s| s.is_initial() || !s.gone);
+        self.tx_cursor = 0;
+        if self.live_subflows() >= self.config.max_subflows {
+            return Err(SubflowError::Limit);
+        }
+        if self.subflows.iter().any(|s| s.tcp.four_tuple() == tuple) {
+            return Err(SubflowError::Duplicate);
+        }
+        Ok(())
+    }
+
+    fn add_subflow(&mut self, mut sub: Subflow, now: Instant) -> SubflowId {
+        let id = sub.id;
+        self.next_subflow_id += 1;
+        sub.tcp.set_congestion_window(sub.tcp.cwnd());
+        self.cc.add_path(&sub.tcp.path_info(sub.path), now);
+        self.subflows.push(sub);
+        id
+    }
+
+    /// Open a new subflow over `tuple` with MP_JOIN (RFC 8684 §3.2).
+    /// `nonce` is fresh randomness from the caller; `local_id` is the
+    /// address ID of `tuple.local` (0 for the initial subflow's address).
+    /// A client's SYN waits until the server has shown it knows our key.
+    ///
+    /// # Errors
+    ///
+    /// [`SubflowError`] if the connection does not speak MPTCP, the limit
+    /// is reached, the four-tuple is in use, or the engine refuses it.
+    pub fn open_subflow(
+        &mut self,
+        now: Instant,
+        tuple: FourTuple,
+        isn_key: IsnKey,
+        nonce: Nonce,
+        local_id: AddrId,
+        backup: bool,
+    ) -> Result<SubflowId, SubflowError> {
+        self.make_room(tuple)?;
+        let peer_key = self.peer_key.ok_or(SubflowError::NotMptcp)?;
+        let tcp = Connection::connect(self.config.tcp.clone(), tuple, isn_key, now)?;
+        let join = JoinInitiator::new(
+            self.local_key,
+            peer_key,
+            nonce,
+            JoinParams {
+                addr_id: local_id,
+                backup,
+            },
+        );
+        let id = SubflowId(self.next_subflow_id);
+        let mut sub = Subflow::new(id, tcp, &self.config, Origin::Initiator(join));
+        sub.local_id = local_id;
+        sub.backup = backup;
+        Ok(self.add_subflow(sub, now))
+    }
+
+    /// Answer a SYN carrying MP_JOIN with this connection's token (the
+    /// endpoint found the connection by it). `nonce` is fresh randomness
+    /// from the caller.
+    ///
+    /// # Errors
+    ///
+    /// [`SubflowError`]; the caller refuses the SYN with a reset carrying
+    /// [`SubflowError::reset_reason`].
+    pub fn accept_join(
+        &mut self,
+        now: Instant,
+        syn: &Segment<'_>,
+        isn_key: IsnKey,
+        nonce: Nonce,
+        local_id: AddrId,
+    ) -> Result<SubflowId, SubflowError> {
+        let Some(join @ MpJoin::Syn { token, .. }) = IncomingOptions::of(syn).join else {
+            return Err(SubflowError::NotAJoin);
+        };
+        if token != mptcp_crypto::token(self.local_key) {
+            return Err(SubflowError::NotAJoin);
+        }
+        let tuple = FourTuple {
+            local: std::net::SocketAddr::new(syn.dst(), syn.dst_port()),
+            remote: std::net::SocketAddr::new(syn.src(), syn.src_port()),
+        };
+        self.make_room(tuple)?;
+        let peer_key = self.peer_key.ok_or(SubflowError::NotMptcp)?;
+        let params = JoinParams {
+            addr_id: local_id,
+            backup: false,
+        };
+        let responder = JoinResponder::new(&join, self.local_key, peer_key, nonce, params)
+            .map_err(|_| SubflowError::NotAJoin)?;
+        let tcp = Connection::accept(self.config.tcp.clone(), syn, isn_key, now)?;
+        let id = SubflowId(self.next_subflow_id);
+        let peer = responder.peer();
+        let mut sub = Subflow::new(id, tcp, &self.config, Origin::Responder(responder));
+        sub.local_id = local_id;
+        sub.remote_id = Some(peer.addr_id);
+        sub.backup = peer.backup;
+        Ok(self.add_subflow(sub, now))
+    }
+
+    /// Close one subflow with a FIN; the connection goes on over the
+    /// others, and the data outstanding on it is sent again there.
+    pub fn close_subflow(&mut self, id: SubflowId) {
+        if let Some(i) = self.subflows.iter().position(|s| s.id == id && !s.gone) {
+            let sub = &mut self.subflows[i];
+            sub.usable = false;
+            sub.tcp.shutdown();
+            self.reinject_outstanding();
+        }
+    }
+
+    /// Reset one subflow with MP_TCPRST `reason` (§3.6).
+    pub fn reset_subflow(&mut self, id: SubflowId, reason: TcpRstReason) {
+        if let Some(i) = self.subflows.iter().position(|s| s.id == id && !s.gone) {
+            self.reset_subflow_at(i, reason);
+        }
+    }
+
+    fn reset_subflow_at(&mut self, i: usize, reason: TcpRstReason) {
+        let sub = &mut self.subflows[i];
+        sub.rst_reason = Some(reason);
+        sub.usable = false;
+        sub.tcp.abort();
+        // The engine reports `Closed`; `subflow_events` turns it into
+        // `SubflowClosed` and reinjects.
+    }
+
+    /// Everything not DATA_ACKed goes again on whichever subflows remain
+    /// (duplicates are harmless: the receiver keeps the first copy).
+    fn reinject_outstanding(&mut self) {
+        if self.data_nxt != self.data_una {
+            self.reinject = Some((self.data_una, self.data_nxt));
+        }
+    }
+
+    /// The subflow that carries connection-level signals (DATA_ACK,
+    /// DATA_FIN) on a pure ACK: the first usable one.
+    fn signal_subflow(&mut self) -> Option<&mut Subflow> {
+        let i = self
+            .subflows
+            .iter()
+            .position(Subflow::can_send)
+            .or_else(|| self.subflows.iter().position(|s| !s.gone))?;
+        Some(&mut self.subflows[i])
+    }
+
     // -------------------------------------------------------------- input
 
-    /// Process one segment of this connection's subflow.
-    pub fn handle_segment(&mut self, now: Instant, segment: &Segment<'_>) {
+    /// Process one segment of this connection's subflows; returns `false`
+    /// if no subflow has its four-tuple (the caller routes it elsewhere).
+    pub fn handle_segment(&mut self, now: Instant, segment: &Segment<'_>) -> bool {
+        let Some(i) = self
+            .subflows
+            .iter()
+            .position(|s| !s.gone && s.owns(segment))
+        else {
+            return false;
+        };
         if self.closed {
-            return;
+            return true;
         }
         let options = IncomingOptions::of(segment);
         let incoming = match (self.mode, options.dss) {
@@ -520,32 +917,34 @@ impl MptcpConnection {
                     data_fin,
                     ..
                 }),
-            ) => self.incoming_mapping(&m, data_fin),
+            ) => self.incoming_mapping(i, &m, data_fin),
             _ => None,
         };
-        if !self.admit_mapping(segment, incoming.as_ref()) {
-            return;
+        if !self.admit_mapping(i, segment, incoming.as_ref()) {
+            return true;
         }
-        let sub = &mut self.subflows[0];
+        let sub = &mut self.subflows[i];
         let was_synchronized = sub.tcp.state().is_synchronized();
         let received = sub.tcp.handle_segment(now, segment);
         if !received.accepted {
             self.after_input(now);
-            return;
+            return true;
         }
-        let now_synchronized = self.subflows[0].tcp.state().is_synchronized();
-        if self.mode == Mode::Handshake && !was_synchronized && now_synchronized {
-            match self.role {
-                Role::Client => self.on_syn_ack(options.capable.as_ref()),
-                Role::Server => {}
+        let now_synchronized = self.subflows[i].tcp.state().is_synchronized();
+        let syn = segment.flags().contains(TcpFlags::SYN);
+        if i == 0 {
+            if self.mode == Mode::Handshake && !was_synchronized && now_synchronized {
+                match self.role {
+                    Role::Client => self.on_syn_ack(options.capable.as_ref()),
+                    Role::Server => {}
+                }
             }
-        }
-        if self.mode == Mode::Handshake
-            && self.role == Role::Server
-            && self.subflows[0].tcp.state().is_synchronized()
-            && !segment.flags().contains(TcpFlags::SYN)
-        {
-            self.on_third_ack(options.capable.as_ref());
+            if self.mode == Mode::Handshake && self.role == Role::Server && now_synchronized && !syn
+            {
+                self.on_third_ack(options.capable.as_ref());
+            }
+        } else if !self.subflows[i].usable && now_synchronized {
+            self.on_join_step(now, i, syn, options.join.as_ref());
         }
         if self.mode == Mode::Mptcp
             && let Some(dss) = options.dss
@@ -553,9 +952,53 @@ impl MptcpConnection {
             self.on_dss(&dss);
         }
         if let Some(incoming) = incoming {
-            self.apply_mapping(incoming);
+            self.apply_mapping(i, incoming);
         }
         self.after_input(now);
+        true
+    }
+
+    /// A joined subflow's handshake, past the SYN (§3.2).
+    fn on_join_step(&mut self, now: Instant, i: usize, syn: bool, join: Option<&MpJoin>) {
+        let sub = &mut self.subflows[i];
+        let result = match &mut sub.origin {
+            Origin::Initiator(initiator) if syn => {
+                // The SYN/ACK: its HMAC proves the peer knows the keys.
+                match join.map(|j| initiator.on_syn_ack(j)) {
+                    Some(Ok(peer)) => {
+                        sub.remote_id = Some(peer.addr_id);
+                        sub.backup |= peer.backup;
+                        sub.join_ack_timer = Some(now + sub.tcp.rto());
+                        Ok(false)
+                    }
+                    Some(Err(e)) => Err(e),
+                    None => Err(JoinError::UnexpectedForm),
+                }
+            }
+            // Any later segment acknowledges our third ACK: the subflow
+            // may carry data now.
+            Origin::Initiator(_) => Ok(true),
+            Origin::Responder(responder) => match join.map(|j| responder.on_ack(j)) {
+                Some(Ok(())) => {
+                    // The fourth ACK tells the initiator it may send.
+                    sub.tcp.request_ack();
+                    Ok(true)
+                }
+                Some(Err(e)) => Err(e),
+                None => Err(JoinError::UnexpectedForm),
+            },
+            Origin::Initial => Ok(false),
+        };
+        match result {
+            Ok(true) => {
+                sub.usable = true;
+                sub.join_ack_timer = None;
+                let id = sub.id;
+                self.push_event(MptcpEvent::SubflowEstablished(id));
+            }
+            Ok(false) => {}
+            Err(e) => self.reset_subflow_at(i, e.reset_reason()),
+        }
     }
 
     /// The client reads the SYN/ACK's MP_CAPABLE.
@@ -614,8 +1057,13 @@ impl MptcpConnection {
     fn become_mptcp(&mut self, peer_key: Key) {
         self.peer_key = Some(peer_key);
         let peer_first = idsn(peer_key).wrapping_add(1);
-        self.recv = Some(Reassembly::new(peer_first, self.config.recv_buffer));
+        self.recv = Some(Reassembly::new(
+            peer_first,
+            self.config.recv_buffer,
+            self.config.max_rx_ranges,
+        ));
         self.mode = Mode::Mptcp;
+        self.subflows[0].usable = true;
         self.push_event(MptcpEvent::Connected { mptcp: true });
     }
 
@@ -630,7 +1078,11 @@ impl MptcpConnection {
         if self.recv.is_none() {
             // The TCP byte stream is the data: it starts where the peer's
             // data starts (any base will do; nothing on the wire carries it).
-            self.recv = Some(Reassembly::new(0, self.config.recv_buffer));
+            self.recv = Some(Reassembly::new(
+                0,
+                self.config.recv_buffer,
+                self.config.max_rx_ranges,
+            ));
         }
         if handshaking {
             self.push_event(MptcpEvent::Connected { mptcp: false });
@@ -668,6 +1120,19 @@ impl MptcpConnection {
         let data = acked.min(self.send.len() as u64);
         self.send.consume(data as usize);
         self.data_una = self.data_una.wrapping_add(data);
+        if let Some((start, end)) = self.reinject {
+            // What was acknowledged meanwhile needs no second copy.
+            self.reinject = (diff(end, self.data_una) > 0).then(|| {
+                (
+                    if diff(start, self.data_una) < 0 {
+                        self.data_una
+                    } else {
+                        start
+                    },
+                    end,
+                )
+            });
+        }
         if self.data_fin.is_some_and(|fin| ack == fin.wrapping_add(1)) {
             self.data_fin_acked = true;
             self.data_fin_timer = None;
@@ -679,7 +1144,7 @@ impl MptcpConnection {
     }
 
     /// Read a received DSS mapping against the data sequence space.
-    fn incoming_mapping(&self, m: &DssMapping, data_fin: bool) -> Option<Incoming> {
+    fn incoming_mapping(&self, i: usize, m: &DssMapping, data_fin: bool) -> Option<Incoming> {
         let recv = self.recv.as_ref()?;
         let dsn = expand(m.dsn, recv.rcv_nxt());
         if m.data_len == 0 {
@@ -692,7 +1157,7 @@ impl MptcpConnection {
         if data_fin && m.data_len == 1 {
             return Some(Incoming::DataFin(dsn));
         }
-        let sub = &self.subflows[0];
+        let sub = &self.subflows[i];
         Some(Incoming::Data(RxMapping {
             subflow_seq: sub.tcp.irs() + m.subflow_seq,
             relative_seq: m.subflow_seq,
@@ -706,7 +1171,12 @@ impl MptcpConnection {
     /// Validate a segment's mapping before the subflow takes its bytes:
     /// `false` drops the segment (no room to remember its mapping yet; the
     /// peer retransmits it) or, for a peer error, resets the connection.
-    fn admit_mapping(&mut self, segment: &Segment<'_>, incoming: Option<&Incoming>) -> bool {
+    fn admit_mapping(
+        &mut self,
+        i: usize,
+        segment: &Segment<'_>,
+        incoming: Option<&Incoming>,
+    ) -> bool {
         let Some(Incoming::Data(mapping)) = incoming else {
             return true;
         };
@@ -716,12 +1186,11 @@ impl MptcpConnection {
         let seq = SubflowSeq(segment.seq());
         let covered =
             payload == 0 || (mapping.subflow_seq <= seq && seq + payload <= mapping.end());
-        let check = self.subflows[0].rx.check(mapping);
-        match check {
-            _ if !covered => {
-                self.protocol_error();
-                false
-            }
+        if !covered {
+            self.protocol_error();
+            return false;
+        }
+        match self.subflows[i].rx.check(mapping) {
             Ok(_) => true,
             Err(MappingError::Full) => false,
             Err(_) => {
@@ -732,9 +1201,17 @@ impl MptcpConnection {
     }
 
     /// Act on the mapping of a segment the subflow accepted.
-    fn apply_mapping(&mut self, incoming: Incoming) {
+    fn apply_mapping(&mut self, i: usize, incoming: Incoming) {
         match incoming {
-            Incoming::Infinite => self.fall_back(FallbackReason::InfiniteMapping),
+            Incoming::Infinite => {
+                if self.live_subflows() > 1 {
+                    // §3.7: only the single subflow of a connection may
+                    // fall back; with others, this one is reset.
+                    self.reset_subflow_at(i, TcpRstReason::MptcpSpecific);
+                } else {
+                    self.fall_back(FallbackReason::InfiniteMapping);
+                }
+            }
             Incoming::DataFin(dsn) => {
                 if let Some(recv) = self.recv.as_mut() {
                     recv.set_data_fin(dsn);
@@ -748,7 +1225,7 @@ impl MptcpConnection {
                 }
                 // Checked in `admit_mapping`; only a segment dropped by
                 // the subflow can have changed nothing since.
-                if self.subflows[0].rx.insert(mapping).is_err() {
+                if self.subflows[i].rx.insert(mapping).is_err() {
                     self.protocol_error();
                 }
             }
@@ -766,15 +1243,15 @@ impl MptcpConnection {
 
     /// Move in-order subflow bytes into the data-level reassembly.
     fn deliver(&mut self) {
-        let Some(recv) = self.recv.as_mut() else {
+        let Some(recv) = self.recv.as_ref() else {
             return;
         };
         let before = recv.readable();
-        let sub = &mut self.subflows[0];
         match self.mode {
             Mode::Fallback(_) => {
                 // The byte stream is the data stream.
-                sub.tcp.read_with(|head, tail| {
+                let recv = self.recv.as_mut().expect("checked above");
+                self.subflows[0].tcp.read_with(|head, tail| {
                     let mut n = recv.push_in_order(head);
                     if n == head.len() {
                         n += recv.push_in_order(tail);
@@ -782,61 +1259,15 @@ impl MptcpConnection {
                     n
                 });
             }
-            Mode::Mptcp => loop {
-                let seq = sub.tcp.read_seq();
-                let Some(found) = sub.rx.lookup(seq) else {
-                    break;
-                };
-                let checksum = self.checksum;
-                let verified = sub.verified_until == Some(found.mapping.end());
-                let mut verified_now = false;
-                let mut bad_checksum = false;
-                let taken = sub.tcp.read_with(|head, tail| {
-                    let have = head.len() + tail.len();
-                    if have == 0 {
-                        return 0;
+            Mode::Mptcp => {
+                for i in 0..self.subflows.len() {
+                    if self.deliver_subflow(i).is_err() {
+                        // Not yet: MP_FAIL and the infinite mapping (§3.7).
+                        self.protocol_error();
+                        return;
                     }
-                    let want = found.remaining as usize;
-                    if checksum && !verified {
-                        // The checksum covers the whole mapping: wait for it.
-                        if found.offset != 0 || have < want {
-                            return 0;
-                        }
-                        let mut c = mptcp_crypto::DssChecksum::new(
-                            found.mapping.dsn,
-                            found.mapping.relative_seq,
-                            found.mapping.wire_len(),
-                        );
-                        let h = head.len().min(want);
-                        c.update(&head[..h]);
-                        c.update(&tail[..want - h]);
-                        if !found.mapping.checksum.is_some_and(|x| c.verify(x)) {
-                            bad_checksum = true;
-                            return 0;
-                        }
-                        verified_now = true;
-                    }
-                    let n = have.min(want);
-                    let h = head.len().min(n);
-                    let mut done = recv.insert(found.dsn, &head[..h]);
-                    if done == h && n > h {
-                        done += recv.insert(found.dsn.wrapping_add(h as u64), &tail[..n - h]);
-                    }
-                    done
-                });
-                if verified_now {
-                    sub.verified_until = Some(found.mapping.end());
                 }
-                if bad_checksum {
-                    // Not yet: MP_FAIL and the infinite mapping (§3.7).
-                    self.protocol_error();
-                    return;
-                }
-                if taken == 0 {
-                    break;
-                }
-                sub.rx.consumed(sub.tcp.read_seq());
-            },
+            }
             Mode::Handshake => {}
         }
         let (readable, fin_reached) = self
@@ -850,52 +1281,195 @@ impl MptcpConnection {
             self.peer_closed = true;
             self.push_event(MptcpEvent::PeerClosed);
             // Acknowledge the DATA_FIN at once.
-            self.subflows[0].tcp.request_ack();
+            if let Some(sub) = self.signal_subflow() {
+                sub.tcp.request_ack();
+            }
+        }
+    }
+
+    /// Move subflow `i`'s in-order, mapped bytes up; `Err` on a DSS
+    /// checksum mismatch.
+    fn deliver_subflow(&mut self, i: usize) -> Result<(), ()> {
+        let Some(recv) = self.recv.as_mut() else {
+            return Ok(());
+        };
+        let checksum = self.checksum;
+        let sub = &mut self.subflows[i];
+        loop {
+            let seq = sub.tcp.read_seq();
+            let Some(found) = sub.rx.lookup(seq) else {
+                return Ok(());
+            };
+            let verified = sub.verified_until == Some(found.mapping.end());
+            let mut verified_now = false;
+            let mut bad_checksum = false;
+            let taken = sub.tcp.read_with(|head, tail| {
+                let have = head.len() + tail.len();
+                if have == 0 {
+                    return 0;
+                }
+                let want = found.remaining as usize;
+                if checksum && !verified {
+                    // The checksum covers the whole mapping: wait for it.
+                    if found.offset != 0 || have < want {
+                        return 0;
+                    }
+                    let mut c = mptcp_crypto::DssChecksum::new(
+                        found.mapping.dsn,
+                        found.mapping.relative_seq,
+                        found.mapping.wire_len(),
+                    );
+                    let h = head.len().min(want);
+                    c.update(&head[..h]);
+                    c.update(&tail[..want - h]);
+                    if !found.mapping.checksum.is_some_and(|x| c.verify(x)) {
+                        bad_checksum = true;
+                        return 0;
+                    }
+                    verified_now = true;
+                }
+                let n = have.min(want);
+                let h = head.len().min(n);
+                let mut done = recv.insert(found.dsn, &head[..h]);
+                if done == h && n > h {
+                    done += recv.insert(found.dsn.wrapping_add(h as u64), &tail[..n - h]);
+                }
+                done
+            });
+            if verified_now {
+                sub.verified_until = Some(found.mapping.end());
+            }
+            if bad_checksum {
+                return Err(());
+            }
+            if taken == 0 {
+                return Ok(());
+            }
+            sub.rx.consumed(sub.tcp.read_seq());
         }
     }
 
     fn subflow_events(&mut self) {
-        while let Some(event) = self.subflows[0].tcp.poll_event() {
-            match event {
-                Event::Connected => {
-                    if let Mode::Fallback(_) = self.mode
-                        && self.role == Role::Server
-                    {
-                        self.push_event(MptcpEvent::Connected { mptcp: false });
-                    }
+        for i in 0..self.subflows.len() {
+            while let Some(event) = self.subflows[i].tcp.poll_event() {
+                self.on_subflow_event(i, event);
+            }
+        }
+        if !self.closed && self.subflows.iter().all(|s| s.gone) {
+            self.closed = true;
+            self.push_event(MptcpEvent::Closed);
+        }
+    }
+
+    fn on_subflow_event(&mut self, i: usize, event: Event) {
+        let fallback = matches!(self.mode, Mode::Fallback(_));
+        match event {
+            Event::Connected => {
+                if fallback && self.role == Role::Server && i == 0 {
+                    self.push_event(MptcpEvent::Connected { mptcp: false });
                 }
-                Event::Writable | Event::Readable => {}
-                Event::PeerClosed => {
-                    if matches!(self.mode, Mode::Fallback(_)) && !self.peer_closed {
+            }
+            Event::Writable | Event::Readable => {}
+            Event::PeerClosed => {
+                if fallback {
+                    if !self.peer_closed {
                         self.peer_closed = true;
                         self.push_event(MptcpEvent::PeerClosed);
                     }
+                } else if self.live_subflows() > 1 {
+                    // The peer closes this subflow while the connection
+                    // goes on (the data-level close is the DATA_FIN):
+                    // close our side too and move its data elsewhere.
+                    let sub = &mut self.subflows[i];
+                    sub.usable = false;
+                    sub.tcp.shutdown();
+                    self.reinject_outstanding();
                 }
-                Event::Closed => {
-                    if !self.closed {
-                        self.closed = true;
-                        self.push_event(MptcpEvent::Closed);
-                    }
-                }
-                Event::Reset => {
-                    self.closed = true;
-                    self.push_event(MptcpEvent::Reset);
-                }
-                Event::TimedOut => {
-                    self.closed = true;
-                    self.push_event(MptcpEvent::TimedOut);
-                }
+            }
+            Event::Closed => self.subflow_gone(i, None),
+            Event::Reset => self.subflow_gone(i, Some(MptcpEvent::Reset)),
+            Event::TimedOut => self.subflow_gone(i, Some(MptcpEvent::TimedOut)),
+        }
+    }
+
+    /// Subflow `i` finished; `failure` is what it means for the connection
+    /// if it was the last one.
+    fn subflow_gone(&mut self, i: usize, failure: Option<MptcpEvent>) {
+        let sub = &mut self.subflows[i];
+        if sub.gone {
+            return;
+        }
+        sub.gone = true;
+        sub.usable = false;
+        let (id, path) = (sub.id, sub.path);
+        let others = self.live_subflows() > 0;
+        if others {
+            self.cc.remove_path(path);
+            self.push_event(MptcpEvent::SubflowClosed(id));
+            self.reinject_outstanding();
+            return;
+        }
+        if self.closed {
+            return;
+        }
+        // Once both DATA_FINs are acknowledged the connection is complete,
+        // whatever happens to its last subflow.
+        let complete = self.data_fin_acked && self.peer_closed;
+        match failure {
+            Some(event) if !complete => {
+                self.closed = true;
+                self.push_event(event);
+            }
+            _ => {
+                self.closed = true;
+                self.push_event(MptcpEvent::Closed);
             }
         }
     }
 
     fn feed_controller(&mut self) {
-        for sub in &mut self.subflows {
-            while let Some(event) = sub.tcp.poll_congestion_event() {
-                let info = [sub.tcp.path_info(sub.path)];
-                self.cc.on_event(sub.path, &event, &info);
+        let mut changed = false;
+        for i in 0..self.subflows.len() {
+            while let Some(event) = self.subflows[i].tcp.poll_congestion_event() {
+                self.path_infos.clear();
+                self.path_infos.extend(
+                    self.subflows
+                        .iter()
+                        .filter(|s| !s.gone)
+                        .map(|s| s.tcp.path_info(s.path)),
+                );
+                let path = self.subflows[i].path;
+                self.cc.on_event(path, &event, &self.path_infos);
+                changed = true;
+                match event {
+                    CongestionEvent::RetransmissionTimeout { .. } => self.on_subflow_rto(i),
+                    CongestionEvent::Ack { bytes_acked, .. } if bytes_acked > 0 => {
+                        self.subflows[i].stale = false;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if changed {
+            // A coupled controller may move every window.
+            for sub in self.subflows.iter_mut().filter(|s| !s.gone) {
                 sub.tcp.set_congestion_window(self.cc.window(sub.path));
             }
+        }
+    }
+
+    /// Subflow `i` timed out once: if another subflow can carry data, send
+    /// what is outstanding there too rather than wait for this path
+    /// (RFC 8684 §3.3.6; Linux reinjects on its MPTCP-level timer).
+    fn on_subflow_rto(&mut self, i: usize) {
+        self.subflows[i].stale = true;
+        let other = self
+            .subflows
+            .iter()
+            .enumerate()
+            .any(|(k, s)| k != i && s.can_send() && !s.stale);
+        if other && self.mode == Mode::Mptcp {
+            self.reinject_outstanding();
         }
     }
 
@@ -914,12 +1488,30 @@ impl MptcpConnection {
             Mode::Mptcp => {
                 if self.data_fin.is_none() && !unassigned {
                     self.data_fin = Some(self.data_nxt);
-                    self.subflows[0].tcp.request_ack();
+                    if let Some(sub) = self.signal_subflow() {
+                        sub.tcp.request_ack();
+                    }
                 }
                 // RFC 8684 §3.3.3: once both DATA_FINs are acknowledged the
                 // subflows close.
                 if self.data_fin_acked && self.peer_closed {
-                    self.subflows[0].tcp.shutdown();
+                    let fresh = self.subflows.iter().any(|s| s.can_send() && !s.stale);
+                    for i in 0..self.subflows.len() {
+                        let sub = &mut self.subflows[i];
+                        if sub.gone {
+                            continue;
+                        }
+                        if (fresh && sub.stale) || !sub.tcp.state().is_synchronized() {
+                            // A path that stopped answering while another
+                            // works, or a join not finished: reset it
+                            // rather than wait minutes for its timers. A
+                            // lone subflow closes with its FIN, whose
+                            // retransmissions the peer may still need.
+                            self.reset_subflow_at(i, TcpRstReason::Unspecified);
+                        } else {
+                            sub.tcp.shutdown();
+                        }
+                    }
                 }
             }
             Mode::Handshake => {}
@@ -932,7 +1524,13 @@ impl MptcpConnection {
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.subflows
             .iter()
-            .filter_map(|s| s.tcp.poll_timeout())
+            .filter_map(|s| {
+                s.tcp
+                    .poll_timeout()
+                    .into_iter()
+                    .chain(s.join_ack_timer)
+                    .min()
+            })
             .chain(self.data_fin_timer)
             .min()
     }
@@ -941,6 +1539,21 @@ impl MptcpConnection {
     pub fn handle_timeout(&mut self, now: Instant) {
         for sub in &mut self.subflows {
             sub.tcp.handle_timeout(now);
+        }
+        for i in 0..self.subflows.len() {
+            let sub = &mut self.subflows[i];
+            if sub.join_ack_timer.is_some_and(|t| t <= now) {
+                // Our third ACK is still unacknowledged: send it again.
+                sub.join_ack_retries += 1;
+                if sub.join_ack_retries > self.config.tcp.max_retransmissions {
+                    sub.join_ack_timer = None;
+                    self.reset_subflow_at(i, TcpRstReason::MptcpSpecific);
+                    continue;
+                }
+                let backoff = sub.tcp.rto() * (1 << sub.join_ack_retries.min(6));
+                sub.join_ack_timer = Some(now + backoff.min(self.config.tcp.max_rto));
+                sub.tcp.request_ack();
+            }
         }
         if self.data_fin_timer.is_some_and(|t| t <= now) {
             self.data_fin_timer = None;
@@ -954,63 +1567,132 @@ impl MptcpConnection {
                 return;
             }
             self.data_fin_rto = (self.data_fin_rto * 2).min(self.config.tcp.max_rto);
-            self.subflows[0].tcp.request_ack();
+            if let Some(sub) = self.signal_subflow() {
+                sub.tcp.request_ack();
+            }
         }
         self.after_input(now);
     }
 
     // ------------------------------------------------------------- output
 
-    /// Hand unassigned data to the subflow, declaring its mapping.
-    fn assign(&mut self) {
-        if self.mode == Mode::Handshake {
-            return;
-        }
+    /// Plain TCP: the initial subflow takes the data as a byte stream.
+    fn assign_fallback(&mut self) {
         let sub = &mut self.subflows[0];
-        let state = sub.tcp.state();
-        if !matches!(state, State::Established | State::CloseWait) {
+        if !matches!(sub.tcp.state(), State::Established | State::CloseWait) {
             return;
         }
         loop {
-            // Once the DATA_FIN is acknowledged `data_una` is past the last
-            // byte (the FIN takes a sequence number): nothing is left.
             let queued = self.data_una.wrapping_add(self.send.len() as u64);
             let unassigned = usize::try_from(diff(queued, self.data_nxt)).unwrap_or(0);
-            let room = sub.tcp.writable();
-            let n = unassigned
-                .min(room)
-                .min(usize::from(self.config.max_mapping));
-            if n == 0 || (self.mode == Mode::Mptcp && !sub.tx.has_room()) {
+            let n = unassigned.min(sub.tcp.writable()).min(self.scratch.len());
+            if n == 0 {
                 return;
             }
-            let offset = self.data_nxt.wrapping_sub(self.data_una) as usize;
+            let copied = self.send.peek(0, &mut self.scratch[..n]);
+            debug_assert_eq!(copied, n);
+            let written = sub.tcp.write(&self.scratch[..n]);
+            debug_assert_eq!(written, n);
+            // The subflow delivers it; nothing to reinject later.
+            self.send.consume(n);
+            self.data_una = self.data_una.wrapping_add(n as u64);
+            self.data_nxt = self.data_una;
+        }
+    }
+
+    /// Hand data to the subflows the scheduler picks, declaring each
+    /// chunk's mapping: first what a failed subflow left outstanding,
+    /// then new bytes.
+    fn assign(&mut self) {
+        match self.mode {
+            Mode::Handshake => return,
+            Mode::Fallback(_) => return self.assign_fallback(),
+            Mode::Mptcp => {}
+        }
+        loop {
+            let queued = self.data_una.wrapping_add(self.send.len() as u64);
+            let (dsn, avail, reinjecting) = match self.reinject {
+                Some((start, end)) => (start, diff(end, start), true),
+                None => (self.data_nxt, diff(queued, self.data_nxt), false),
+            };
+            let avail = usize::try_from(avail).unwrap_or(0);
+            if avail == 0 {
+                if reinjecting {
+                    self.reinject = None;
+                    continue;
+                }
+                return;
+            }
+            self.candidates.clear();
+            self.candidate_index.clear();
+            // A stale subflow takes data only when every subflow is stale.
+            let fresh = self.subflows.iter().any(|s| s.can_send() && !s.stale);
+            for (i, sub) in self.subflows.iter().enumerate() {
+                if sub.can_send()
+                    && !(fresh && sub.stale)
+                    && sub.tx.has_room()
+                    && sub.tcp.writable() > 0
+                {
+                    // Bytes given to the subflow and not yet acknowledged
+                    // there count against its window: data waits at the
+                    // connection level, where any subflow can take it.
+                    let queued = u64::from(sub.tcp.write_seq().distance_from(sub.tcp.snd_una()));
+                    self.candidates.push(Candidate {
+                        id: sub.id,
+                        srtt: sub.tcp.srtt(),
+                        space: sub.tcp.cwnd().saturating_sub(queued),
+                        backup: sub.backup,
+                    });
+                    self.candidate_index.push(i);
+                }
+            }
+            if self.candidates.is_empty() {
+                return;
+            }
+            let Some(&i) = self
+                .scheduler
+                .pick(&self.candidates)
+                .and_then(|k| self.candidate_index.get(k))
+            else {
+                return;
+            };
+            let space = self
+                .candidates
+                .iter()
+                .find(|c| c.id == self.subflows[i].id)
+                .map_or(0, |c| c.space);
+            let sub = &mut self.subflows[i];
+            let n = avail
+                .min(usize::try_from(space).unwrap_or(usize::MAX))
+                .min(sub.tcp.writable())
+                .min(usize::from(self.config.max_mapping));
+            if n == 0 {
+                return;
+            }
+            let offset = usize::try_from(diff(dsn, self.data_una)).unwrap_or(0);
             let copied = self.send.peek(offset, &mut self.scratch[..n]);
             debug_assert_eq!(copied, n);
             let start = sub.tcp.write_seq();
             let written = sub.tcp.write(&self.scratch[..n]);
             debug_assert_eq!(written, n);
-            match self.mode {
-                Mode::Mptcp => {
-                    let relative = start.get().wrapping_sub(sub.tcp.iss().get());
-                    let checksum = self.checksum.then(|| {
-                        dss_checksum(self.data_nxt, relative, n as u16, &self.scratch[..n])
-                    });
-                    let pushed = sub.tx.push(TxMapping {
-                        start,
-                        dsn: self.data_nxt,
-                        len: n as u16,
-                        checksum,
-                    });
-                    debug_assert!(pushed, "room checked, contiguous by construction");
-                }
-                Mode::Fallback(_) => {
-                    // The subflow delivers it; nothing to reinject later.
-                    self.send.consume(n);
-                    self.data_una = self.data_una.wrapping_add(n as u64);
-                }
-                Mode::Handshake => {}
+            let relative = start.get().wrapping_sub(sub.tcp.iss().get());
+            let checksum = self
+                .checksum
+                .then(|| dss_checksum(dsn, relative, n as u16, &self.scratch[..n]));
+            let pushed = sub.tx.push(TxMapping {
+                start,
+                dsn,
+                len: n as u16,
+                checksum,
+            });
+            debug_assert!(pushed, "room checked, contiguous by construction");
+            let next = dsn.wrapping_add(n as u64);
+            if reinjecting {
+                let end = self.reinject.map_or(next, |(_, end)| end);
+                self.reinject = (next != end).then_some((next, end));
+            } else {
+                self.data_nxt = next;
             }
-            self.data_nxt = self.data_nxt.wrapping_add(n as u64);
         }
     }
 
@@ -1020,6 +1702,28 @@ impl MptcpConnection {
             self.assign();
         }
         self.progress_close(now);
+        let count = self.subflows.len();
+        for k in 0..count {
+            let i = (self.tx_cursor + k) % count;
+            if let Some(n) = self.transmit_on(now, i, buf) {
+                self.tx_cursor = (i + 1) % count;
+                // Events the transmission caused (an RST closing, say).
+                self.subflow_events();
+                return Some(n);
+            }
+        }
+        self.subflow_events();
+        None
+    }
+
+    /// The next segment of subflow `i`, if it has one.
+    fn transmit_on(&mut self, now: Instant, i: usize, buf: &mut [u8]) -> Option<usize> {
+        if self.send_keys && matches!(self.subflows[i].origin, Origin::Initiator(_)) {
+            // A client's join waits until the server showed it has our key
+            // (its first DSS): before that it may not know our token yet
+            // and would refuse the MP_JOIN.
+            return None;
+        }
         let data_ack = match self.mode {
             Mode::Mptcp => self.recv.as_ref().map(|r| {
                 let fin = u64::from(self.peer_closed);
@@ -1028,11 +1732,21 @@ impl MptcpConnection {
             _ => None,
         };
         let data_fin = self.data_fin.filter(|_| !self.data_fin_acked);
-        let sub = &mut self.subflows[0];
+        let sub = &mut self.subflows[i];
         sub.tx.acknowledge(sub.tcp.snd_una());
+        let join = match &sub.origin {
+            Origin::Initial => None,
+            Origin::Initiator(j) if sub.tcp.state() == State::SynSent => Some(j.syn_option()),
+            Origin::Initiator(j) => j.ack_option(),
+            Origin::Responder(j) => Some(j.syn_ack_option()),
+        };
         let mut options = SubflowOptions {
             mode: self.mode,
             role: self.role,
+            initial: sub.is_initial(),
+            join,
+            usable: sub.usable,
+            rst_reason: sub.rst_reason,
             local_key: self.local_key,
             peer_key: self.peer_key,
             checksum: self.checksum,
@@ -1040,12 +1754,12 @@ impl MptcpConnection {
             iss: sub.tcp.iss(),
             tx: &sub.tx,
             data_ack,
-            data_fin,
+            data_fin: data_fin.filter(|_| sub.usable),
             option: None,
             data_fin_sent: false,
         };
         let n = sub.tcp.poll_transmit_with(now, buf, &mut options);
-        if data_fin.is_some() {
+        if data_fin.is_some() && sub.usable {
             if options.data_fin_sent {
                 if self.data_fin_timer.is_none() {
                     if self.data_fin_rto.is_zero() {
@@ -1059,8 +1773,6 @@ impl MptcpConnection {
                 sub.tcp.request_ack();
             }
         }
-        // Events the transmission caused (an RST closing, say).
-        self.subflow_events();
         n
     }
 }

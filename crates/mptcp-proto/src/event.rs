@@ -1,6 +1,7 @@
 //! What an MPTCP connection tells its application and driver.
 
 use crate::handshake::FallbackReason;
+use crate::scheduler::SubflowId;
 
 /// An event of one MPTCP connection, in the order it happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +16,11 @@ pub enum MptcpEvent {
     },
     /// The connection is plain TCP from now on (RFC 8684 §3.7), for good.
     FellBack(FallbackReason),
+    /// A subflow joined with MP_JOIN is authenticated and carries data.
+    SubflowEstablished(SubflowId),
+    /// A subflow closed, failed or was refused while the connection goes
+    /// on; its outstanding data is sent again on the others.
+    SubflowClosed(SubflowId),
     /// New in-order data can be read.
     Readable,
     /// Room opened in the send buffer after a `write` that did not take

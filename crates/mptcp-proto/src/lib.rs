@@ -21,10 +21,12 @@ pub mod handshake;
 pub mod join;
 pub mod mapping;
 pub mod reassembly;
+pub mod scheduler;
 pub mod tx_map;
 
 pub use config::{InvalidConfig, MptcpConfig};
-pub use connection::{ConnectError, MptcpConnection, Role};
+pub use connection::{ConnectError, MptcpConnection, Role, SubflowError, SubflowStats};
 pub use event::MptcpEvent;
 pub use handshake::FallbackReason;
 pub use join::{JoinError, JoinInitiator, JoinParams, JoinResponder};
+pub use scheduler::{Candidate, MinRtt, RoundRobin, Scheduler, SubflowId};

@@ -4,14 +4,17 @@
 //! One ring buffer of fixed capacity holds the bytes not yet read by the
 //! application and the out-of-order bytes ahead of them; its free space is
 //! the connection-level receive window, so anything beyond it is refused
-//! and stays with its subflow. Out-of-order ranges are a short sorted list
-//! with a fixed bound: bytes that would need one more range are refused
-//! the same way, never dropped after acceptance.
+//! and stays with its subflow. Out-of-order ranges are a sorted list with
+//! a bound fixed at creation: bytes that would need one more range are
+//! refused the same way, never dropped after acceptance.
+//!
+//! The bound must be generous. A scheduler hands subflows chunks as their
+//! windows open, often a few segments each, so while one subflow has a
+//! hole the others' chunks each make a range of their own; if the bound
+//! refused them, their bytes would fill their subflows' receive buffers
+//! and shut the windows that the retransmission of the hole needs.
 
 use crate::data_seq::diff;
-
-/// Out-of-order ranges kept at most; more come only after a hole fills.
-const MAX_RANGES: usize = 32;
 
 /// The receive side of the data sequence space.
 #[derive(Debug)]
@@ -26,19 +29,24 @@ pub struct Reassembly {
     /// Out-of-order bytes held, as `[start, end)` offsets from `rcv_nxt`,
     /// sorted, disjoint and not touching.
     ranges: Vec<(usize, usize)>,
+    /// Most out-of-order ranges held; more come only after a hole fills.
+    max_ranges: usize,
     /// The DATA_FIN's data sequence number, once announced.
     data_fin: Option<u64>,
 }
 
 impl Reassembly {
-    /// Expect data from `rcv_nxt` on, holding at most `capacity` bytes.
-    pub fn new(rcv_nxt: u64, capacity: usize) -> Self {
+    /// Expect data from `rcv_nxt` on, holding at most `capacity` bytes in
+    /// at most `max_ranges` out-of-order ranges (preallocated).
+    pub fn new(rcv_nxt: u64, capacity: usize, max_ranges: usize) -> Self {
+        let max_ranges = max_ranges.max(1);
         Reassembly {
             buf: vec![0; capacity.max(1)].into_boxed_slice(),
             head: 0,
             readable: 0,
             rcv_nxt,
-            ranges: Vec::with_capacity(MAX_RANGES),
+            ranges: Vec::with_capacity(max_ranges),
+            max_ranges,
             data_fin: None,
         }
     }
@@ -136,7 +144,7 @@ impl Reassembly {
         let first = self.ranges.partition_point(|&(_, e)| e < start);
         let last = self.ranges.partition_point(|&(s, _)| s <= end);
         if first == last {
-            if self.ranges.len() >= MAX_RANGES && start != 0 {
+            if self.ranges.len() >= self.max_ranges && start != 0 {
                 return false;
             }
             self.ranges.insert(first, (start, end));
@@ -189,7 +197,7 @@ mod tests {
 
     #[test]
     fn in_order_bytes_are_readable_at_once() {
-        let mut r = Reassembly::new(100, 16);
+        let mut r = Reassembly::new(100, 16, 32);
         assert_eq!(r.insert(100, b"hello"), 5);
         assert_eq!(r.rcv_nxt(), 105);
         assert_eq!(read_all(&mut r), b"hello");
@@ -197,7 +205,7 @@ mod tests {
 
     #[test]
     fn out_of_order_bytes_wait_for_the_hole() {
-        let mut r = Reassembly::new(0, 16);
+        let mut r = Reassembly::new(0, 16, 32);
         assert_eq!(r.insert(5, b"world"), 5);
         assert_eq!(r.readable(), 0);
         assert_eq!(r.out_of_order(), 5);
@@ -208,7 +216,7 @@ mod tests {
 
     #[test]
     fn duplicates_count_as_taken_and_change_nothing() {
-        let mut r = Reassembly::new(0, 16);
+        let mut r = Reassembly::new(0, 16, 32);
         r.insert(0, b"abcdef");
         assert_eq!(r.insert(2, b"cdefgh"), 6);
         assert_eq!(read_all(&mut r), b"abcdefgh");
@@ -218,7 +226,7 @@ mod tests {
 
     #[test]
     fn the_window_bounds_what_is_taken() {
-        let mut r = Reassembly::new(0, 8);
+        let mut r = Reassembly::new(0, 8, 32);
         assert_eq!(r.insert(0, b"0123456789"), 8);
         assert_eq!(r.window(), 0);
         assert_eq!(r.insert(8, b"89"), 0);
@@ -230,7 +238,7 @@ mod tests {
 
     #[test]
     fn data_fin_is_reached_when_every_byte_before_it_arrived() {
-        let mut r = Reassembly::new(0, 8);
+        let mut r = Reassembly::new(0, 8, 32);
         r.set_data_fin(4);
         r.insert(2, b"cd");
         assert!(!r.data_fin_reached());
@@ -240,8 +248,8 @@ mod tests {
 
     #[test]
     fn out_of_order_ranges_are_bounded() {
-        let mut r = Reassembly::new(0, 1024);
-        for i in 0..MAX_RANGES {
+        let mut r = Reassembly::new(0, 1024, 32);
+        for i in 0..32 {
             assert_eq!(r.insert((2 * i + 1) as u64, b"x"), 1);
         }
         assert_eq!(r.insert(1000, b"y"), 0, "one range too many");
@@ -260,7 +268,7 @@ mod tests {
             capacity in 64usize..700,
         ) {
             let stream: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
-            let mut r = Reassembly::new(base, capacity);
+            let mut r = Reassembly::new(base, capacity, 32);
             let mut out = Vec::new();
             let mut chunks: Vec<(usize, usize)> = cuts
                 .iter()

@@ -44,7 +44,9 @@ enum Peer {
 impl Peer {
     fn handle(&mut self, now: Instant, s: &Segment<'_>) {
         match self {
-            Peer::Mptcp(c) => c.handle_segment(now, s),
+            Peer::Mptcp(c) => {
+                c.handle_segment(now, s);
+            }
             Peer::Plain(c) => {
                 c.handle_segment(now, s);
             }
@@ -101,7 +103,7 @@ impl Peer {
                         MptcpEvent::PeerClosed => peer_closed = true,
                         MptcpEvent::Closed => closed = true,
                         MptcpEvent::Reset | MptcpEvent::TimedOut | MptcpEvent::ProtocolError => {
-                            panic!("{e:?}")
+                            panic!("{e:?}: {c:?}")
                         }
                         _ => {}
                     }
@@ -121,6 +123,26 @@ impl Peer {
         }
         (peer_closed, closed)
     }
+}
+
+/// With `MPTCP_TRACE` set, print every segment (for debugging a failure).
+fn trace(dir: &str, now: Instant, packet: &[u8], dropped: bool) {
+    if std::env::var_os("MPTCP_TRACE").is_none() {
+        return;
+    }
+    let seg = Segment::parse(packet, ChecksumCheck::Skip).unwrap();
+    let dss = seg.options().flatten().find_map(|o| match o {
+        TcpOption::Mptcp(MptcpOption::Dss(d)) => Some(d),
+        _ => None,
+    });
+    eprintln!(
+        "{now:?} {dir} seq {} ack {} len {} {:?}{} {dss:?}",
+        seg.seq(),
+        seg.ack(),
+        seg.payload().len(),
+        seg.flags(),
+        if dropped { " DROPPED" } else { "" }
+    );
 }
 
 struct Side {
@@ -268,6 +290,7 @@ fn run_with(
         let c = client.peer.as_mut().unwrap();
         while let Some(n) = c.transmit(now, &mut buf) {
             wire_to_server.push(buf[..n].to_vec());
+            trace(">", now, &buf[..n], drop(to_server.sent));
             if drop(to_server.sent) {
                 to_server.sent += 1;
             } else {
@@ -276,6 +299,7 @@ fn run_with(
         }
         if let Some(s) = server.peer.as_mut() {
             while let Some(n) = s.transmit(now, &mut buf) {
+                trace("<", now, &buf[..n], drop(to_client.sent));
                 if drop(to_client.sent) {
                     to_client.sent += 1;
                 } else {

@@ -1,0 +1,423 @@
+//! Two of our MPTCP stacks over two disjoint paths in the deterministic
+//! simulator: the client joins a second subflow with MP_JOIN, the
+//! scheduler spreads data over both, and when a path dies mid-transfer the
+//! data outstanding on it is sent again on the other.
+//!
+//! Topology: host 0 (client) and host 1 (server), each with two
+//! interfaces; path A is 10.0.1.0/24, path B 10.0.2.0/24.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use mptcp_cc::{CcConfig, CongestionControl, Registry};
+use mptcp_proto::{MptcpConfig, MptcpConnection, MptcpEvent, RoundRobin, SubflowId};
+use mptcp_sim::{Direction, Host, IfaceId, LinkConfig, LinkId, Rate, SimConfig, Simulator};
+use mptcp_tcp::{FourTuple, IsnKey};
+use mptcp_time::Instant;
+use mptcp_wire::segment::{ChecksumCheck, Segment};
+use mptcp_wire::{AddrId, Key, Nonce};
+
+const CLIENT_A: &str = "10.0.1.1:40000";
+const SERVER_A: &str = "10.0.1.2:80";
+const CLIENT_B: &str = "10.0.2.1:40001";
+const SERVER_B: &str = "10.0.2.2:80";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn cc() -> Box<dyn CongestionControl> {
+    Registry::with_builtins()
+        .build("cubic", &CcConfig::default())
+        .unwrap()
+}
+
+/// The byte at `offset` of the test stream.
+fn stream_byte(offset: u64) -> u8 {
+    (offset.wrapping_mul(2_654_435_761) >> 13) as u8
+}
+
+/// One endpoint: its connection (the server's appears with the first SYN)
+/// and an application that sends `total` bytes or checks what arrives.
+struct MptcpHost {
+    conn: Option<MptcpConnection>,
+    config: MptcpConfig,
+    key: Key,
+    isn: u8,
+    /// Client: join path B once MPTCP is up.
+    join_b: bool,
+    joined: Option<SubflowId>,
+    total: u64,
+    written: u64,
+    received: u64,
+    mismatch: Option<u64>,
+    peer_closed: bool,
+    closed_at: Option<Instant>,
+    events: Vec<MptcpEvent>,
+    round_robin: bool,
+    scratch: Vec<u8>,
+}
+
+impl MptcpHost {
+    fn new(total: u64, key: u64, isn: u8) -> Self {
+        MptcpHost {
+            conn: None,
+            config: MptcpConfig::default(),
+            key: Key(key),
+            isn,
+            join_b: false,
+            joined: None,
+            total,
+            written: 0,
+            received: 0,
+            mismatch: None,
+            peer_closed: false,
+            closed_at: None,
+            events: Vec::new(),
+            round_robin: false,
+            scratch: vec![0; 64 * 1024],
+        }
+    }
+
+    fn client(total: u64) -> Self {
+        let mut host = Self::new(total, 0x1111_2222_3333_4444, 1);
+        let tuple = FourTuple {
+            local: addr(CLIENT_A),
+            remote: addr(SERVER_A),
+        };
+        host.conn = Some(
+            MptcpConnection::connect(
+                host.config.clone(),
+                tuple,
+                IsnKey::from_bytes([1; 32]),
+                host.key,
+                cc(),
+                Instant::ZERO,
+            )
+            .unwrap(),
+        );
+        host.join_b = true;
+        host
+    }
+
+    fn server() -> Self {
+        Self::new(0, 0x5555_6666_7777_8888, 2)
+    }
+
+    /// Application and path-manager work, before every transmission.
+    fn service(&mut self, now: Instant) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        while let Some(event) = conn.poll_event() {
+            match event {
+                MptcpEvent::Connected { mptcp: true } if self.join_b => {
+                    let tuple = FourTuple {
+                        local: addr(CLIENT_B),
+                        remote: addr(SERVER_B),
+                    };
+                    let id = conn
+                        .open_subflow(
+                            now,
+                            tuple,
+                            IsnKey::from_bytes([self.isn; 32]),
+                            Nonce(0xabcd_0001),
+                            AddrId(1),
+                            false,
+                        )
+                        .expect("open subflow B");
+                    self.joined = Some(id);
+                }
+                MptcpEvent::PeerClosed => self.peer_closed = true,
+                MptcpEvent::Closed => self.closed_at = Some(now),
+                _ => {}
+            }
+            self.events.push(event);
+        }
+        if self.round_robin {
+            conn.set_scheduler(Box::new(RoundRobin::default()));
+            self.round_robin = false;
+        }
+        while self.written < self.total {
+            let n = (self.total - self.written).min(self.scratch.len() as u64) as usize;
+            for (i, b) in self.scratch[..n].iter_mut().enumerate() {
+                *b = stream_byte(self.written + i as u64);
+            }
+            let taken = conn.write(&self.scratch[..n]);
+            self.written += taken as u64;
+            if taken < n {
+                break;
+            }
+        }
+        if self.written == self.total {
+            conn.shutdown();
+        }
+        loop {
+            let n = conn.read(&mut self.scratch);
+            if n == 0 {
+                break;
+            }
+            for (i, b) in self.scratch[..n].iter().enumerate() {
+                let at = self.received + i as u64;
+                if *b != stream_byte(at) && self.mismatch.is_none() {
+                    self.mismatch = Some(at);
+                }
+            }
+            self.received += n as u64;
+        }
+    }
+}
+
+fn iface_of(ip: IpAddr) -> IfaceId {
+    match ip {
+        IpAddr::V4(v4) if v4.octets()[2] == 2 => IfaceId(1),
+        _ => IfaceId(0),
+    }
+}
+
+impl Host for MptcpHost {
+    fn handle_packet(&mut self, now: Instant, _iface: IfaceId, packet: &[u8]) {
+        let Ok(seg) = Segment::parse(packet, ChecksumCheck::Verify) else {
+            return;
+        };
+        match self.conn.as_mut() {
+            Some(conn) => {
+                if !conn.handle_segment(now, &seg) && seg.flags().contains(SYN) {
+                    // A new subflow: MP_JOIN with our token.
+                    conn.accept_join(
+                        now,
+                        &seg,
+                        IsnKey::from_bytes([self.isn + 10; 32]),
+                        Nonce(0x1234_5678),
+                        AddrId(1),
+                    )
+                    .expect("accept join");
+                }
+            }
+            None => {
+                let mut config = self.config.clone();
+                config.tcp.time_wait = Duration::from_millis(100);
+                self.conn = Some(
+                    MptcpConnection::accept(
+                        config,
+                        &seg,
+                        IsnKey::from_bytes([self.isn; 32]),
+                        self.key,
+                        cc(),
+                        now,
+                    )
+                    .unwrap(),
+                );
+            }
+        }
+        self.service(now);
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(IfaceId, usize)> {
+        self.service(now);
+        let conn = self.conn.as_mut()?;
+        let n = conn.poll_transmit(now, buf)?;
+        let seg = Segment::parse(&buf[..n], ChecksumCheck::Skip).ok()?;
+        Some((iface_of(seg.src()), n))
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.conn.as_ref()?.poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if let Some(conn) = self.conn.as_mut() {
+            conn.handle_timeout(now);
+        }
+        self.service(now);
+    }
+}
+
+const SYN: mptcp_wire::segment::TcpFlags = mptcp_wire::segment::TcpFlags::SYN;
+
+struct Net {
+    sim: Simulator<MptcpHost>,
+    link_a: LinkId,
+    link_b: LinkId,
+}
+
+fn net(client: MptcpHost, a: LinkConfig, b: LinkConfig) -> Net {
+    let mut sim = Simulator::new(SimConfig::with_seed(7)).unwrap();
+    let c = sim.add_host(client).unwrap();
+    let s = sim.add_host(MptcpHost::server()).unwrap();
+    let ip = |s: &str| addr(s).ip();
+    let ca = sim.add_iface(c, &[ip(CLIENT_A)]).unwrap();
+    let cb = sim.add_iface(c, &[ip(CLIENT_B)]).unwrap();
+    let sa = sim.add_iface(s, &[ip(SERVER_A)]).unwrap();
+    let sb = sim.add_iface(s, &[ip(SERVER_B)]).unwrap();
+    let link_a = sim.connect((c, ca), (s, sa), a.clone(), a).unwrap();
+    let link_b = sim.connect((c, cb), (s, sb), b.clone(), b).unwrap();
+    Net {
+        sim,
+        link_a,
+        link_b,
+    }
+}
+
+fn client(net: &Net) -> &MptcpHost {
+    net.sim.host(mptcp_sim::HostId(0)).unwrap()
+}
+
+fn server(net: &Net) -> &MptcpHost {
+    net.sim.host(mptcp_sim::HostId(1)).unwrap()
+}
+
+/// Run until the server has everything and both sides closed.
+fn run(net: &mut Net, total: u64, deadline: Duration) -> Instant {
+    let end = Instant::ZERO + deadline;
+    while net.sim.now() < end {
+        if !net.sim.step() {
+            break;
+        }
+        if client(net).closed_at.is_some() && server(net).closed_at.is_some() {
+            break;
+        }
+    }
+    let s = server(net);
+    assert!(
+        s.received == total,
+        "at {:?} server got {} of {total}: client {:?} {:?}\nserver {:?}",
+        net.sim.now(),
+        s.received,
+        client(net).conn,
+        client(net)
+            .events
+            .iter()
+            .filter(|e| **e != MptcpEvent::Writable)
+            .collect::<Vec<_>>(),
+        s.conn
+    );
+    assert_eq!(s.mismatch, None, "data differs");
+    assert_eq!(s.received, total, "server got {} of {total}", s.received);
+    assert!(s.peer_closed, "no DATA_FIN");
+    assert!(
+        client(net).closed_at.is_some(),
+        "client did not close: {:?} {:?}",
+        client(net).conn,
+        client(net).events
+    );
+    s.closed_at.expect("server did not close")
+}
+
+/// Bytes each of the client's subflows sent, by subflow.
+fn sent_per_subflow(net: &Net) -> Vec<(SubflowId, u64)> {
+    client(net)
+        .conn
+        .as_ref()
+        .unwrap()
+        .subflows()
+        .map(|s| (s.id, s.bytes_sent))
+        .collect()
+}
+
+/// A path of `mbit` and one-way `delay_ms`, with a 256 KiB drop-tail
+/// queue (about 100 ms at 20 Mbit/s).
+fn path(mbit: u64, delay_ms: u64) -> LinkConfig {
+    LinkConfig::new(Rate::mbit(mbit), Duration::from_millis(delay_ms)).with_queue_limit(256 << 10)
+}
+
+#[test]
+fn two_paths_carry_data_together() {
+    const TOTAL: u64 = 8 << 20;
+    let mut net = net(MptcpHost::client(TOTAL), path(20, 10), path(20, 30));
+    let done = run(&mut net, TOTAL, Duration::from_secs(60));
+    let sent = sent_per_subflow(&net);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let events = &client(&net).events;
+    assert!(
+        events.contains(&MptcpEvent::SubflowEstablished(SubflowId(1))),
+        "{events:?}"
+    );
+    for (id, bytes) in &sent {
+        assert!(
+            *bytes > TOTAL / 5,
+            "subflow {id:?} carried only {bytes} bytes: {sent:?}"
+        );
+    }
+    // One 20 Mbit/s path alone needs 3.4 s for 8 MiB; two need half.
+    let secs = done.as_nanos() as f64 / 1e9;
+    let goodput = TOTAL as f64 * 8.0 / secs / 1e6;
+    assert!(
+        goodput > 26.0,
+        "{goodput:.1} Mbit/s over 2 x 20 Mbit/s in {secs:.2} s: {sent:?}"
+    );
+}
+
+#[test]
+fn round_robin_uses_both_paths() {
+    const TOTAL: u64 = 2 << 20;
+    let mut host = MptcpHost::client(TOTAL);
+    host.round_robin = true;
+    let mut net = net(host, path(20, 10), path(20, 10));
+    run(&mut net, TOTAL, Duration::from_secs(60));
+    let sent = sent_per_subflow(&net);
+    for (id, bytes) in &sent {
+        assert!(*bytes > TOTAL / 4, "subflow {id:?}: {bytes}: {sent:?}");
+    }
+}
+
+/// Path B goes down for good in mid-transfer: what was outstanding on it
+/// is sent again on path A and the transfer completes byte-exact.
+#[test]
+fn a_dead_path_does_not_stop_the_transfer() {
+    const TOTAL: u64 = 8 << 20;
+    let mut net = net(MptcpHost::client(TOTAL), path(20, 10), path(20, 10));
+    let mut down = path(20, 10);
+    down.up = false;
+    for dir in Direction::BOTH {
+        net.sim
+            .schedule_link(
+                Instant::ZERO + Duration::from_secs(1),
+                net.link_b,
+                dir,
+                down.clone(),
+            )
+            .unwrap();
+    }
+    run(&mut net, TOTAL, Duration::from_secs(600));
+    let sent = sent_per_subflow(&net);
+    assert!(sent.len() == 2 && sent[1].1 > 0, "{sent:?}");
+    let _ = net.link_a;
+}
+
+/// Path B fails for two seconds and comes back: it carries data again.
+#[test]
+fn a_path_that_returns_is_used_again() {
+    const TOTAL: u64 = 24 << 20;
+    let mut net = net(MptcpHost::client(TOTAL), path(20, 10), path(20, 10));
+    let mut down = path(20, 10);
+    down.up = false;
+    for dir in Direction::BOTH {
+        let at = |s| Instant::ZERO + Duration::from_secs(s);
+        net.sim
+            .schedule_link(at(1), net.link_b, dir, down.clone())
+            .unwrap();
+        net.sim
+            .schedule_link(at(3), net.link_b, dir, path(20, 10))
+            .unwrap();
+    }
+    // Sample how much path B had sent when it came back.
+    let mut at_return = None;
+    let end = Instant::ZERO + Duration::from_secs(600);
+    while net.sim.now() < end && net.sim.step() {
+        if at_return.is_none() && net.sim.now() >= Instant::ZERO + Duration::from_secs(3) {
+            at_return = Some(sent_per_subflow(&net)[1].1);
+        }
+        if client(&net).closed_at.is_some() && server(&net).closed_at.is_some() {
+            break;
+        }
+    }
+    let s = server(&net);
+    assert_eq!((s.received, s.mismatch), (TOTAL, None));
+    let after = sent_per_subflow(&net)[1].1;
+    let before = at_return.expect("ran past 3 s");
+    assert!(
+        after > before + (1 << 20),
+        "path B sent {before} bytes before it returned and {after} at the end"
+    );
+}
