@@ -28,7 +28,7 @@ use mptcp_wire::{AddrId, Key, Nonce, Segment, TcpOption};
 
 use crate::config::{InvalidConfig, MptcpConfig};
 use crate::data_seq::{diff, expand};
-use crate::event::MptcpEvent;
+use crate::event::{MptcpEvent, Violation};
 use crate::handshake::{self, FallbackReason, Negotiated};
 use crate::join::{JoinError, JoinInitiator, JoinParams, JoinResponder};
 use crate::mapping::{MappingError, MappingTable, RxMapping};
@@ -1046,11 +1046,11 @@ impl MptcpConnection {
                         })
                         .is_err()
                     {
-                        self.protocol_error();
+                        self.protocol_error(Violation::MappingContradiction);
                     }
                 }
             }
-            Err(_) => self.protocol_error(),
+            Err(_) => self.protocol_error(Violation::BadKeys),
         }
     }
 
@@ -1089,11 +1089,11 @@ impl MptcpConnection {
         }
     }
 
-    fn protocol_error(&mut self) {
+    fn protocol_error(&mut self, violation: Violation) {
         for sub in &mut self.subflows {
             sub.tcp.abort();
         }
-        self.push_event(MptcpEvent::ProtocolError);
+        self.push_event(MptcpEvent::ProtocolError(violation));
         self.closed = true;
     }
 
@@ -1187,14 +1187,14 @@ impl MptcpConnection {
         let covered =
             payload == 0 || (mapping.subflow_seq <= seq && seq + payload <= mapping.end());
         if !covered {
-            self.protocol_error();
+            self.protocol_error(Violation::MappingNotCovering);
             return false;
         }
         match self.subflows[i].rx.check(mapping) {
             Ok(_) => true,
             Err(MappingError::Full) => false,
             Err(_) => {
-                self.protocol_error();
+                self.protocol_error(Violation::MappingContradiction);
                 false
             }
         }
@@ -1226,7 +1226,7 @@ impl MptcpConnection {
                 // Checked in `admit_mapping`; only a segment dropped by
                 // the subflow can have changed nothing since.
                 if self.subflows[i].rx.insert(mapping).is_err() {
-                    self.protocol_error();
+                    self.protocol_error(Violation::MappingContradiction);
                 }
             }
         }
@@ -1263,7 +1263,7 @@ impl MptcpConnection {
                 for i in 0..self.subflows.len() {
                     if self.deliver_subflow(i).is_err() {
                         // Not yet: MP_FAIL and the infinite mapping (§3.7).
-                        self.protocol_error();
+                        self.protocol_error(Violation::BadChecksum);
                         return;
                     }
                 }

@@ -36,7 +36,22 @@ pub enum MptcpEvent {
     Reset,
     /// The peer stopped answering.
     TimedOut,
-    /// The peer broke the protocol (a contradictory mapping, a wrong key);
-    /// the connection was reset.
-    ProtocolError,
+    /// The peer broke the protocol; the connection was reset.
+    ProtocolError(Violation),
+}
+
+/// How the peer broke the protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Violation {
+    /// A DSS mapping does not cover the payload of the segment carrying it.
+    MappingNotCovering,
+    /// A DSS mapping contradicts one received before for the same bytes.
+    MappingContradiction,
+    /// A DSS checksum does not match its mapping's bytes (MP_FAIL is not
+    /// sent yet).
+    BadChecksum,
+    /// The third ACK's MP_CAPABLE does not echo our key, or its form is
+    /// wrong.
+    BadKeys,
 }

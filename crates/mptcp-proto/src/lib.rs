@@ -26,7 +26,7 @@ pub mod tx_map;
 
 pub use config::{InvalidConfig, MptcpConfig};
 pub use connection::{ConnectError, MptcpConnection, Role, SubflowError, SubflowStats};
-pub use event::MptcpEvent;
+pub use event::{MptcpEvent, Violation};
 pub use handshake::FallbackReason;
 pub use join::{JoinError, JoinInitiator, JoinParams, JoinResponder};
 pub use scheduler::{Candidate, MinRtt, RoundRobin, Scheduler, SubflowId};

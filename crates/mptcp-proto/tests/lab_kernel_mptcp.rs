@@ -30,12 +30,12 @@ use mptcp_lab::{
     Netns, TunConfig, kernel_mptcp_connect, kernel_mptcp_listener, nstat, parse_ss_tokens,
     require_lab, run_in, ss_mptcp, tun_in,
 };
-use mptcp_proto::{FallbackReason, MptcpConfig, MptcpConnection, MptcpEvent};
+use mptcp_proto::{FallbackReason, MptcpConfig, MptcpConnection, MptcpEvent, SubflowId};
 use mptcp_tcp::{FourTuple, IsnKey};
 use mptcp_time::Instant;
-use mptcp_wire::Key;
 use mptcp_wire::pcap::PcapWriter;
 use mptcp_wire::segment::{ChecksumCheck, Segment};
+use mptcp_wire::{AddrId, Key, Nonce};
 use sha2::{Digest, Sha256};
 use tun_rs::SyncDevice;
 
@@ -148,7 +148,21 @@ fn drive(
     conn: &mut MptcpConnection,
     data: &[u8],
     epoch: StdInstant,
+    record: Option<&mut Recording>,
+) -> Vec<u8> {
+    drive_paths(&[(None, dev)], conn, data, epoch, record, |_, _| {})
+}
+
+/// [`drive`] over several devices: a segment leaves by the device whose
+/// address (the first of the pair; `None` matches anything) is its
+/// source. `on_event` sees every event first (to open subflows, say).
+fn drive_paths(
+    devs: &[(Option<IpAddr>, &SyncDevice)],
+    conn: &mut MptcpConnection,
+    data: &[u8],
+    epoch: StdInstant,
     mut record: Option<&mut Recording>,
+    mut on_event: impl FnMut(&mut MptcpConnection, MptcpEvent),
 ) -> Vec<u8> {
     let now = || Instant::from_nanos(epoch.elapsed().as_nanos() as u64);
     let mut written = 0;
@@ -160,21 +174,23 @@ fn drive(
     loop {
         assert!(StdInstant::now() < deadline, "no end in 120 s: {conn:?}");
         let mut busy = false;
-        loop {
-            match dev.recv(&mut packet) {
-                Ok(n) => {
-                    busy = true;
-                    if let Some(r) = record.as_deref_mut() {
-                        r.push((epoch.elapsed(), packet[..n].to_vec()));
+        for (_, dev) in devs {
+            loop {
+                match dev.recv(&mut packet) {
+                    Ok(n) => {
+                        busy = true;
+                        if let Some(r) = record.as_deref_mut() {
+                            r.push((epoch.elapsed(), packet[..n].to_vec()));
+                        }
+                        // Anything that is not TCP for us (IPv6 router
+                        // solicitations, say) fails to parse and is ignored.
+                        if let Ok(seg) = Segment::parse(&packet[..n], ChecksumCheck::Verify) {
+                            conn.handle_segment(now(), &seg);
+                        }
                     }
-                    // Anything that is not TCP for us (IPv6 router
-                    // solicitations, say) fails to parse and is ignored.
-                    if let Ok(seg) = Segment::parse(&packet[..n], ChecksumCheck::Verify) {
-                        conn.handle_segment(now(), &seg);
-                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("tun read: {e}"),
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) => panic!("tun read: {e}"),
             }
         }
         if conn.poll_timeout().is_some_and(|t| t <= now()) {
@@ -198,13 +214,21 @@ fn drive(
             if let Some(r) = record.as_deref_mut() {
                 r.push((epoch.elapsed(), packet[..n].to_vec()));
             }
+            let src = Segment::parse(&packet[..n], ChecksumCheck::Skip)
+                .expect("we build valid segments")
+                .src();
+            let (_, dev) = devs
+                .iter()
+                .find(|(addr, _)| addr.is_none_or(|a| a == src))
+                .expect("a device for every local address");
             dev.send(&packet[..n]).expect("tun write");
         }
         let mut closed = false;
         while let Some(event) = conn.poll_event() {
+            on_event(conn, event);
             match event {
                 MptcpEvent::Closed => closed = true,
-                MptcpEvent::Reset | MptcpEvent::TimedOut | MptcpEvent::ProtocolError => {
+                MptcpEvent::Reset | MptcpEvent::TimedOut | MptcpEvent::ProtocolError(_) => {
                     panic!("{event:?}: {conn:?}")
                 }
                 _ => {}
@@ -616,4 +640,146 @@ fn lab_fallback_for_a_plain_kernel_client() {
     let mut case = Case::mptcp("mpfbc");
     case.kernel_mptcp = false;
     our_server("lab_fallback_for_a_plain_kernel_client", case, 8);
+}
+
+/// Two paths (issue 4, b): the kernel listens on every address; our
+/// client connects over path A and, once MPTCP is up, joins a second
+/// subflow from its path-B address to the kernel's path-B address. The
+/// kernel must check our MP_JOIN HMACs and take data on both subflows.
+#[test]
+fn lab_our_client_joins_a_second_path() {
+    let test = "lab_our_client_joins_a_second_path";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let ns = Netns::new("mpjoin").expect("namespace");
+    // The kernel's path manager accepts up to 2 extra subflows.
+    ns.ip(&[
+        "mptcp",
+        "limits",
+        "set",
+        "subflows",
+        "2",
+        "add_addr_accepted",
+        "2",
+    ])
+    .expect("ip mptcp limits");
+    let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+    let (kernel_a, ours_a) = (ip("10.79.20.1"), ip("10.79.20.2"));
+    let (kernel_b, ours_b) = (ip("10.79.21.1"), ip("10.79.21.2"));
+    let dev = |name: &str, addr| {
+        let dev = tun_in(
+            &ns,
+            &TunConfig {
+                name: name.into(),
+                addr,
+                prefix: 24,
+                mtu: 1500,
+            },
+        )
+        .expect("tun");
+        dev.set_nonblocking(true).unwrap();
+        dev
+    };
+    let (dev_a, dev_b) = (dev("mp0", kernel_a), dev("mp1", kernel_b));
+    let listener = run_in(&ns, || {
+        kernel_mptcp_listener(SocketAddr::new(ip("0.0.0.0"), 5001))
+    })
+    .unwrap()
+    .expect("listener");
+    let data = stream(11, SIZE);
+    let reply = stream(12, REPLY);
+    let (conn, received, kernel_side, events) = std::thread::scope(|scope| {
+        let ns = &ns;
+        let reply = &reply;
+        let kernel_side = scope.spawn(move || {
+            listener.set_nonblocking(true).unwrap();
+            let deadline = StdInstant::now() + KERNEL_IO_TIMEOUT;
+            let mut s = loop {
+                match listener.accept() {
+                    Ok((s, _)) => break s,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        assert!(StdInstant::now() < deadline, "no connection");
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(e) => panic!("accept: {e}"),
+                }
+            };
+            s.set_nonblocking(false).unwrap();
+            kernel_serve(&mut s, reply, ns)
+        });
+        let epoch = StdInstant::now();
+        let mut conn = MptcpConnection::connect(
+            config(&Case::mptcp("mpjoin")),
+            FourTuple {
+                local: SocketAddr::new(ours_a, 40001),
+                remote: SocketAddr::new(kernel_a, 5001),
+            },
+            IsnKey::from_bytes([5; 32]),
+            Key(0x0badc0de_1234_5678),
+            cc(),
+            Instant::ZERO,
+        )
+        .unwrap();
+        let mut events = Vec::new();
+        let received = drive_paths(
+            &[(Some(ours_a), &dev_a), (Some(ours_b), &dev_b)],
+            &mut conn,
+            &data,
+            epoch,
+            None,
+            |conn, event| {
+                if event == (MptcpEvent::Connected { mptcp: true }) {
+                    let tuple = FourTuple {
+                        local: SocketAddr::new(ours_b, 40002),
+                        remote: SocketAddr::new(kernel_b, 5001),
+                    };
+                    let now = Instant::from_nanos(epoch.elapsed().as_nanos() as u64);
+                    conn.open_subflow(
+                        now,
+                        tuple,
+                        IsnKey::from_bytes([6; 32]),
+                        Nonce(0x5eed_0001),
+                        AddrId(1),
+                        false,
+                    )
+                    .expect("open subflow");
+                }
+                if event != MptcpEvent::Writable && event != MptcpEvent::Readable {
+                    events.push(event);
+                }
+            },
+        );
+        (conn, received, kernel_side.join().unwrap(), events)
+    });
+    assert_eq!(kernel_side.total, SIZE);
+    assert_eq!(
+        kernel_side.digest,
+        Sha256::digest(&data).to_vec(),
+        "SHA-256 differs"
+    );
+    assert!(received == reply, "reply differs");
+    assert!(
+        events.contains(&MptcpEvent::SubflowEstablished(SubflowId(1))),
+        "{events:?}"
+    );
+    let case = Case::mptcp("mpjoin");
+    check_mptcp(&case, &ns, &conn, &kernel_side.ss, false);
+    let counters = nstat(&ns).expect("nstat");
+    assert!(
+        counter(&counters, "MPTcpExtMPJoinSynRx") >= 1,
+        "{counters:?}"
+    );
+    assert!(
+        counter(&counters, "MPTcpExtMPJoinAckRx") >= 1,
+        "{counters:?}"
+    );
+    assert_eq!(counter(&counters, "MPTcpExtMPJoinAckHMacFailure"), 0);
+    let sent: Vec<_> = conn.subflows().map(|s| (s.id, s.bytes_sent)).collect();
+    eprintln!("per subflow: {sent:?}");
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(
+        sent.iter().all(|(_, bytes)| *bytes > (SIZE / 10) as u64),
+        "both subflows carry data: {sent:?}"
+    );
 }

@@ -102,7 +102,7 @@ impl Peer {
                     match e {
                         MptcpEvent::PeerClosed => peer_closed = true,
                         MptcpEvent::Closed => closed = true,
-                        MptcpEvent::Reset | MptcpEvent::TimedOut | MptcpEvent::ProtocolError => {
+                        MptcpEvent::Reset | MptcpEvent::TimedOut | MptcpEvent::ProtocolError(_) => {
                             panic!("{e:?}: {c:?}")
                         }
                         _ => {}
