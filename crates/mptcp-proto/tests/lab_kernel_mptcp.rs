@@ -716,7 +716,7 @@ fn lab_our_client_joins_a_second_path() {
                 remote: SocketAddr::new(kernel_a, 5001),
             },
             IsnKey::from_bytes([5; 32]),
-            Key(0x0badc0de_1234_5678),
+            Key(0x0bad_c0de_1234_5678),
             cc(),
             Instant::ZERO,
         )
