@@ -8,7 +8,10 @@ use mptcp_tcp::TcpConfig;
 #[non_exhaustive]
 pub struct MptcpConfig {
     /// The TCP settings of every subflow. Its buffers are per subflow; the
-    /// data-level ones are below.
+    /// data-level ones are below. The default receive buffer is as large
+    /// as the data-level one (1 MiB): the window a subflow advertises is,
+    /// for the peer, the window of the whole connection (RFC 8684 §3.3.5),
+    /// so a smaller one would cap the sum of all subflows.
     pub tcp: TcpConfig,
     /// Whether to ask for DSS checksums (flag A, RFC 8684 §3.1). They are
     /// on if either side asks. Default: off, like the Linux kernel's
@@ -48,8 +51,10 @@ pub struct MptcpConfig {
 
 impl Default for MptcpConfig {
     fn default() -> Self {
+        let mut tcp = TcpConfig::default();
+        tcp.recv_buffer = 1 << 20;
         MptcpConfig {
-            tcp: TcpConfig::default(),
+            tcp,
             checksum: false,
             send_buffer: 1 << 20,
             recv_buffer: 1 << 20,

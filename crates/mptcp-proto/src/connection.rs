@@ -423,6 +423,16 @@ pub struct MptcpConnection {
     /// was outstanding when a subflow failed (§3.3.6: data must be
     /// retransmitted at the data level until DATA_ACKed).
     reinject: Option<(u64, u64)>,
+    /// The right edge of the peer's data-level receive window: its
+    /// DATA_ACK plus the window of the segment carrying it (RFC 8684
+    /// §3.3.5: one window, shared by all subflows, relative to the
+    /// DATA_ACK). Never moves left. `None` before the first DATA_ACK.
+    peer_window_end: Option<u64>,
+    /// The data-level retransmission timer: DATA_UNA did not move for this
+    /// long while every subflow had its bytes acknowledged, so they were
+    /// lost above TCP (the peer dropped them, say, out of its window).
+    data_rtx_timer: Option<Instant>,
+    data_rtx_backoff: u32,
     shutdown: bool,
     /// Our DATA_FIN's data sequence number, once every byte is mapped.
     data_fin: Option<u64>,
@@ -533,6 +543,9 @@ impl MptcpConnection {
             data_una: first,
             data_nxt: first,
             reinject: None,
+            peer_window_end: None,
+            data_rtx_timer: None,
+            data_rtx_backoff: 0,
             shutdown: false,
             data_fin: None,
             data_fin_acked: false,
@@ -949,7 +962,7 @@ impl MptcpConnection {
         if self.mode == Mode::Mptcp
             && let Some(dss) = options.dss
         {
-            self.on_dss(&dss);
+            self.on_dss(i, &dss);
         }
         if let Some(incoming) = incoming {
             self.apply_mapping(i, incoming);
@@ -1097,11 +1110,18 @@ impl MptcpConnection {
         self.closed = true;
     }
 
-    fn on_dss(&mut self, dss: &Dss) {
+    fn on_dss(&mut self, i: usize, dss: &Dss) {
         // The client's keys arrived: any DSS from the server says so.
         self.send_keys = false;
         if let Some(ack) = dss.data_ack {
             self.on_data_ack(ack);
+            // §3.3.5: the window the segment advertises starts at its
+            // DATA_ACK.
+            let ack = expand(ack, self.data_una);
+            let end = ack.wrapping_add(u64::from(self.subflows[i].tcp.send_window()));
+            if self.peer_window_end.is_none_or(|old| diff(end, old) > 0) {
+                self.peer_window_end = Some(end);
+            }
         }
     }
 
@@ -1120,6 +1140,10 @@ impl MptcpConnection {
         let data = acked.min(self.send.len() as u64);
         self.send.consume(data as usize);
         self.data_una = self.data_una.wrapping_add(data);
+        if data > 0 {
+            self.data_rtx_timer = None;
+            self.data_rtx_backoff = 0;
+        }
         if let Some((start, end)) = self.reinject {
             // What was acknowledged meanwhile needs no second copy.
             self.reinject = (diff(end, self.data_una) > 0).then(|| {
@@ -1532,6 +1556,7 @@ impl MptcpConnection {
                     .min()
             })
             .chain(self.data_fin_timer)
+            .chain(self.data_rtx_timer)
             .min()
     }
 
@@ -1555,6 +1580,9 @@ impl MptcpConnection {
                 sub.tcp.request_ack();
             }
         }
+        if self.data_rtx_timer.is_some_and(|t| t <= now) {
+            self.on_data_rtx_timer(now);
+        }
         if self.data_fin_timer.is_some_and(|t| t <= now) {
             self.data_fin_timer = None;
             self.data_fin_retries += 1;
@@ -1572,6 +1600,51 @@ impl MptcpConnection {
             }
         }
         self.after_input(now);
+    }
+
+    /// The data-level timer's period: the slowest usable subflow's RTO,
+    /// doubled per expiry without progress.
+    fn data_rto(&self) -> Duration {
+        let base = self
+            .subflows
+            .iter()
+            .filter(|s| s.can_send())
+            .map(|s| s.tcp.rto())
+            .max()
+            .unwrap_or(self.config.tcp.max_rto);
+        (base * (1 << self.data_rtx_backoff.min(6))).min(self.config.tcp.max_rto)
+    }
+
+    /// Arm the data-level timer while data is outstanding.
+    fn arm_data_rtx(&mut self, now: Instant) {
+        if self.mode == Mode::Mptcp
+            && self.data_rtx_timer.is_none()
+            && self.data_una != self.data_nxt
+        {
+            self.data_rtx_timer = Some(now + self.data_rto());
+        }
+    }
+
+    /// DATA_UNA did not move for a data-level RTO. If some subflow still
+    /// has bytes in flight, its own recovery is at work: wait again.
+    /// Otherwise every subflow had its bytes acknowledged and the peer
+    /// still lacks the head: send it again (RFC 8684 §3.3.6).
+    fn on_data_rtx_timer(&mut self, now: Instant) {
+        self.data_rtx_timer = None;
+        if self.mode != Mode::Mptcp || self.data_una == self.data_nxt {
+            return;
+        }
+        let in_flight = self
+            .subflows
+            .iter()
+            .any(|s| s.can_send() && s.tcp.write_seq() != s.tcp.snd_una());
+        if !in_flight && self.reinject.is_none() {
+            let chunk =
+                u64::from(self.config.max_mapping).min(self.data_nxt.wrapping_sub(self.data_una));
+            self.reinject = Some((self.data_una, self.data_una.wrapping_add(chunk)));
+            self.data_rtx_backoff += 1;
+        }
+        self.data_rtx_timer = Some(now + self.data_rto());
     }
 
     // ------------------------------------------------------------- output
@@ -1613,7 +1686,16 @@ impl MptcpConnection {
             let queued = self.data_una.wrapping_add(self.send.len() as u64);
             let (dsn, avail, reinjecting) = match self.reinject {
                 Some((start, end)) => (start, diff(end, start), true),
-                None => (self.data_nxt, diff(queued, self.data_nxt), false),
+                None => {
+                    // New data stays inside the peer's data-level window:
+                    // beyond it the peer drops it (after its subflow
+                    // acknowledged it), and it would have to be sent again.
+                    let room = self
+                        .peer_window_end
+                        .map_or(i64::MAX, |end| diff(end, self.data_nxt));
+                    let avail = diff(queued, self.data_nxt).min(room);
+                    (self.data_nxt, avail, false)
+                }
             };
             let avail = usize::try_from(avail).unwrap_or(0);
             if avail == 0 {
@@ -1701,6 +1783,7 @@ impl MptcpConnection {
         if self.mode != Mode::Handshake || self.role == Role::Client {
             self.assign();
         }
+        self.arm_data_rtx(now);
         self.progress_close(now);
         let count = self.subflows.len();
         for k in 0..count {

@@ -34,7 +34,7 @@ use mptcp_proto::{FallbackReason, MptcpConfig, MptcpConnection, MptcpEvent, Subf
 use mptcp_tcp::{FourTuple, IsnKey};
 use mptcp_time::Instant;
 use mptcp_wire::pcap::PcapWriter;
-use mptcp_wire::segment::{ChecksumCheck, Segment};
+use mptcp_wire::segment::{ChecksumCheck, Segment, TcpFlags};
 use mptcp_wire::{AddrId, Key, Nonce};
 use sha2::{Digest, Sha256};
 use tun_rs::SyncDevice;
@@ -150,14 +150,17 @@ fn drive(
     epoch: StdInstant,
     record: Option<&mut Recording>,
 ) -> Vec<u8> {
-    drive_paths(&[(None, dev)], conn, data, epoch, record, |_, _| {})
+    drive_paths(&[dev], &|_, _| 0, conn, data, epoch, record, |_, _| {})
 }
 
-/// [`drive`] over several devices: a segment leaves by the device whose
-/// address (the first of the pair; `None` matches anything) is its
-/// source. `on_event` sees every event first (to open subflows, say).
+/// [`drive`] over several devices: a segment leaves by the device
+/// `route(source, destination)` names. A SYN that no subflow owns is
+/// taken as an MP_JOIN. `on_event` sees every event first (to open
+/// subflows, say).
+#[allow(clippy::too_many_arguments)]
 fn drive_paths(
-    devs: &[(Option<IpAddr>, &SyncDevice)],
+    devs: &[&SyncDevice],
+    route: &dyn Fn(IpAddr, IpAddr) -> usize,
     conn: &mut MptcpConnection,
     data: &[u8],
     epoch: StdInstant,
@@ -174,7 +177,7 @@ fn drive_paths(
     loop {
         assert!(StdInstant::now() < deadline, "no end in 120 s: {conn:?}");
         let mut busy = false;
-        for (_, dev) in devs {
+        for dev in devs {
             loop {
                 match dev.recv(&mut packet) {
                     Ok(n) => {
@@ -184,8 +187,18 @@ fn drive_paths(
                         }
                         // Anything that is not TCP for us (IPv6 router
                         // solicitations, say) fails to parse and is ignored.
-                        if let Ok(seg) = Segment::parse(&packet[..n], ChecksumCheck::Verify) {
-                            conn.handle_segment(now(), &seg);
+                        if let Ok(seg) = Segment::parse(&packet[..n], ChecksumCheck::Verify)
+                            && !conn.handle_segment(now(), &seg)
+                            && seg.flags() == TcpFlags::SYN
+                        {
+                            let id = conn.accept_join(
+                                now(),
+                                &seg,
+                                IsnKey::from_bytes([9; 32]),
+                                Nonce(0x0f0f_0001),
+                                AddrId(0),
+                            );
+                            id.expect("accept the kernel's MP_JOIN");
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -214,14 +227,10 @@ fn drive_paths(
             if let Some(r) = record.as_deref_mut() {
                 r.push((epoch.elapsed(), packet[..n].to_vec()));
             }
-            let src = Segment::parse(&packet[..n], ChecksumCheck::Skip)
-                .expect("we build valid segments")
-                .src();
-            let (_, dev) = devs
-                .iter()
-                .find(|(addr, _)| addr.is_none_or(|a| a == src))
-                .expect("a device for every local address");
-            dev.send(&packet[..n]).expect("tun write");
+            let seg = Segment::parse(&packet[..n], ChecksumCheck::Skip).expect("valid segment");
+            devs[route(seg.src(), seg.dst())]
+                .send(&packet[..n])
+                .expect("tun write");
         }
         let mut closed = false;
         while let Some(event) = conn.poll_event() {
@@ -452,39 +461,9 @@ fn our_server(test: &str, case: Case, subnet: u8) {
             s.read_to_end(&mut back).expect("kernel read");
             (back, ss)
         });
-        // Wait for the kernel's SYN and answer it.
         let epoch = StdInstant::now();
-        let mut packet = vec![0u8; 2048];
-        let deadline = StdInstant::now() + Duration::from_secs(10);
-        let mut conn = loop {
-            assert!(StdInstant::now() < deadline, "no SYN from the kernel");
-            match dev.recv(&mut packet) {
-                Ok(n) => {
-                    let Ok(seg) = Segment::parse(&packet[..n], ChecksumCheck::Verify) else {
-                        continue;
-                    };
-                    if seg.dst_port() != 5002 {
-                        continue;
-                    }
-                    if case.pcap {
-                        recording.push((epoch.elapsed(), packet[..n].to_vec()));
-                    }
-                    break MptcpConnection::accept(
-                        config(&case),
-                        &seg,
-                        IsnKey::from_bytes([4; 32]),
-                        Key(0x0fed_cba9_8765_4321),
-                        cc(),
-                        Instant::ZERO,
-                    )
-                    .expect("accept");
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Err(e) => panic!("tun read: {e}"),
-            }
-        };
+        let record = case.pcap.then_some(&mut recording);
+        let mut conn = accept_first_syn(&dev, 5002, &case, epoch, record);
         let record = case.pcap.then_some(&mut recording);
         let received = drive(&dev, &mut conn, &reply, epoch, record);
         let (kernel_received, ss) = kernel_side.join().unwrap();
@@ -505,6 +484,47 @@ fn our_server(test: &str, case: Case, subnet: u8) {
     }
     if case.pcap {
         check_pcap(test, &recording);
+    }
+}
+
+/// Wait for the kernel's SYN to `port` on `dev` and answer it.
+fn accept_first_syn(
+    dev: &SyncDevice,
+    port: u16,
+    case: &Case,
+    epoch: StdInstant,
+    record: Option<&mut Recording>,
+) -> MptcpConnection {
+    let mut packet = vec![0u8; 2048];
+    let deadline = StdInstant::now() + Duration::from_secs(10);
+    loop {
+        assert!(StdInstant::now() < deadline, "no SYN from the kernel");
+        match dev.recv(&mut packet) {
+            Ok(n) => {
+                let Ok(seg) = Segment::parse(&packet[..n], ChecksumCheck::Verify) else {
+                    continue;
+                };
+                if seg.dst_port() != port {
+                    continue;
+                }
+                if let Some(r) = record {
+                    r.push((epoch.elapsed(), packet[..n].to_vec()));
+                }
+                return MptcpConnection::accept(
+                    config(case),
+                    &seg,
+                    IsnKey::from_bytes([4; 32]),
+                    Key(0x0fed_cba9_8765_4321),
+                    cc(),
+                    Instant::ZERO,
+                )
+                .expect("accept");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("tun read: {e}"),
+        }
     }
 }
 
@@ -723,7 +743,8 @@ fn lab_our_client_joins_a_second_path() {
         .unwrap();
         let mut events = Vec::new();
         let received = drive_paths(
-            &[(Some(ours_a), &dev_a), (Some(ours_b), &dev_b)],
+            &[&dev_a, &dev_b],
+            &|src, _| usize::from(src == ours_b),
             &mut conn,
             &data,
             epoch,
@@ -781,5 +802,134 @@ fn lab_our_client_joins_a_second_path() {
     assert!(
         sent.iter().all(|(_, bytes)| *bytes > (SIZE / 10) as u64),
         "both subflows carry data: {sent:?}"
+    );
+}
+
+/// Two paths, the other way (issue 4, c): a kernel client with a
+/// `subflow` endpoint on its second address connects to our server and
+/// joins from there; a policy route sends that subflow over the second
+/// device. Our server checks its MP_JOIN and takes data on both.
+#[test]
+fn lab_kernel_client_joins_our_server_over_a_second_path() {
+    let test = "lab_kernel_client_joins_our_server_over_a_second_path";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let ns = Netns::new("mpjsrv").expect("namespace");
+    let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+    let (kernel_a, ours_a) = (ip("10.79.22.1"), ip("10.79.22.2"));
+    let kernel_b = ip("10.79.23.1");
+    // Replies from our address arrive on the second device too.
+    ns.sysctl("net.ipv4.conf.all.rp_filter", "0").unwrap();
+    ns.sysctl("net.ipv4.conf.default.rp_filter", "0").unwrap();
+    let dev = |name: &str, addr| {
+        let dev = tun_in(
+            &ns,
+            &TunConfig {
+                name: name.into(),
+                addr,
+                prefix: 24,
+                mtu: 1500,
+            },
+        )
+        .expect("tun");
+        dev.set_nonblocking(true).unwrap();
+        dev
+    };
+    let (dev_a, dev_b) = (dev("mp0", kernel_a), dev("mp1", kernel_b));
+    for args in [
+        &[
+            "mptcp",
+            "limits",
+            "set",
+            "subflows",
+            "2",
+            "add_addr_accepted",
+            "2",
+        ][..],
+        &[
+            "mptcp",
+            "endpoint",
+            "add",
+            "10.79.23.1",
+            "dev",
+            "mp1",
+            "subflow",
+        ],
+        &["rule", "add", "from", "10.79.23.1", "table", "100"],
+        &[
+            "route",
+            "add",
+            "10.79.22.0/24",
+            "dev",
+            "mp1",
+            "table",
+            "100",
+        ],
+    ] {
+        ns.ip(args).expect("ip");
+    }
+    let target = SocketAddr::new(ours_a, 5002);
+    let data = stream(13, SIZE);
+    let reply = stream(14, REPLY);
+    let case = Case::mptcp("mpjsrv");
+    let (conn, received, kernel_received, events) = std::thread::scope(|scope| {
+        let ns = &ns;
+        let data = &data;
+        let kernel_side = scope.spawn(move || {
+            let mut s = run_in(ns, || kernel_mptcp_connect(target))
+                .unwrap()
+                .expect("kernel connect");
+            bounded(&s);
+            s.write_all(data).expect("kernel write");
+            s.shutdown(Shutdown::Write).unwrap();
+            let mut back = Vec::new();
+            s.read_to_end(&mut back).expect("kernel read");
+            back
+        });
+        let epoch = StdInstant::now();
+        let mut conn = accept_first_syn(&dev_a, 5002, &case, epoch, None);
+        let mut events = Vec::new();
+        let received = drive_paths(
+            &[&dev_a, &dev_b],
+            &|_, dst| usize::from(dst == kernel_b),
+            &mut conn,
+            &reply,
+            epoch,
+            None,
+            |_, event| {
+                if event != MptcpEvent::Writable && event != MptcpEvent::Readable {
+                    events.push(event);
+                }
+            },
+        );
+        (conn, received, kernel_side.join().unwrap(), events)
+    });
+    assert_eq!(received.len(), SIZE);
+    assert!(
+        Sha256::digest(&received) == Sha256::digest(&data),
+        "SHA-256 differs"
+    );
+    assert!(kernel_received == reply, "reply differs");
+    assert!(
+        events.contains(&MptcpEvent::SubflowEstablished(SubflowId(1))),
+        "{events:?}"
+    );
+    let counters = nstat(&ns).expect("nstat");
+    assert!(
+        counter(&counters, "MPTcpExtMPJoinSynAckRx") >= 1,
+        "{counters:?}"
+    );
+    assert_eq!(counter(&counters, "MPTcpExtMPJoinSynAckHMacFailure"), 0);
+    let got: Vec<_> = conn
+        .subflows()
+        .map(|s| (s.id, s.tuple, s.bytes_received))
+        .collect();
+    eprintln!("per subflow: {got:?}");
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].1.remote.ip(), kernel_b);
+    assert!(
+        got.iter().all(|(_, _, bytes)| *bytes > (SIZE / 10) as u64),
+        "both subflows carry data: {got:?}"
     );
 }
