@@ -47,6 +47,12 @@ pub struct MptcpConfig {
     /// with MP_TCPRST "lack of resources"). Default 8 (the kernel's
     /// `ip mptcp limits` allow at most 8 as well).
     pub max_subflows: usize,
+    /// SYNs with MP_CAPABLE a client sends before it retries without (a
+    /// middlebox may drop SYNs with unknown options, RFC 8684 §3.7); the
+    /// connection is then plain TCP. Default 3: the first SYN and two
+    /// retransmissions, like the kernel's
+    /// `net.mptcp.syn_retrans_before_tcp_fallback` = 2.
+    pub mptcp_syns: u32,
 }
 
 impl Default for MptcpConfig {
@@ -63,6 +69,7 @@ impl Default for MptcpConfig {
             max_rx_mappings: 1024,
             max_rx_ranges: 1024,
             max_subflows: 8,
+            mptcp_syns: 3,
         }
     }
 }
@@ -108,6 +115,9 @@ impl MptcpConfig {
         }
         if self.max_rx_ranges == 0 {
             return Err(InvalidConfig("max_rx_ranges must be at least 1"));
+        }
+        if self.mptcp_syns == 0 {
+            return Err(InvalidConfig("mptcp_syns must be at least 1"));
         }
         if self.max_subflows == 0 {
             return Err(InvalidConfig("max_subflows must be at least 1"));

@@ -1097,7 +1097,9 @@ impl MptcpConnection {
                 self.config.max_rx_ranges,
             ));
         }
-        if handshaking {
+        // Connected once the subflow is (before, for a SYN sent again
+        // without MP_CAPABLE: see `on_subflow_event`).
+        if handshaking && self.subflows[0].tcp.state().is_synchronized() {
             self.push_event(MptcpEvent::Connected { mptcp: false });
         }
     }
@@ -1389,7 +1391,9 @@ impl MptcpConnection {
         let fallback = matches!(self.mode, Mode::Fallback(_));
         match event {
             Event::Connected => {
-                if fallback && self.role == Role::Server && i == 0 {
+                let reported = self.role == Role::Client
+                    && self.fallback_reason() != Some(FallbackReason::SynBlackhole);
+                if fallback && i == 0 && !reported {
                     self.push_event(MptcpEvent::Connected { mptcp: false });
                 }
             }
@@ -1562,6 +1566,18 @@ impl MptcpConnection {
 
     /// Run the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let first = &self.subflows[0].tcp;
+        if self.role == Role::Client
+            && self.mode == Mode::Handshake
+            && first.state() == State::SynSent
+            && first.poll_timeout().is_some_and(|t| t <= now)
+            && first.retransmissions() + 1 >= u64::from(self.config.mptcp_syns)
+        {
+            // §3.7: `mptcp_syns` SYNs with MP_CAPABLE went unanswered,
+            // perhaps dropped for their option: the one due now goes
+            // without, and the connection is plain TCP.
+            self.fall_back(FallbackReason::SynBlackhole);
+        }
         for sub in &mut self.subflows {
             sub.tcp.handle_timeout(now);
         }

@@ -13,7 +13,7 @@ use mptcp_time::Instant;
 use mptcp_wire::Key;
 use mptcp_wire::TcpOption;
 use mptcp_wire::mptcp::MptcpOption;
-use mptcp_wire::segment::{ChecksumCheck, Segment};
+use mptcp_wire::segment::{ChecksumCheck, Segment, TcpFlags};
 
 fn tuple() -> FourTuple {
     FourTuple {
@@ -235,7 +235,7 @@ fn run(
     client_config: MptcpConfig,
     server_config: MptcpConfig,
     server_kind: ServerKind,
-    drop: fn(u64) -> bool,
+    drop: fn(u64, &[u8]) -> bool,
     up: usize,
     down: usize,
 ) -> Outcome {
@@ -249,7 +249,7 @@ fn run_with(
     (client_config, read_chunk): (MptcpConfig, usize),
     server_config: MptcpConfig,
     server_kind: ServerKind,
-    drop: fn(u64) -> bool,
+    drop: fn(u64, &[u8]) -> bool,
     up: usize,
     down: usize,
 ) -> Outcome {
@@ -290,8 +290,9 @@ fn run_with(
         let c = client.peer.as_mut().unwrap();
         while let Some(n) = c.transmit(now, &mut buf) {
             wire_to_server.push(buf[..n].to_vec());
-            trace(">", now, &buf[..n], drop(to_server.sent));
-            if drop(to_server.sent) {
+            let dropped = drop(to_server.sent, &buf[..n]);
+            trace(">", now, &buf[..n], dropped);
+            if dropped {
                 to_server.sent += 1;
             } else {
                 to_server.push(now + delay, &buf[..n]);
@@ -299,8 +300,9 @@ fn run_with(
         }
         if let Some(s) = server.peer.as_mut() {
             while let Some(n) = s.transmit(now, &mut buf) {
-                trace("<", now, &buf[..n], drop(to_client.sent));
-                if drop(to_client.sent) {
+                let dropped = drop(to_client.sent, &buf[..n]);
+                trace("<", now, &buf[..n], dropped);
+                if dropped {
                     to_client.sent += 1;
                 } else {
                     to_client.push(now + delay, &buf[..n]);
@@ -431,7 +433,7 @@ fn both_ways_without_loss_speaks_mptcp() {
         config(false),
         config(false),
         ServerKind::Mptcp,
-        |_| false,
+        |_, _| false,
         1 << 20,
         300_000,
     );
@@ -472,7 +474,7 @@ fn both_ways_with_checksums_and_loss() {
         config(true),
         config(false),
         ServerKind::Mptcp,
-        |i| i % 17 == 5 || i % 101 == 3,
+        |i, _| i % 17 == 5 || i % 101 == 3,
         1 << 20,
         200_000,
     );
@@ -495,7 +497,7 @@ fn a_plain_tcp_server_means_fallback_and_the_data_still_flows() {
         config(false),
         config(false),
         ServerKind::PlainTcp,
-        |i| i % 23 == 9,
+        |i, _| i % 23 == 9,
         500_000,
         100_000,
     );
@@ -526,7 +528,7 @@ fn one_way_transfer_still_sends_and_retransmits_the_data_fin() {
         config(false),
         config(false),
         ServerKind::Mptcp,
-        |i| i % 29 == 11,
+        |i, _| i % 29 == 11,
         300_000,
         0,
     );
@@ -546,9 +548,50 @@ fn a_checksummed_mapping_split_by_the_data_level_window_still_moves_up() {
         (config(true), 1500),
         server_config,
         ServerKind::Mptcp,
-        |_| false,
+        |_, _| false,
         400_000,
         1000,
     );
     assert!(mptcp_connection(&out.server).checksum());
+}
+
+/// A middlebox drops every SYN with MP_CAPABLE (§3.7): after three of
+/// them the client tries without, the connection is plain TCP, and the
+/// data flows.
+#[test]
+fn syns_with_mp_capable_blackholed_means_fallback() {
+    let out = run(
+        config(false),
+        config(false),
+        ServerKind::Mptcp,
+        |_, packet| {
+            let seg = Segment::parse(packet, ChecksumCheck::Skip).unwrap();
+            seg.flags().contains(TcpFlags::SYN) && !mptcp_options(packet).is_empty()
+        },
+        200_000,
+        50_000,
+    );
+    let client = mptcp_connection(&out.client);
+    assert_eq!(client.fallback_reason(), Some(FallbackReason::SynBlackhole));
+    let syns_with_option = out
+        .wire_to_server
+        .iter()
+        .filter(|p| Segment::parse(p, ChecksumCheck::Skip).unwrap().flags() == TcpFlags::SYN)
+        .filter(|p| !mptcp_options(p).is_empty())
+        .count();
+    assert_eq!(
+        syns_with_option, 3,
+        "the kernel's default: 1 + 2 retransmissions"
+    );
+    let connected: Vec<_> = out
+        .client
+        .log
+        .iter()
+        .filter(|e| matches!(e, MptcpEvent::Connected { .. }))
+        .collect();
+    assert_eq!(connected, [&MptcpEvent::Connected { mptcp: false }]);
+    assert_eq!(
+        mptcp_connection(&out.server).fallback_reason(),
+        Some(FallbackReason::NoMpCapable)
+    );
 }
