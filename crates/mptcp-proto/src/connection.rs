@@ -66,6 +66,9 @@ pub enum ConnectError {
     /// The subflow engine refused (not a SYN, bad address family...).
     #[error("subflow: {0}")]
     Subflow(#[from] mptcp_tcp::Error),
+    /// The endpoint holds `max_connections` already.
+    #[error("connection limit reached")]
+    Limit,
 }
 
 /// An error opening or accepting a subflow.
@@ -713,6 +716,11 @@ impl MptcpConnection {
     /// The next event.
     pub fn poll_event(&mut self) -> Option<MptcpEvent> {
         self.events.pop_front()
+    }
+
+    /// Whether events wait to be polled.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
     }
 
     fn push_event(&mut self, event: MptcpEvent) {

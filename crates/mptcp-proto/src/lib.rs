@@ -16,6 +16,7 @@
 pub mod config;
 pub mod connection;
 pub mod data_seq;
+pub mod endpoint;
 pub mod event;
 pub mod handshake;
 pub mod join;
@@ -26,6 +27,7 @@ pub mod tx_map;
 
 pub use config::{InvalidConfig, MptcpConfig};
 pub use connection::{ConnectError, MptcpConnection, Role, SubflowError, SubflowStats};
+pub use endpoint::{ConnectionId, Endpoint, EndpointConfig, Routed};
 pub use event::{MptcpEvent, Violation};
 pub use handshake::FallbackReason;
 pub use join::{JoinError, JoinInitiator, JoinParams, JoinResponder};

@@ -1,0 +1,411 @@
+//! The endpoint: every MPTCP connection of one host, and the segments that
+//! belong to none of them yet.
+//!
+//! Incoming segments go to a subflow by four-tuple. A SYN that no subflow
+//! owns is a new connection if it arrives at a listening address (with
+//! MP_CAPABLE, or plain TCP without), or a new subflow if it carries
+//! MP_JOIN: the token names the connection (RFC 8684 §3.2). Every key the
+//! endpoint draws has a token no other connection here uses, so a token
+//! names one connection only.
+//!
+//! Sans-I/O like the connections: the caller passes segments, `now`, and
+//! the random number generator the keys, nonces and ISN secret come from.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+
+use mptcp_cc::CongestionControl;
+use mptcp_crypto::{generate_key, generate_nonce, token};
+use mptcp_tcp::{FourTuple, IsnKey};
+use mptcp_time::Instant;
+use mptcp_wire::mptcp::{MpJoin, MpTcpRst, MptcpOption, TcpRstReason};
+use mptcp_wire::segment::{SegmentBuilder, TcpFlags};
+use mptcp_wire::{AddrId, Key, Segment, TcpOption, Token};
+use rand_core::RngCore;
+
+use crate::config::MptcpConfig;
+use crate::connection::{ConnectError, MptcpConnection};
+use crate::event::MptcpEvent;
+
+/// A connection's handle within its endpoint. Handles are not reused
+/// while the endpoint lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnectionId(pub u64);
+
+/// The endpoint's own limits, each with a documented default.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EndpointConfig {
+    /// Connections at once, half-open ones included; a SYN beyond it is
+    /// refused with a reset. Default 1024.
+    pub max_connections: usize,
+    /// Resets queued for segments nobody owns; more are not sent (a flood
+    /// of stray segments cannot grow memory). Default 64.
+    pub max_pending_resets: usize,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            max_connections: 1024,
+            max_pending_resets: 64,
+        }
+    }
+}
+
+/// What the endpoint did with a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Routed {
+    /// A subflow of this connection took it.
+    Connection(ConnectionId),
+    /// It opened a new connection (see [`Endpoint::accept`]).
+    Accepted(ConnectionId),
+    /// It opened a new subflow of this connection (MP_JOIN).
+    Joined(ConnectionId),
+    /// Nobody owns it; a reset answers it if it was not one.
+    Refused,
+}
+
+/// Every MPTCP connection of one host.
+pub struct Endpoint {
+    config: MptcpConfig,
+    limits: EndpointConfig,
+    rng: Box<dyn RngCore + Send>,
+    isn_key: IsnKey,
+    cc: Box<dyn FnMut() -> Box<dyn CongestionControl> + Send>,
+    listeners: HashSet<SocketAddr>,
+    connections: HashMap<ConnectionId, MptcpConnection>,
+    by_tuple: HashMap<FourTuple, ConnectionId>,
+    by_token: HashMap<Token, ConnectionId>,
+    next_id: u64,
+    accept_queue: VecDeque<ConnectionId>,
+    /// Resets to send, as finished packets.
+    resets: VecDeque<Vec<u8>>,
+    /// Connection ids in a stable order, for fair transmission.
+    order: Vec<ConnectionId>,
+    tx_cursor: usize,
+}
+
+impl core::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("connections", &self.connections.len())
+            .field("listeners", &self.listeners)
+            .field("pending_resets", &self.resets.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint whose connections use `config` and a congestion
+    /// controller from `cc`; keys, nonces and the ISN secret come from
+    /// `rng`.
+    pub fn new(
+        config: MptcpConfig,
+        limits: EndpointConfig,
+        mut rng: Box<dyn RngCore + Send>,
+        cc: Box<dyn FnMut() -> Box<dyn CongestionControl> + Send>,
+    ) -> Self {
+        let isn_key = IsnKey::random(&mut *rng);
+        Endpoint {
+            config,
+            limits,
+            rng,
+            isn_key,
+            cc,
+            listeners: HashSet::new(),
+            connections: HashMap::new(),
+            by_tuple: HashMap::new(),
+            by_token: HashMap::new(),
+            next_id: 0,
+            accept_queue: VecDeque::new(),
+            resets: VecDeque::new(),
+            order: Vec::new(),
+            tx_cursor: 0,
+        }
+    }
+
+    /// Accept connections to `addr`.
+    pub fn listen(&mut self, addr: SocketAddr) {
+        self.listeners.insert(addr);
+    }
+
+    /// A key whose token no connection here uses (§3.2: the token must
+    /// name one connection; on a local collision, draw again).
+    fn unique_key(&mut self) -> Key {
+        loop {
+            let key = generate_key(&mut *self.rng);
+            if !self.by_token.contains_key(&token(key)) {
+                return key;
+            }
+        }
+    }
+
+    fn add(&mut self, conn: MptcpConnection, tuple: FourTuple) -> ConnectionId {
+        let id = ConnectionId(self.next_id);
+        self.next_id += 1;
+        self.by_token.insert(token(conn.local_key()), id);
+        self.by_tuple.insert(tuple, id);
+        self.connections.insert(id, conn);
+        self.order.push(id);
+        id
+    }
+
+    /// Open a connection over `tuple`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError`] from the connection, or
+    /// [`ConnectError::Limit`] past `max_connections`.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        tuple: FourTuple,
+    ) -> Result<ConnectionId, ConnectError> {
+        if self.connections.len() >= self.limits.max_connections {
+            return Err(ConnectError::Limit);
+        }
+        let key = self.unique_key();
+        let cc = (self.cc)();
+        let conn = MptcpConnection::connect(
+            self.config.clone(),
+            tuple,
+            self.isn_key.clone(),
+            key,
+            cc,
+            now,
+        )?;
+        Ok(self.add(conn, tuple))
+    }
+
+    /// The next connection opened by a peer.
+    pub fn accept(&mut self) -> Option<ConnectionId> {
+        self.accept_queue.pop_front()
+    }
+
+    /// A connection by its handle.
+    pub fn connection(&mut self, id: ConnectionId) -> Option<&mut MptcpConnection> {
+        self.connections.get_mut(&id)
+    }
+
+    /// Connections alive.
+    pub fn len(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Whether no connection is alive.
+    pub fn is_empty(&self) -> bool {
+        self.connections.is_empty()
+    }
+
+    /// Open a new subflow of connection `id` over `tuple` (MP_JOIN), with
+    /// a fresh nonce.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::SubflowError`] from the connection; an unknown `id` is
+    /// [`crate::SubflowError::NotMptcp`].
+    pub fn open_subflow(
+        &mut self,
+        now: Instant,
+        id: ConnectionId,
+        tuple: FourTuple,
+        local_id: AddrId,
+        backup: bool,
+    ) -> Result<crate::SubflowId, crate::SubflowError> {
+        let nonce = generate_nonce(&mut *self.rng);
+        let conn = self
+            .connections
+            .get_mut(&id)
+            .ok_or(crate::SubflowError::NotMptcp)?;
+        let sub = conn.open_subflow(now, tuple, self.isn_key.clone(), nonce, local_id, backup)?;
+        self.by_tuple.insert(tuple, id);
+        Ok(sub)
+    }
+
+    /// Take one incoming segment.
+    pub fn handle_segment(&mut self, now: Instant, segment: &Segment<'_>) -> Routed {
+        let tuple = FourTuple {
+            local: SocketAddr::new(segment.dst(), segment.dst_port()),
+            remote: SocketAddr::new(segment.src(), segment.src_port()),
+        };
+        if let Some(&id) = self.by_tuple.get(&tuple)
+            && let Some(conn) = self.connections.get_mut(&id)
+            && conn.handle_segment(now, segment)
+        {
+            return Routed::Connection(id);
+        }
+        let flags = segment.flags();
+        if flags & (TcpFlags::SYN | TcpFlags::ACK | TcpFlags::RST) != TcpFlags::SYN {
+            self.refuse(segment, None);
+            return Routed::Refused;
+        }
+        let join = segment.options().flatten().find_map(|o| match o {
+            TcpOption::Mptcp(MptcpOption::MpJoin(j @ MpJoin::Syn { .. })) => Some(j),
+            _ => None,
+        });
+        match join {
+            Some(MpJoin::Syn { token, .. }) => self.on_join_syn(now, segment, tuple, token),
+            _ => self.on_syn(now, segment, tuple),
+        }
+    }
+
+    fn on_join_syn(
+        &mut self,
+        now: Instant,
+        segment: &Segment<'_>,
+        tuple: FourTuple,
+        token: Token,
+    ) -> Routed {
+        let Some(&id) = self.by_token.get(&token) else {
+            // §3.2: an unknown token is refused with a reset.
+            self.refuse(segment, Some(TcpRstReason::MptcpSpecific));
+            return Routed::Refused;
+        };
+        let nonce = generate_nonce(&mut *self.rng);
+        let local_id = AddrId(0);
+        let conn = self
+            .connections
+            .get_mut(&id)
+            .expect("tokens name live connections");
+        match conn.accept_join(now, segment, self.isn_key.clone(), nonce, local_id) {
+            Ok(_) => {
+                self.by_tuple.insert(tuple, id);
+                Routed::Joined(id)
+            }
+            Err(e) => {
+                self.refuse(segment, Some(e.reset_reason()));
+                Routed::Refused
+            }
+        }
+    }
+
+    fn on_syn(&mut self, now: Instant, segment: &Segment<'_>, tuple: FourTuple) -> Routed {
+        if !self.listeners.contains(&tuple.local)
+            || self.connections.len() >= self.limits.max_connections
+        {
+            self.refuse(segment, None);
+            return Routed::Refused;
+        }
+        let key = self.unique_key();
+        let cc = (self.cc)();
+        match MptcpConnection::accept(
+            self.config.clone(),
+            segment,
+            self.isn_key.clone(),
+            key,
+            cc,
+            now,
+        ) {
+            Ok(conn) => {
+                let id = self.add(conn, tuple);
+                self.accept_queue.push_back(id);
+                Routed::Accepted(id)
+            }
+            Err(_) => {
+                self.refuse(segment, None);
+                Routed::Refused
+            }
+        }
+    }
+
+    /// Queue a reset for a segment nobody takes (RFC 9293 §3.10.7.1),
+    /// with MP_TCPRST `reason` if given. A reset is never answered.
+    fn refuse(&mut self, segment: &Segment<'_>, reason: Option<TcpRstReason>) {
+        let flags = segment.flags();
+        if flags.contains(TcpFlags::RST) || self.resets.len() >= self.limits.max_pending_resets {
+            return;
+        }
+        let mut b = SegmentBuilder::new(
+            SocketAddr::new(segment.dst(), segment.dst_port()),
+            SocketAddr::new(segment.src(), segment.src_port()),
+        );
+        if flags.contains(TcpFlags::ACK) {
+            b.seq = segment.ack();
+            b.flags = TcpFlags::RST;
+        } else {
+            b.ack = segment.seq().wrapping_add(segment.seq_len() as u32);
+            b.flags = TcpFlags::RST | TcpFlags::ACK;
+        }
+        b.mptcp = reason.map(|reason| MptcpOption::MpTcpRst(MpTcpRst { flags: 0, reason }));
+        let mut packet = vec![0; b.buffer_len_max()];
+        if let Ok(emitted) = b.emit(&mut packet) {
+            packet.truncate(emitted.len);
+            self.resets.push_back(packet);
+        }
+    }
+
+    /// The next packet to send, into `buf`: resets first, then each
+    /// connection in turn.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if let Some(packet) = self.resets.pop_front() {
+            let n = packet.len().min(buf.len());
+            buf[..n].copy_from_slice(&packet[..n]);
+            return Some(n);
+        }
+        let count = self.order.len();
+        for k in 0..count {
+            let i = (self.tx_cursor + k) % count;
+            let id = self.order[i];
+            if let Some(conn) = self.connections.get_mut(&id)
+                && let Some(n) = conn.poll_transmit(now, buf)
+            {
+                self.tx_cursor = (i + 1) % count;
+                return Some(n);
+            }
+        }
+        self.collect_closed();
+        None
+    }
+
+    /// The next event of any connection.
+    pub fn poll_event(&mut self) -> Option<(ConnectionId, MptcpEvent)> {
+        for &id in &self.order {
+            if let Some(event) = self.connections.get_mut(&id).and_then(|c| c.poll_event()) {
+                return Some((id, event));
+            }
+        }
+        None
+    }
+
+    /// When [`Endpoint::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.connections
+            .values()
+            .filter_map(MptcpConnection::poll_timeout)
+            .min()
+    }
+
+    /// Run every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for conn in self.connections.values_mut() {
+            if conn.poll_timeout().is_some_and(|t| t <= now) {
+                conn.handle_timeout(now);
+            }
+        }
+    }
+
+    /// Forget connections that finished, have nothing left to send and no
+    /// timer (their events must have been read: a closed connection keeps
+    /// its slot while events are pending).
+    fn collect_closed(&mut self) {
+        let finished =
+            |c: &MptcpConnection| c.is_closed() && c.poll_timeout().is_none() && !c.has_events();
+        if !self.connections.values().any(finished) {
+            return;
+        }
+        let done: Vec<ConnectionId> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| finished(c))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in done {
+            self.connections.remove(&id);
+            self.by_tuple.retain(|_, v| *v != id);
+            self.by_token.retain(|_, v| *v != id);
+            self.order.retain(|v| *v != id);
+            self.tx_cursor = 0;
+        }
+    }
+}

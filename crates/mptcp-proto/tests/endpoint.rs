@@ -1,0 +1,253 @@
+//! The endpoint: routing by four-tuple and by token, listeners, resets for
+//! what nobody owns (with MP_TCPRST for an unknown token), unique tokens,
+//! and two endpoints moving data with a joined subflow.
+
+use std::net::SocketAddr;
+
+use mptcp_cc::{CcConfig, CongestionControl, Registry};
+use mptcp_crypto::token;
+use mptcp_proto::{Endpoint, EndpointConfig, MptcpConfig, MptcpEvent, Routed};
+use mptcp_tcp::FourTuple;
+use mptcp_time::Instant;
+use mptcp_wire::mptcp::{MpJoin, MptcpOption, TcpRstReason};
+use mptcp_wire::segment::{ChecksumCheck, Segment, SegmentBuilder, TcpFlags};
+use mptcp_wire::{AddrId, Key, Nonce, TcpOption, Token};
+use rand_core::RngCore;
+
+/// Hands out the given words, then counts up.
+struct Script(Vec<u64>, u64);
+
+impl RngCore for Script {
+    fn next_u32(&mut self) -> u32 {
+        self.next_u64() as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        if self.0.is_empty() {
+            self.1 += 1;
+            return self.1.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+        self.0.remove(0)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(8) {
+            let word = self.next_u64().to_be_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+fn cc() -> Box<dyn FnMut() -> Box<dyn CongestionControl> + Send> {
+    Box::new(|| {
+        Registry::with_builtins()
+            .build("reno", &CcConfig::default())
+            .unwrap()
+    })
+}
+
+fn endpoint(seed: u64) -> Endpoint {
+    let mut config = MptcpConfig::default();
+    config.tcp.time_wait = std::time::Duration::from_millis(100);
+    Endpoint::new(
+        config,
+        EndpointConfig::default(),
+        Box::new(Script(Vec::new(), seed)),
+        cc(),
+    )
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn syn(from: &str, to: &str, join: Option<MpJoin>) -> Vec<u8> {
+    let mut b = SegmentBuilder::new(addr(from), addr(to));
+    b.seq = 1000;
+    b.flags = TcpFlags::SYN;
+    b.window = 65535;
+    b.mptcp = join.map(MptcpOption::MpJoin);
+    let mut buf = vec![0; b.buffer_len_max()];
+    let n = b.emit(&mut buf).unwrap().len;
+    buf.truncate(n);
+    buf
+}
+
+fn out(ep: &mut Endpoint) -> Option<Vec<u8>> {
+    let mut buf = vec![0; 2048];
+    ep.poll_transmit(Instant::ZERO, &mut buf)
+        .map(|n| buf[..n].to_vec())
+}
+
+fn rst_reason(packet: &[u8]) -> Option<TcpRstReason> {
+    let seg = Segment::parse(packet, ChecksumCheck::Verify).unwrap();
+    assert!(seg.flags().contains(TcpFlags::RST), "{:?}", seg.flags());
+    seg.options().flatten().find_map(|o| match o {
+        TcpOption::Mptcp(MptcpOption::MpTcpRst(r)) => Some(r.reason),
+        _ => None,
+    })
+}
+
+#[test]
+fn an_unknown_token_is_refused_with_mp_tcprst() {
+    let mut ep = endpoint(1);
+    ep.listen(addr("10.0.0.2:80"));
+    let join = MpJoin::Syn {
+        backup: false,
+        addr_id: AddrId(1),
+        token: Token(0xdead_beef),
+        nonce: Nonce(7),
+    };
+    let packet = syn("10.0.1.1:4000", "10.0.0.2:80", Some(join));
+    let seg = Segment::parse(&packet, ChecksumCheck::Verify).unwrap();
+    assert_eq!(ep.handle_segment(Instant::ZERO, &seg), Routed::Refused);
+    let rst = out(&mut ep).expect("a reset");
+    assert_eq!(rst_reason(&rst), Some(TcpRstReason::MptcpSpecific));
+    let rst = Segment::parse(&rst, ChecksumCheck::Verify).unwrap();
+    assert_eq!(rst.ack(), 1001, "RST/ACK of the SYN");
+    assert!(ep.is_empty());
+}
+
+#[test]
+fn a_syn_to_a_closed_port_is_reset_and_a_reset_is_not_answered() {
+    let mut ep = endpoint(2);
+    let packet = syn("10.0.1.1:4000", "10.0.0.2:81", None);
+    let seg = Segment::parse(&packet, ChecksumCheck::Verify).unwrap();
+    assert_eq!(ep.handle_segment(Instant::ZERO, &seg), Routed::Refused);
+    assert_eq!(rst_reason(&out(&mut ep).unwrap()), None);
+    let rst = SegmentBuilder {
+        flags: TcpFlags::RST,
+        ..SegmentBuilder::new(addr("10.0.1.1:4000"), addr("10.0.0.2:81"))
+    };
+    let mut buf = vec![0; 128];
+    let n = rst.emit(&mut buf).unwrap().len;
+    let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
+    assert_eq!(ep.handle_segment(Instant::ZERO, &seg), Routed::Refused);
+    assert!(out(&mut ep).is_none());
+}
+
+/// The second connection's first key has the first one's token: the
+/// endpoint draws again, so a token names one connection.
+#[test]
+fn a_colliding_token_means_a_new_key() {
+    const K: u64 = 0x0102_0304_0506_0708;
+    // 4 words for the ISN secret, then the same key twice, then another.
+    let words = vec![1, 2, 3, 4, K, K, K + 1];
+    let mut ep = Endpoint::new(
+        MptcpConfig::default(),
+        EndpointConfig::default(),
+        Box::new(Script(words, 9)),
+        cc(),
+    );
+    let tuple = |port| FourTuple {
+        local: addr(&format!("10.0.0.1:{port}")),
+        remote: addr("10.0.0.2:80"),
+    };
+    let a = ep.connect(Instant::ZERO, tuple(1)).unwrap();
+    let b = ep.connect(Instant::ZERO, tuple(2)).unwrap();
+    let key_a = ep.connection(a).unwrap().local_key();
+    let key_b = ep.connection(b).unwrap().local_key();
+    assert_eq!(key_a, Key(K));
+    assert_eq!(key_b, Key(K + 1));
+    assert_ne!(token(key_a), token(key_b));
+}
+
+/// Two endpoints back to back: a connection, a join routed by its token,
+/// established, the data through, a clean close, and both endpoints
+/// forget the connection.
+#[test]
+fn two_endpoints_join_and_close() {
+    let mut client = endpoint(3);
+    let mut server = endpoint(4);
+    server.listen(addr("10.0.0.2:80"));
+    server.listen(addr("10.0.1.2:80"));
+    let id = client
+        .connect(
+            Instant::ZERO,
+            FourTuple {
+                local: addr("10.0.0.1:5000"),
+                remote: addr("10.0.0.2:80"),
+            },
+        )
+        .unwrap();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut written = 0;
+    let mut received = Vec::new();
+    let mut server_conn = None;
+    let mut joined = false;
+    let mut established = false;
+    let mut now = Instant::ZERO;
+    let mut buf = vec![0; 2048];
+    for _ in 0..200_000 {
+        now += std::time::Duration::from_micros(100);
+        let c = client.connection(id).unwrap();
+        if written < data.len() {
+            written += c.write(&data[written..]);
+        } else {
+            c.shutdown();
+        }
+        while let Some(n) = client.poll_transmit(now, &mut buf) {
+            let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
+            if let Routed::Accepted(sid) = server.handle_segment(now, &seg) {
+                server_conn = Some(sid);
+            }
+        }
+        if let Some(sid) = server.accept() {
+            assert_eq!(Some(sid), server_conn);
+        }
+        if let Some(sid) = server_conn {
+            let s = server.connection(sid).unwrap();
+            let mut chunk = [0; 4096];
+            loop {
+                let n = s.read(&mut chunk);
+                if n == 0 {
+                    break;
+                }
+                received.extend_from_slice(&chunk[..n]);
+            }
+        }
+        while let Some((_, event)) = server.poll_event() {
+            if event == MptcpEvent::PeerClosed {
+                server.connection(server_conn.unwrap()).unwrap().shutdown();
+            }
+        }
+        while let Some(n) = server.poll_transmit(now, &mut buf) {
+            let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
+            client.handle_segment(now, &seg);
+        }
+        while let Some((_, event)) = client.poll_event() {
+            if matches!(event, MptcpEvent::SubflowEstablished(_)) {
+                established = true;
+            }
+            // Join once the server has shown it knows our key.
+            if matches!(event, MptcpEvent::Connected { mptcp: true }) && !joined {
+                let tuple = FourTuple {
+                    local: addr("10.0.1.1:5001"),
+                    remote: addr("10.0.1.2:80"),
+                };
+                client
+                    .open_subflow(now, id, tuple, AddrId(1), false)
+                    .unwrap();
+                joined = true;
+            }
+        }
+        client.handle_timeout(now);
+        server.handle_timeout(now);
+        if client.is_empty() && server.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        received == data,
+        "{} of {} bytes",
+        received.len(),
+        data.len()
+    );
+    assert!(joined && established);
+    assert!(
+        client.is_empty() && server.is_empty(),
+        "closed connections are forgotten: {client:?} {server:?}"
+    );
+}
