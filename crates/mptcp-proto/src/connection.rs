@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use mptcp_time::Instant;
 use mptcp_wire::mptcp::{
-    Dss, DssMapping, DssSeq, MpCapable, MpJoin, MpTcpRst, MptcpOption, TcpRstReason,
+    Dss, DssMapping, DssSeq, MpCapable, MpFastclose, MpJoin, MpTcpRst, MptcpOption, TcpRstReason,
 };
 use mptcp_wire::segment::TcpFlags;
 use mptcp_wire::{AddrId, Key, Nonce, Segment, TcpOption};
@@ -232,6 +232,8 @@ struct SubflowOptions<'a> {
     usable: bool,
     /// The MP_TCPRST on our reset.
     rst_reason: Option<TcpRstReason>,
+    /// MP_FASTCLOSE with the peer's key on our reset, instead.
+    fastclose: Option<Key>,
     local_key: Key,
     peer_key: Option<Key>,
     checksum: bool,
@@ -286,6 +288,9 @@ impl SubflowOptions<'_> {
         }
         let flags = segment.flags;
         if flags.contains(TcpFlags::RST) {
+            if let Some(receiver_key) = self.fastclose {
+                return Some(MptcpOption::MpFastclose(MpFastclose { receiver_key }));
+            }
             return self
                 .rst_reason
                 .map(|reason| MptcpOption::MpTcpRst(MpTcpRst { flags: 0, reason }));
@@ -371,6 +376,7 @@ struct IncomingOptions {
     capable: Option<MpCapable>,
     join: Option<MpJoin>,
     dss: Option<Dss>,
+    fastclose: Option<MpFastclose>,
 }
 
 impl IncomingOptions {
@@ -387,6 +393,7 @@ impl IncomingOptions {
                     out.join = Some(j);
                 }
                 TcpOption::Mptcp(MptcpOption::Dss(d)) if out.dss.is_none() => out.dss = Some(d),
+                TcpOption::Mptcp(MptcpOption::MpFastclose(f)) => out.fastclose = Some(f),
                 _ => {}
             }
         }
@@ -453,6 +460,8 @@ pub struct MptcpConnection {
     peer_closed: bool,
     closed: bool,
 
+    /// We closed abruptly: our resets carry MP_FASTCLOSE.
+    fastclose: bool,
     events: VecDeque<MptcpEvent>,
     scratch: Box<[u8]>,
 }
@@ -559,6 +568,7 @@ impl MptcpConnection {
             recv,
             peer_closed: false,
             closed: false,
+            fastclose: false,
             events: VecDeque::new(),
         }
     }
@@ -703,6 +713,22 @@ impl MptcpConnection {
     /// Read in-order bytes; returns how many were copied.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
         self.recv.as_mut().map_or(0, |r| r.read(buf))
+    }
+
+    /// Close at once (RFC 8684 §3.5, MP_FASTCLOSE): every subflow is reset
+    /// and the resets carry the peer's key, so it drops the connection
+    /// too. Unsent and unread data is lost. After a fallback, a plain RST.
+    pub fn abort(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.fastclose = self.mode == Mode::Mptcp;
+        for sub in self.subflows.iter_mut().filter(|s| !s.gone) {
+            sub.usable = false;
+            sub.tcp.abort();
+        }
+        self.closed = true;
+        self.push_event(MptcpEvent::Closed);
     }
 
     /// No more data will be written: a DATA_FIN follows the last byte
@@ -930,6 +956,20 @@ impl MptcpConnection {
             return true;
         }
         let options = IncomingOptions::of(segment);
+        if let Some(fastclose) = options.fastclose
+            && self.mode == Mode::Mptcp
+            && fastclose.receiver_key == self.local_key
+        {
+            // §3.5: the peer closed abruptly; every subflow goes, with a
+            // reset (harmless where the peer's side is gone already).
+            for sub in &mut self.subflows {
+                sub.usable = false;
+                sub.tcp.abort();
+            }
+            self.closed = true;
+            self.push_event(MptcpEvent::Reset);
+            return true;
+        }
         let incoming = match (self.mode, options.dss) {
             (
                 Mode::Mptcp,
@@ -1854,6 +1894,7 @@ impl MptcpConnection {
             join,
             usable: sub.usable,
             rst_reason: sub.rst_reason,
+            fastclose: self.peer_key.filter(|_| self.fastclose),
             local_key: self.local_key,
             peer_key: self.peer_key,
             checksum: self.checksum,

@@ -287,6 +287,26 @@ fn bounded(s: &TcpStream) {
     s.set_write_timeout(Some(KERNEL_IO_TIMEOUT)).unwrap();
 }
 
+/// The kernel's next connection. The listener is blocking: a connection
+/// that never arrives would hang the test, so poll it against a deadline.
+fn accept_within_deadline(listener: &TcpListener) -> TcpStream {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = StdInstant::now() + KERNEL_IO_TIMEOUT;
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                return s;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(StdInstant::now() < deadline, "no connection");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
 /// Read everything, then answer with `reply` and close.
 fn kernel_serve(s: &mut TcpStream, reply: &[u8], ns: &Netns) -> KernelSide {
     bounded(s);
@@ -379,21 +399,7 @@ fn our_client(test: &str, case: Case, subnet: u8) {
         let ns = &ns;
         let reply = &reply;
         let kernel_side = scope.spawn(move || {
-            // The listener is blocking: a connection that never arrives
-            // would hang the test, so poll it against a deadline.
-            listener.set_nonblocking(true).unwrap();
-            let deadline = StdInstant::now() + KERNEL_IO_TIMEOUT;
-            let mut s = loop {
-                match listener.accept() {
-                    Ok((s, _)) => break s,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        assert!(StdInstant::now() < deadline, "no connection");
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err(e) => panic!("accept: {e}"),
-                }
-            };
-            s.set_nonblocking(false).unwrap();
+            let mut s = accept_within_deadline(&listener);
             kernel_serve(&mut s, reply, ns)
         });
         let epoch = StdInstant::now();
@@ -713,19 +719,7 @@ fn lab_our_client_joins_a_second_path() {
         let ns = &ns;
         let reply = &reply;
         let kernel_side = scope.spawn(move || {
-            listener.set_nonblocking(true).unwrap();
-            let deadline = StdInstant::now() + KERNEL_IO_TIMEOUT;
-            let mut s = loop {
-                match listener.accept() {
-                    Ok((s, _)) => break s,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        assert!(StdInstant::now() < deadline, "no connection");
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err(e) => panic!("accept: {e}"),
-                }
-            };
-            s.set_nonblocking(false).unwrap();
+            let mut s = accept_within_deadline(&listener);
             kernel_serve(&mut s, reply, ns)
         });
         let epoch = StdInstant::now();
@@ -931,5 +925,158 @@ fn lab_kernel_client_joins_our_server_over_a_second_path() {
     assert!(
         got.iter().all(|(_, _, bytes)| *bytes > (SIZE / 10) as u64),
         "both subflows carry data: {got:?}"
+    );
+}
+
+/// Run `conn` over `dev` until `until` says stop (it sees each event),
+/// for at most 20 s. Written bytes come from `data`; read ones are
+/// discarded.
+fn drive_until(
+    dev: &SyncDevice,
+    conn: &mut MptcpConnection,
+    data: &[u8],
+    epoch: StdInstant,
+    mut until: impl FnMut(&mut MptcpConnection, MptcpEvent) -> bool,
+) {
+    let now = || Instant::from_nanos(epoch.elapsed().as_nanos() as u64);
+    let deadline = StdInstant::now() + Duration::from_secs(20);
+    let (mut written, mut packet, mut buf) = (0, vec![0u8; 2048], vec![0u8; 65536]);
+    loop {
+        assert!(StdInstant::now() < deadline, "no end in 20 s: {conn:?}");
+        while let Ok(n) = dev.recv(&mut packet) {
+            if let Ok(seg) = Segment::parse(&packet[..n], ChecksumCheck::Verify) {
+                conn.handle_segment(now(), &seg);
+            }
+        }
+        if conn.poll_timeout().is_some_and(|t| t <= now()) {
+            conn.handle_timeout(now());
+        }
+        written += conn.write(&data[written..]);
+        while conn.read(&mut buf) > 0 {}
+        while let Some(n) = conn.poll_transmit(now(), &mut packet) {
+            dev.send(&packet[..n]).expect("tun write");
+        }
+        while let Some(event) = conn.poll_event() {
+            if until(conn, event) {
+                // Let the last packets out.
+                while let Some(n) = conn.poll_transmit(now(), &mut packet) {
+                    dev.send(&packet[..n]).expect("tun write");
+                }
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// MP_FASTCLOSE from us (issue 4, g): our client aborts in mid-transfer;
+/// the kernel's socket reports a reset, not a hang.
+#[test]
+fn lab_our_fastclose_resets_the_kernel_connection() {
+    let test = "lab_our_fastclose_resets_the_kernel_connection";
+    let case = Case::mptcp("mpfcl");
+    let Some(Setup {
+        ns,
+        dev,
+        kernel,
+        ours,
+    }) = setup(test, &case, 24)
+    else {
+        return;
+    };
+    let server_addr = SocketAddr::new(kernel, 5001);
+    let listener = run_in(&ns, || kernel_mptcp_listener(server_addr))
+        .unwrap()
+        .expect("listener");
+    let data = stream(15, 4 << 20);
+    let kernel_result = std::thread::scope(|scope| {
+        let kernel_side = scope.spawn(move || {
+            let mut s = accept_within_deadline(&listener);
+            bounded(&s);
+            let mut buf = vec![0u8; 65536];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) => return Err(e.kind()),
+                }
+            }
+        });
+        let epoch = StdInstant::now();
+        let mut conn = MptcpConnection::connect(
+            config(&case),
+            FourTuple {
+                local: SocketAddr::new(ours, 40001),
+                remote: server_addr,
+            },
+            IsnKey::from_bytes([7; 32]),
+            Key(0x1357_9bdf_0246_8ace),
+            cc(),
+            Instant::ZERO,
+        )
+        .unwrap();
+        let mut acked_data = false;
+        drive_until(&dev, &mut conn, &data, epoch, |conn, event| {
+            if event == MptcpEvent::Writable && !acked_data {
+                // Some data went through: now close abruptly.
+                acked_data = true;
+                conn.abort();
+            }
+            event == MptcpEvent::Closed
+        });
+        kernel_side.join().unwrap()
+    });
+    assert_eq!(
+        kernel_result,
+        Err(std::io::ErrorKind::ConnectionReset),
+        "the kernel saw a reset"
+    );
+    let counters = nstat(&ns).expect("nstat");
+    assert!(
+        counter(&counters, "MPTcpExtMPFastcloseRx") >= 1,
+        "{counters:?}"
+    );
+}
+
+/// MP_FASTCLOSE from the kernel (issue 4, g): a kernel client closes its
+/// socket with data it never read, which makes the kernel send
+/// MP_FASTCLOSE; our server reports a reset, not a hang.
+#[test]
+fn lab_kernel_fastclose_resets_our_connection() {
+    let test = "lab_kernel_fastclose_resets_our_connection";
+    let case = Case::mptcp("mpfck");
+    let Some(Setup { ns, dev, ours, .. }) = setup(test, &case, 25) else {
+        return;
+    };
+    let target = SocketAddr::new(ours, 5002);
+    let reply = stream(16, 4 << 20);
+    std::thread::scope(|scope| {
+        let ns = &ns;
+        let kernel_side = scope.spawn(move || {
+            let mut s = run_in(ns, || kernel_mptcp_connect(target))
+                .unwrap()
+                .expect("kernel connect");
+            s.write_all(b"hello").unwrap();
+            // Let our reply fill the socket's receive queue, unread.
+            std::thread::sleep(Duration::from_millis(500));
+            drop(s);
+        });
+        let epoch = StdInstant::now();
+        let mut conn = accept_first_syn(&dev, 5002, &case, epoch, None);
+        let mut reset = false;
+        drive_until(&dev, &mut conn, &reply, epoch, |_, event| {
+            reset |= event == MptcpEvent::Reset;
+            matches!(
+                event,
+                MptcpEvent::Reset | MptcpEvent::Closed | MptcpEvent::TimedOut
+            )
+        });
+        kernel_side.join().unwrap();
+        assert!(reset, "our side reports the reset: {conn:?}");
+    });
+    let counters = nstat(&ns).expect("nstat");
+    assert!(
+        counter(&counters, "MPTcpExtMPFastcloseTx") >= 1,
+        "{counters:?}"
     );
 }
