@@ -8,6 +8,10 @@
 //! engine below it, it never reads a clock or touches a socket: segments
 //! and `now` in, segments, timeouts and events out.
 //!
+//! An [`Endpoint`] holds every connection of a host: it routes segments
+//! by four-tuple and MP_JOINs by token, and answers what nobody owns. A
+//! [`Scheduler`] spreads each connection's data over its subflows.
+//!
 //! The building blocks are public for tools and tests: [`handshake`]
 //! (MP_CAPABLE negotiation), [`join`] (MP_JOIN), [`data_seq`] (32-to-64-bit
 //! expansion), [`mapping`] (received mappings), [`tx_map`] (declared

@@ -8,7 +8,9 @@
 //!
 //! Cases: IPv4 and IPv6; DSS checksums asked for by the kernel
 //! (`net.mptcp.checksum_enabled=1`) and by us; fallback against a plain
-//! TCP kernel listener and a plain TCP kernel client.
+//! TCP kernel listener and a plain TCP kernel client; a second subflow
+//! over a second device, joined by us and by the kernel (`subflow`
+//! endpoint); MP_FASTCLOSE from each side.
 //!
 //! The driver here is a minimal single-connection loop (the TUN driver's
 //! MPTCP streams come later); it is enough to judge the protocol.
