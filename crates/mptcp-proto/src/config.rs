@@ -47,6 +47,9 @@ pub struct MptcpConfig {
     /// with MP_TCPRST "lack of resources"). Default 8 (the kernel's
     /// `ip mptcp limits` allow at most 8 as well).
     pub max_subflows: usize,
+    /// Most addresses announced by each side that one connection keeps
+    /// (ours until echoed, the peer's for the path manager). Default 8.
+    pub max_addresses: usize,
     /// SYNs with MP_CAPABLE a client sends before it retries without (a
     /// middlebox may drop SYNs with unknown options, RFC 8684 §3.7); the
     /// connection is then plain TCP. Default 3: the first SYN and two
@@ -69,6 +72,7 @@ impl Default for MptcpConfig {
             max_rx_mappings: 1024,
             max_rx_ranges: 1024,
             max_subflows: 8,
+            max_addresses: 8,
             mptcp_syns: 3,
         }
     }

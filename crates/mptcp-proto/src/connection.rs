@@ -21,7 +21,8 @@ use std::time::Duration;
 
 use mptcp_time::Instant;
 use mptcp_wire::mptcp::{
-    Dss, DssMapping, DssSeq, MpCapable, MpFastclose, MpJoin, MpTcpRst, MptcpOption, TcpRstReason,
+    AddAddr, Dss, DssMapping, DssSeq, MpCapable, MpFastclose, MpJoin, MpTcpRst, MptcpOption,
+    TcpRstReason,
 };
 use mptcp_wire::segment::TcpFlags;
 use mptcp_wire::{AddrId, Key, Nonce, Segment, TcpOption};
@@ -34,6 +35,7 @@ use crate::join::{JoinError, JoinInitiator, JoinParams, JoinResponder};
 use crate::mapping::{MappingError, MappingTable, RxMapping};
 use crate::reassembly::Reassembly;
 use crate::scheduler::{Candidate, MinRtt, Scheduler, SubflowId};
+use crate::signal::{AnnounceError, RemoteAddress, Signals};
 use crate::tx_map::{TxMap, TxMapping};
 
 /// Which side opened the connection.
@@ -248,6 +250,10 @@ struct SubflowOptions<'a> {
     option: Option<MptcpOption<'static>>,
     /// Set when a segment built here carried the DATA_FIN.
     data_fin_sent: bool,
+    /// An ADD_ADDR (or its echo) for the next pure ACK.
+    signal: Option<AddAddr>,
+    /// Set when a segment built here carried `signal`.
+    signal_sent: bool,
 }
 
 /// DSS with a 4-octet DATA_ACK and an 8-octet mapping, plus checksum.
@@ -271,8 +277,10 @@ impl OptionSource for SubflowOptions<'_> {
 
     fn options(&mut self, segment: &OutgoingSegment) -> ExtraOptions<'_> {
         self.option = self.option_for(segment);
-        if let Some(MptcpOption::Dss(Dss { data_fin: true, .. })) = self.option {
-            self.data_fin_sent = true;
+        match self.option {
+            Some(MptcpOption::Dss(Dss { data_fin: true, .. })) => self.data_fin_sent = true,
+            Some(MptcpOption::AddAddr(_)) => self.signal_sent = true,
+            _ => {}
         }
         ExtraOptions {
             mptcp: self.option,
@@ -329,6 +337,15 @@ impl SubflowOptions<'_> {
                 data,
             )));
         }
+        if segment.payload_len == 0
+            && !flags.contains(TcpFlags::FIN)
+            && self.data_fin.is_none()
+            && let Some(signal) = self.signal
+        {
+            // §3.4.1: an ADD_ADDR rides alone on a pure ACK (beside a DSS
+            // it may not fit); the next segment carries the DATA_ACK.
+            return Some(MptcpOption::AddAddr(signal));
+        }
         let mapping = if segment.payload_len > 0 {
             mapping.map(|m| DssMapping {
                 dsn: DssSeq::Long(m.dsn),
@@ -377,6 +394,7 @@ struct IncomingOptions {
     join: Option<MpJoin>,
     dss: Option<Dss>,
     fastclose: Option<MpFastclose>,
+    add_addr: Option<AddAddr>,
 }
 
 impl IncomingOptions {
@@ -394,6 +412,7 @@ impl IncomingOptions {
                 }
                 TcpOption::Mptcp(MptcpOption::Dss(d)) if out.dss.is_none() => out.dss = Some(d),
                 TcpOption::Mptcp(MptcpOption::MpFastclose(f)) => out.fastclose = Some(f),
+                TcpOption::Mptcp(MptcpOption::AddAddr(a)) => out.add_addr = Some(a),
                 _ => {}
             }
         }
@@ -462,6 +481,7 @@ pub struct MptcpConnection {
 
     /// We closed abruptly: our resets carry MP_FASTCLOSE.
     fastclose: bool,
+    signals: Signals,
     events: VecDeque<MptcpEvent>,
     scratch: Box<[u8]>,
 }
@@ -534,6 +554,7 @@ impl MptcpConnection {
         // byte stream is the data stream (any base will do).
         let recv = matches!(mode, Mode::Fallback(_))
             .then(|| Reassembly::new(0, config.recv_buffer, config.max_rx_ranges));
+        let signals = Signals::new(config.max_addresses);
         MptcpConnection {
             send: SendBuffer::new(config.send_buffer),
             scratch: vec![0; usize::from(u16::MAX)].into_boxed_slice(),
@@ -569,6 +590,7 @@ impl MptcpConnection {
             peer_closed: false,
             closed: false,
             fastclose: false,
+            signals,
             events: VecDeque::new(),
         }
     }
@@ -894,6 +916,36 @@ impl MptcpConnection {
         Ok(self.add_subflow(sub, now))
     }
 
+    /// Announce one of our addresses to the peer with ADD_ADDR (§3.4.1),
+    /// sent on a pure ACK and again until the peer echoes it. `id` names
+    /// the address for the connection's life (not 0: that is the initial
+    /// subflow's); `port` is set when it differs from the connection's.
+    ///
+    /// # Errors
+    ///
+    /// [`AnnounceError`]; [`AnnounceError::Limit`] also when the
+    /// connection does not speak MPTCP.
+    pub fn announce(
+        &mut self,
+        id: AddrId,
+        addr: std::net::IpAddr,
+        port: Option<u16>,
+    ) -> Result<(), AnnounceError> {
+        if self.mode != Mode::Mptcp {
+            return Err(AnnounceError::Limit);
+        }
+        self.signals.announce(RemoteAddress { id, addr, port })?;
+        if let Some(sub) = self.signal_subflow() {
+            sub.tcp.request_ack();
+        }
+        Ok(())
+    }
+
+    /// The addresses the peer announced (ADD_ADDR with a valid HMAC).
+    pub fn remote_addresses(&self) -> &[RemoteAddress] {
+        self.signals.remote()
+    }
+
     /// Close one subflow with a FIN; the connection goes on over the
     /// others, and the data outstanding on it is sent again there.
     pub fn close_subflow(&mut self, id: SubflowId) {
@@ -1011,6 +1063,21 @@ impl MptcpConnection {
             && let Some(dss) = options.dss
         {
             self.on_dss(i, &dss);
+        }
+        if self.mode == Mode::Mptcp
+            && let (Some(add_addr), Some(peer_key)) = (options.add_addr, self.peer_key)
+        {
+            if let Some(address) = self
+                .signals
+                .on_add_addr(&add_addr, self.local_key, peer_key)
+            {
+                self.push_event(MptcpEvent::AddressAnnounced(address));
+            }
+            if self.signals.has_pending()
+                && let Some(sub) = self.signal_subflow()
+            {
+                sub.tcp.request_ack();
+            }
         }
         if let Some(incoming) = incoming {
             self.apply_mapping(i, incoming);
@@ -1609,6 +1676,7 @@ impl MptcpConnection {
             })
             .chain(self.data_fin_timer)
             .chain(self.data_rtx_timer)
+            .chain(self.signals.poll_timeout())
             .min()
     }
 
@@ -1646,6 +1714,14 @@ impl MptcpConnection {
         }
         if self.data_rtx_timer.is_some_and(|t| t <= now) {
             self.on_data_rtx_timer(now);
+        }
+        if self.signals.poll_timeout().is_some_and(|t| t <= now) {
+            self.signals.handle_timeout(now);
+            if self.signals.has_pending()
+                && let Some(sub) = self.signal_subflow()
+            {
+                sub.tcp.request_ack();
+            }
         }
         if self.data_fin_timer.is_some_and(|t| t <= now) {
             self.data_fin_timer = None;
@@ -1879,6 +1955,12 @@ impl MptcpConnection {
             _ => None,
         };
         let data_fin = self.data_fin.filter(|_| !self.data_fin_acked);
+        let signal = match (self.mode, self.peer_key) {
+            (Mode::Mptcp, Some(peer_key)) if self.subflows[i].can_send() => {
+                self.signals.next(self.local_key, peer_key)
+            }
+            _ => None,
+        };
         let sub = &mut self.subflows[i];
         sub.tx.acknowledge(sub.tcp.snd_una());
         let join = match &sub.origin {
@@ -1905,8 +1987,18 @@ impl MptcpConnection {
             data_fin: data_fin.filter(|_| sub.usable),
             option: None,
             data_fin_sent: false,
+            signal,
+            signal_sent: false,
         };
         let n = sub.tcp.poll_transmit_with(now, buf, &mut options);
+        if options.signal_sent
+            && let Some(signal) = signal
+        {
+            self.signals.sent(&signal, now, sub.tcp.rto());
+            if self.signals.has_pending() {
+                sub.tcp.request_ack();
+            }
+        }
         if data_fin.is_some() && sub.usable {
             if options.data_fin_sent {
                 if self.data_fin_timer.is_none() {

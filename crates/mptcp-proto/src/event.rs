@@ -2,6 +2,7 @@
 
 use crate::handshake::FallbackReason;
 use crate::scheduler::SubflowId;
+use crate::signal::RemoteAddress;
 
 /// An event of one MPTCP connection, in the order it happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +22,9 @@ pub enum MptcpEvent {
     /// A subflow closed, failed or was refused while the connection goes
     /// on; its outstanding data is sent again on the others.
     SubflowClosed(SubflowId),
+    /// The peer announced an address (ADD_ADDR with a valid HMAC): a
+    /// path manager may open a subflow to it.
+    AddressAnnounced(RemoteAddress),
     /// New in-order data can be read.
     Readable,
     /// Room opened in the send buffer after a `write` that did not take

@@ -27,6 +27,7 @@ pub mod join;
 pub mod mapping;
 pub mod reassembly;
 pub mod scheduler;
+pub mod signal;
 pub mod tx_map;
 
 pub use config::{InvalidConfig, MptcpConfig};
@@ -36,3 +37,4 @@ pub use event::{MptcpEvent, Violation};
 pub use handshake::FallbackReason;
 pub use join::{JoinError, JoinInitiator, JoinParams, JoinResponder};
 pub use scheduler::{Candidate, MinRtt, RoundRobin, Scheduler, SubflowId};
+pub use signal::{AnnounceError, RemoteAddress};

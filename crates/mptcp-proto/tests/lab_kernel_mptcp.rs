@@ -1082,3 +1082,244 @@ fn lab_kernel_fastclose_resets_our_connection() {
         "{counters:?}"
     );
 }
+
+/// A namespace with two TUN devices: the kernel's addresses `10.79.N.1`
+/// and `10.79.N+1.1`, ours `.2` behind each.
+struct TwoPaths {
+    ns: Netns,
+    dev_a: SyncDevice,
+    dev_b: SyncDevice,
+    kernel: [IpAddr; 2],
+    ours: [IpAddr; 2],
+}
+
+fn two_paths(tag: &str, subnet: u8, ip_commands: &[&[&str]]) -> TwoPaths {
+    let ns = Netns::new(tag).expect("namespace");
+    for args in ip_commands {
+        ns.ip(args).expect("ip");
+    }
+    let ip = |n: u8, host: u8| -> IpAddr { format!("10.79.{n}.{host}").parse().unwrap() };
+    let kernel = [ip(subnet, 1), ip(subnet + 1, 1)];
+    let ours = [ip(subnet, 2), ip(subnet + 1, 2)];
+    let dev = |name: &str, addr| {
+        let dev = tun_in(
+            &ns,
+            &TunConfig {
+                name: name.into(),
+                addr,
+                prefix: 24,
+                mtu: 1500,
+            },
+        )
+        .expect("tun");
+        dev.set_nonblocking(true).unwrap();
+        dev
+    };
+    let (dev_a, dev_b) = (dev("mp0", kernel[0]), dev("mp1", kernel[1]));
+    TwoPaths {
+        ns,
+        dev_a,
+        dev_b,
+        kernel,
+        ours,
+    }
+}
+
+/// ADD_ADDR from the kernel (issue 4, b): the kernel server has a
+/// `signal` endpoint on its second address; our client checks the
+/// announcement's HMAC, echoes it, and joins the announced address.
+#[test]
+fn lab_kernel_announces_and_our_client_joins() {
+    let test = "lab_kernel_announces_and_our_client_joins";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let p = two_paths(
+        "mpsig",
+        26,
+        &[
+            &[
+                "mptcp",
+                "limits",
+                "set",
+                "subflows",
+                "2",
+                "add_addr_accepted",
+                "2",
+            ],
+            &["mptcp", "endpoint", "add", "10.79.27.1", "signal"],
+        ],
+    );
+    let listener = run_in(&p.ns, || {
+        kernel_mptcp_listener(SocketAddr::new("0.0.0.0".parse().unwrap(), 5001))
+    })
+    .unwrap()
+    .expect("listener");
+    let data = stream(17, SIZE);
+    let reply = stream(18, REPLY);
+    let (conn, kernel_side, events) = std::thread::scope(|scope| {
+        let ns = &p.ns;
+        let reply = &reply;
+        let kernel_side = scope.spawn(move || {
+            let mut s = accept_within_deadline(&listener);
+            kernel_serve(&mut s, reply, ns)
+        });
+        let epoch = StdInstant::now();
+        let mut conn = MptcpConnection::connect(
+            config(&Case::mptcp("mpsig")),
+            FourTuple {
+                local: SocketAddr::new(p.ours[0], 40001),
+                remote: SocketAddr::new(p.kernel[0], 5001),
+            },
+            IsnKey::from_bytes([10; 32]),
+            Key(0x2468_ace0_1357_9bdf),
+            cc(),
+            Instant::ZERO,
+        )
+        .unwrap();
+        let mut events = Vec::new();
+        let ours_b = p.ours[1];
+        let received = drive_paths(
+            &[&p.dev_a, &p.dev_b],
+            &|src, _| usize::from(src == ours_b),
+            &mut conn,
+            &data,
+            epoch,
+            None,
+            |conn, event| {
+                if let MptcpEvent::AddressAnnounced(address) = event {
+                    let now = Instant::from_nanos(epoch.elapsed().as_nanos() as u64);
+                    let tuple = FourTuple {
+                        local: SocketAddr::new(ours_b, 40002),
+                        remote: SocketAddr::new(address.addr, address.port.unwrap_or(5001)),
+                    };
+                    conn.open_subflow(
+                        now,
+                        tuple,
+                        IsnKey::from_bytes([11; 32]),
+                        Nonce(0x5eed_0002),
+                        AddrId(1),
+                        false,
+                    )
+                    .expect("open subflow");
+                }
+                if event != MptcpEvent::Writable && event != MptcpEvent::Readable {
+                    events.push(event);
+                }
+            },
+        );
+        assert!(received == *reply, "reply differs");
+        (conn, kernel_side.join().unwrap(), events)
+    });
+    assert_eq!(kernel_side.total, SIZE);
+    assert_eq!(kernel_side.digest, Sha256::digest(&data).to_vec());
+    let announced = events
+        .iter()
+        .find_map(|e| match e {
+            MptcpEvent::AddressAnnounced(a) => Some(*a),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no ADD_ADDR: {events:?}"));
+    assert_eq!(announced.addr, p.kernel[1]);
+    assert!(
+        events.contains(&MptcpEvent::SubflowEstablished(SubflowId(1))),
+        "{events:?}"
+    );
+    let counters = nstat(&p.ns).expect("nstat");
+    assert!(counter(&counters, "MPTcpExtAddAddrTx") >= 1, "{counters:?}");
+    assert!(
+        counter(&counters, "MPTcpExtEchoAdd") >= 1,
+        "our echo: {counters:?}"
+    );
+    assert!(
+        counter(&counters, "MPTcpExtMPJoinAckRx") >= 1,
+        "{counters:?}"
+    );
+    let sent: Vec<_> = conn.subflows().map(|s| s.bytes_sent).collect();
+    assert!(
+        sent.iter().all(|b| *b > (SIZE / 10) as u64),
+        "both subflows carry data: {sent:?}"
+    );
+}
+
+/// ADD_ADDR from us (issue 4, c): our server announces its second
+/// address; the kernel client accepts the HMAC, echoes, and joins it.
+#[test]
+fn lab_our_server_announces_and_the_kernel_joins() {
+    let test = "lab_our_server_announces_and_the_kernel_joins";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let p = two_paths(
+        "mpsigs",
+        28,
+        &[&[
+            "mptcp",
+            "limits",
+            "set",
+            "subflows",
+            "2",
+            "add_addr_accepted",
+            "2",
+        ]],
+    );
+    let target = SocketAddr::new(p.ours[0], 5002);
+    let data = stream(19, SIZE);
+    let reply = stream(20, REPLY);
+    let case = Case::mptcp("mpsigs");
+    let (conn, received, kernel_received, events) = std::thread::scope(|scope| {
+        let ns = &p.ns;
+        let data = &data;
+        let kernel_side = scope.spawn(move || {
+            let mut s = run_in(ns, || kernel_mptcp_connect(target))
+                .unwrap()
+                .expect("kernel connect");
+            bounded(&s);
+            s.write_all(data).expect("kernel write");
+            s.shutdown(Shutdown::Write).unwrap();
+            let mut back = Vec::new();
+            s.read_to_end(&mut back).expect("kernel read");
+            back
+        });
+        let epoch = StdInstant::now();
+        let mut conn = accept_first_syn(&p.dev_a, 5002, &case, epoch, None);
+        let mut events = Vec::new();
+        let ours_b = p.ours[1];
+        let received = drive_paths(
+            &[&p.dev_a, &p.dev_b],
+            &|src, _| usize::from(src == ours_b),
+            &mut conn,
+            &reply,
+            epoch,
+            None,
+            |conn, event| {
+                if event == (MptcpEvent::Connected { mptcp: true }) {
+                    conn.announce(AddrId(1), ours_b, None).expect("announce");
+                }
+                if event != MptcpEvent::Writable && event != MptcpEvent::Readable {
+                    events.push(event);
+                }
+            },
+        );
+        (conn, received, kernel_side.join().unwrap(), events)
+    });
+    assert!(Sha256::digest(&received) == Sha256::digest(&data));
+    assert!(kernel_received == reply, "reply differs");
+    let counters = nstat(&p.ns).expect("nstat");
+    assert!(counter(&counters, "MPTcpExtAddAddr") >= 1, "{counters:?}");
+    assert!(counter(&counters, "MPTcpExtEchoAddTx") >= 1, "{counters:?}");
+    assert_eq!(counter(&counters, "MPTcpExtAddAddrDrop"), 0, "{counters:?}");
+    assert!(
+        events.contains(&MptcpEvent::SubflowEstablished(SubflowId(1))),
+        "the kernel joined the announced address: {events:?}"
+    );
+    let got: Vec<_> = conn
+        .subflows()
+        .map(|s| (s.tuple.local, s.bytes_received))
+        .collect();
+    assert_eq!(got[1].0.ip(), p.ours[1], "{got:?}");
+    assert!(
+        got.iter().all(|(_, b)| *b > (SIZE / 10) as u64),
+        "both subflows carry data: {got:?}"
+    );
+}
