@@ -22,7 +22,7 @@ use std::time::Duration;
 use mptcp_time::Instant;
 use mptcp_wire::mptcp::{
     AddAddr, Dss, DssMapping, DssSeq, MpCapable, MpFastclose, MpJoin, MpTcpRst, MptcpOption,
-    TcpRstReason,
+    RemoveAddr, TcpRstReason,
 };
 use mptcp_wire::segment::TcpFlags;
 use mptcp_wire::{AddrId, Key, Nonce, Segment, TcpOption};
@@ -254,7 +254,23 @@ struct SubflowOptions<'a> {
     signal: Option<AddAddr>,
     /// Set when a segment built here carried `signal`.
     signal_sent: bool,
+    /// A REMOVE_ADDR for the next pure ACK.
+    remove: Option<AddrId>,
+    /// Set when a segment built here carried `remove`.
+    remove_sent: bool,
 }
+
+/// Every address ID as a one-byte slice, so a REMOVE_ADDR option can
+/// borrow its ID for as long as any option lives.
+static ADDR_IDS: [u8; 256] = {
+    let mut ids = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        ids[i] = i as u8;
+        i += 1;
+    }
+    ids
+};
 
 /// DSS with a 4-octet DATA_ACK and an 8-octet mapping, plus checksum.
 const DSS_RESERVE: usize = 4 + 4 + 8 + 4 + 2 + 2;
@@ -280,6 +296,7 @@ impl OptionSource for SubflowOptions<'_> {
         match self.option {
             Some(MptcpOption::Dss(Dss { data_fin: true, .. })) => self.data_fin_sent = true,
             Some(MptcpOption::AddAddr(_)) => self.signal_sent = true,
+            Some(MptcpOption::RemoveAddr(_)) => self.remove_sent = true,
             _ => {}
         }
         ExtraOptions {
@@ -346,6 +363,16 @@ impl SubflowOptions<'_> {
             // it may not fit); the next segment carries the DATA_ACK.
             return Some(MptcpOption::AddAddr(signal));
         }
+        if segment.payload_len == 0
+            && !flags.contains(TcpFlags::FIN)
+            && self.data_fin.is_none()
+            && let Some(AddrId(id)) = self.remove
+        {
+            let id = usize::from(id);
+            return Some(MptcpOption::RemoveAddr(RemoveAddr {
+                ids: &ADDR_IDS[id..=id],
+            }));
+        }
         let mapping = if segment.payload_len > 0 {
             mapping.map(|m| DssMapping {
                 dsn: DssSeq::Long(m.dsn),
@@ -395,6 +422,9 @@ struct IncomingOptions {
     dss: Option<Dss>,
     fastclose: Option<MpFastclose>,
     add_addr: Option<AddAddr>,
+    /// REMOVE_ADDR's IDs (the first few; more in one option are rare).
+    removed: [u8; 8],
+    removed_len: usize,
 }
 
 impl IncomingOptions {
@@ -413,6 +443,14 @@ impl IncomingOptions {
                 TcpOption::Mptcp(MptcpOption::Dss(d)) if out.dss.is_none() => out.dss = Some(d),
                 TcpOption::Mptcp(MptcpOption::MpFastclose(f)) => out.fastclose = Some(f),
                 TcpOption::Mptcp(MptcpOption::AddAddr(a)) => out.add_addr = Some(a),
+                TcpOption::Mptcp(MptcpOption::RemoveAddr(r)) => {
+                    for id in r.iter() {
+                        if out.removed_len < out.removed.len() {
+                            out.removed[out.removed_len] = id.0;
+                            out.removed_len += 1;
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -482,6 +520,8 @@ pub struct MptcpConnection {
     /// We closed abruptly: our resets carry MP_FASTCLOSE.
     fastclose: bool,
     signals: Signals,
+    /// Our address IDs to withdraw with REMOVE_ADDR, one per pure ACK.
+    removals: VecDeque<AddrId>,
     events: VecDeque<MptcpEvent>,
     scratch: Box<[u8]>,
 }
@@ -546,7 +586,9 @@ impl MptcpConnection {
             checksum,
         } = start;
         let mut cc = cc;
-        let subflow = Subflow::new(SubflowId(0), tcp, &config, Origin::Initial);
+        let mut subflow = Subflow::new(SubflowId(0), tcp, &config, Origin::Initial);
+        // §3.4.2: the initial subflow's addresses have ID 0.
+        subflow.remote_id = Some(AddrId(0));
         cc.add_path(&subflow.tcp.path_info(subflow.path), now);
         // RFC 8684 §3.1: the first data byte is IDSN + 1.
         let first = idsn(local_key).wrapping_add(1);
@@ -591,6 +633,7 @@ impl MptcpConnection {
             closed: false,
             fastclose: false,
             signals,
+            removals: VecDeque::new(),
             events: VecDeque::new(),
         }
     }
@@ -874,7 +917,8 @@ impl MptcpConnection {
 
     /// Answer a SYN carrying MP_JOIN with this connection's token (the
     /// endpoint found the connection by it). `nonce` is fresh randomness
-    /// from the caller.
+    /// from the caller; `local_id` is the ID of the address the SYN came
+    /// to, unless we announced that address under another.
     ///
     /// # Errors
     ///
@@ -900,6 +944,8 @@ impl MptcpConnection {
         };
         self.make_room(tuple)?;
         let peer_key = self.peer_key.ok_or(SubflowError::NotMptcp)?;
+        // A join to an address we announced carries its ID.
+        let local_id = self.signals.local_id_of(tuple.local).unwrap_or(local_id);
         let params = JoinParams {
             addr_id: local_id,
             backup: false,
@@ -939,6 +985,49 @@ impl MptcpConnection {
             sub.tcp.request_ack();
         }
         Ok(())
+    }
+
+    /// Withdraw our address `id` (§3.4.2): REMOVE_ADDR goes to the peer
+    /// and our subflows from that address are reset; their data moves to
+    /// the others.
+    pub fn remove_address(&mut self, id: AddrId) {
+        if self.mode != Mode::Mptcp {
+            return;
+        }
+        self.signals.withdraw(id);
+        if !self.removals.contains(&id) && self.removals.len() < self.config.max_addresses {
+            self.removals.push_back(id);
+        }
+        let doomed: Vec<usize> = (0..self.subflows.len())
+            .filter(|&i| !self.subflows[i].gone && self.subflows[i].local_id == id)
+            .collect();
+        // The REMOVE_ADDR must leave on a subflow that stays.
+        if let Some(sub) = self
+            .subflows
+            .iter_mut()
+            .find(|s| s.can_send() && s.local_id != id)
+        {
+            sub.tcp.request_ack();
+        }
+        for i in doomed {
+            self.reset_subflow_at(i, TcpRstReason::Unspecified);
+        }
+    }
+
+    /// The peer withdrew its address `id`: the subflows to it go.
+    fn on_remove_addr(&mut self, id: AddrId) {
+        self.signals.forget_remote(id);
+        let mut any = false;
+        for i in 0..self.subflows.len() {
+            if !self.subflows[i].gone && self.subflows[i].remote_id == Some(id) {
+                self.reset_subflow_at(i, TcpRstReason::Unspecified);
+                any = true;
+            }
+        }
+        if any {
+            self.reinject_outstanding();
+        }
+        self.push_event(MptcpEvent::AddressRemoved(id));
     }
 
     /// The addresses the peer announced (ADD_ADDR with a valid HMAC).
@@ -1063,6 +1152,11 @@ impl MptcpConnection {
             && let Some(dss) = options.dss
         {
             self.on_dss(i, &dss);
+        }
+        if self.mode == Mode::Mptcp {
+            for k in 0..options.removed_len {
+                self.on_remove_addr(AddrId(options.removed[k]));
+            }
         }
         if self.mode == Mode::Mptcp
             && let (Some(add_addr), Some(peer_key)) = (options.add_addr, self.peer_key)
@@ -1989,8 +2083,16 @@ impl MptcpConnection {
             data_fin_sent: false,
             signal,
             signal_sent: false,
+            remove: self.removals.front().copied().filter(|_| sub.can_send()),
+            remove_sent: false,
         };
         let n = sub.tcp.poll_transmit_with(now, buf, &mut options);
+        if options.remove_sent {
+            self.removals.pop_front();
+            if !self.removals.is_empty() {
+                sub.tcp.request_ack();
+            }
+        }
         if options.signal_sent
             && let Some(signal) = signal
         {

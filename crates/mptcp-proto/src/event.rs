@@ -25,6 +25,9 @@ pub enum MptcpEvent {
     /// The peer announced an address (ADD_ADDR with a valid HMAC): a
     /// path manager may open a subflow to it.
     AddressAnnounced(RemoteAddress),
+    /// The peer withdrew an address (REMOVE_ADDR); subflows to it were
+    /// reset.
+    AddressRemoved(mptcp_wire::AddrId),
     /// New in-order data can be read.
     Readable,
     /// Room opened in the send buffer after a `write` that did not take

@@ -136,7 +136,10 @@ impl Signals {
             .find(|a| a.address.id == option.addr_id)
         {
             a.pending = false;
-            a.timer = Some(now + rto * (1 << a.retries.min(6)));
+            // An echo may have arrived while this copy was on its way.
+            if !a.echoed {
+                a.timer = Some(now + rto * (1 << a.retries.min(6)));
+            }
         }
     }
 
@@ -183,6 +186,26 @@ impl Signals {
         self.theirs.retain(|t| t.id != address.id);
         self.theirs.push(address);
         Some(address)
+    }
+
+    /// The ID we announced `addr` under, if we did.
+    pub(crate) fn local_id_of(&self, addr: std::net::SocketAddr) -> Option<AddrId> {
+        self.ours
+            .iter()
+            .find(|a| {
+                a.address.addr == addr.ip() && a.address.port.is_none_or(|p| p == addr.port())
+            })
+            .map(|a| a.address.id)
+    }
+
+    /// Stop announcing our address `id`.
+    pub(crate) fn withdraw(&mut self, id: AddrId) {
+        self.ours.retain(|a| a.address.id != id);
+    }
+
+    /// The peer withdrew its address `id`.
+    pub(crate) fn forget_remote(&mut self, id: AddrId) {
+        self.theirs.retain(|a| a.id != id);
     }
 
     /// The addresses the peer announced.

@@ -10,7 +10,8 @@
 //! (`net.mptcp.checksum_enabled=1`) and by us; fallback against a plain
 //! TCP kernel listener and a plain TCP kernel client; a second subflow
 //! over a second device, joined by us and by the kernel (`subflow`
-//! endpoint); MP_FASTCLOSE from each side.
+//! endpoint); ADD_ADDR and REMOVE_ADDR (mid-transfer) from each side;
+//! MP_FASTCLOSE from each side.
 //!
 //! The driver here is a minimal single-connection loop (the TUN driver's
 //! MPTCP streams come later); it is enough to judge the protocol.
@@ -1130,26 +1131,43 @@ fn two_paths(tag: &str, subnet: u8, ip_commands: &[&[&str]]) -> TwoPaths {
 /// announcement's HMAC, echoes it, and joins the announced address.
 #[test]
 fn lab_kernel_announces_and_our_client_joins() {
-    let test = "lab_kernel_announces_and_our_client_joins";
+    kernel_announces(
+        "lab_kernel_announces_and_our_client_joins",
+        "mpsig",
+        26,
+        false,
+    );
+}
+
+/// REMOVE_ADDR from the kernel (issue 4, h): as above, and in mid-transfer
+/// `ip mptcp endpoint delete` withdraws the second address; our subflow
+/// to it closes and the data goes on over the first.
+#[test]
+fn lab_kernel_removes_its_address_mid_transfer() {
+    kernel_announces(
+        "lab_kernel_removes_its_address_mid_transfer",
+        "mprmk",
+        30,
+        true,
+    );
+}
+
+fn kernel_announces(test: &str, tag: &str, subnet: u8, remove: bool) {
     let Some(_lab) = require_lab(test) else {
         return;
     };
-    let p = two_paths(
-        "mpsig",
-        26,
-        &[
-            &[
-                "mptcp",
-                "limits",
-                "set",
-                "subflows",
-                "2",
-                "add_addr_accepted",
-                "2",
-            ],
-            &["mptcp", "endpoint", "add", "10.79.27.1", "signal"],
-        ],
-    );
+    let second = format!("10.79.{}.1", subnet + 1);
+    let limits = [
+        "mptcp",
+        "limits",
+        "set",
+        "subflows",
+        "2",
+        "add_addr_accepted",
+        "2",
+    ];
+    let endpoint = ["mptcp", "endpoint", "add", &second, "id", "1", "signal"];
+    let p = two_paths(tag, subnet, &[&limits, &endpoint]);
     let listener = run_in(&p.ns, || {
         kernel_mptcp_listener(SocketAddr::new("0.0.0.0".parse().unwrap(), 5001))
     })
@@ -1179,6 +1197,7 @@ fn lab_kernel_announces_and_our_client_joins() {
         .unwrap();
         let mut events = Vec::new();
         let ours_b = p.ours[1];
+        let mut removed = false;
         let received = drive_paths(
             &[&p.dev_a, &p.dev_b],
             &|src, _| usize::from(src == ours_b),
@@ -1187,6 +1206,17 @@ fn lab_kernel_announces_and_our_client_joins() {
             epoch,
             None,
             |conn, event| {
+                if remove
+                    && !removed
+                    && conn
+                        .subflows()
+                        .nth(1)
+                        .is_some_and(|s| s.bytes_sent > 4 << 20)
+                {
+                    ns.ip(&["mptcp", "endpoint", "delete", "id", "1"])
+                        .expect("delete endpoint");
+                    removed = true;
+                }
                 if let MptcpEvent::AddressAnnounced(address) = event {
                     let now = Instant::from_nanos(epoch.elapsed().as_nanos() as u64);
                     let tuple = FourTuple {
@@ -1237,36 +1267,62 @@ fn lab_kernel_announces_and_our_client_joins() {
     );
     let sent: Vec<_> = conn.subflows().map(|s| s.bytes_sent).collect();
     assert!(
-        sent.iter().all(|b| *b > (SIZE / 10) as u64),
+        sent.iter().all(|b| *b > 4 << 20),
         "both subflows carry data: {sent:?}"
     );
+    if remove {
+        assert!(counter(&counters, "MPTcpExtRmAddrTx") >= 1, "{counters:?}");
+        assert!(
+            events.contains(&MptcpEvent::AddressRemoved(AddrId(1)))
+                && events.contains(&MptcpEvent::SubflowClosed(SubflowId(1))),
+            "{events:?}"
+        );
+    }
 }
 
 /// ADD_ADDR from us (issue 4, c): our server announces its second
 /// address; the kernel client accepts the HMAC, echoes, and joins it.
 #[test]
 fn lab_our_server_announces_and_the_kernel_joins() {
-    let test = "lab_our_server_announces_and_the_kernel_joins";
+    our_server_announces(
+        "lab_our_server_announces_and_the_kernel_joins",
+        "mpsigs",
+        28,
+        false,
+    );
+}
+
+/// REMOVE_ADDR from us (issue 4, h): as above, and in mid-transfer our
+/// server withdraws the second address; the kernel closes its subflow
+/// to it and the data goes on over the first.
+#[test]
+fn lab_our_server_removes_its_address_mid_transfer() {
+    our_server_announces(
+        "lab_our_server_removes_its_address_mid_transfer",
+        "mprmo",
+        32,
+        true,
+    );
+}
+
+fn our_server_announces(test: &str, tag: &'static str, subnet: u8, remove: bool) {
     let Some(_lab) = require_lab(test) else {
         return;
     };
-    let p = two_paths(
-        "mpsigs",
-        28,
-        &[&[
-            "mptcp",
-            "limits",
-            "set",
-            "subflows",
-            "2",
-            "add_addr_accepted",
-            "2",
-        ]],
-    );
+    let limits = [
+        "mptcp",
+        "limits",
+        "set",
+        "subflows",
+        "2",
+        "add_addr_accepted",
+        "2",
+    ];
+    let p = two_paths(tag, subnet, &[&limits]);
     let target = SocketAddr::new(p.ours[0], 5002);
     let data = stream(19, SIZE);
     let reply = stream(20, REPLY);
-    let case = Case::mptcp("mpsigs");
+    let case = Case::mptcp(tag);
     let (conn, received, kernel_received, events) = std::thread::scope(|scope| {
         let ns = &p.ns;
         let data = &data;
@@ -1284,6 +1340,7 @@ fn lab_our_server_announces_and_the_kernel_joins() {
         let epoch = StdInstant::now();
         let mut conn = accept_first_syn(&p.dev_a, 5002, &case, epoch, None);
         let mut events = Vec::new();
+        let mut removed = false;
         let ours_b = p.ours[1];
         let received = drive_paths(
             &[&p.dev_a, &p.dev_b],
@@ -1295,6 +1352,14 @@ fn lab_our_server_announces_and_the_kernel_joins() {
             |conn, event| {
                 if event == (MptcpEvent::Connected { mptcp: true }) {
                     conn.announce(AddrId(1), ours_b, None).expect("announce");
+                }
+                let second = conn.subflows().nth(1);
+                if remove
+                    && !removed
+                    && second.is_some_and(|s| s.bytes_received > 4 << 20 && !s.closed)
+                {
+                    conn.remove_address(AddrId(1));
+                    removed = true;
                 }
                 if event != MptcpEvent::Writable && event != MptcpEvent::Readable {
                     events.push(event);
@@ -1319,7 +1384,14 @@ fn lab_our_server_announces_and_the_kernel_joins() {
         .collect();
     assert_eq!(got[1].0.ip(), p.ours[1], "{got:?}");
     assert!(
-        got.iter().all(|(_, b)| *b > (SIZE / 10) as u64),
+        got.iter().all(|(_, b)| *b > 4 << 20),
         "both subflows carry data: {got:?}"
     );
+    if remove {
+        assert!(counter(&counters, "MPTcpExtRmAddr") >= 1, "{counters:?}");
+        assert!(
+            events.contains(&MptcpEvent::SubflowClosed(SubflowId(1))),
+            "{events:?}"
+        );
+    }
 }
