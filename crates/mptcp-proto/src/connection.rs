@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use mptcp_time::Instant;
 use mptcp_wire::mptcp::{
-    AddAddr, Dss, DssMapping, DssSeq, MpCapable, MpFastclose, MpJoin, MpTcpRst, MptcpOption,
-    RemoveAddr, TcpRstReason,
+    AddAddr, Dss, DssMapping, DssSeq, MpCapable, MpFastclose, MpJoin, MpPrio, MpTcpRst,
+    MptcpOption, RemoveAddr, TcpRstReason,
 };
 use mptcp_wire::segment::TcpFlags;
 use mptcp_wire::{AddrId, Key, Nonce, Segment, TcpOption};
@@ -133,8 +133,12 @@ struct Subflow {
     /// connection speaks MPTCP; a joined one once authenticated (for the
     /// initiator, once the peer acknowledged its third ACK, §3.2).
     usable: bool,
-    /// Either side asked for this subflow to be a backup.
-    backup: bool,
+    /// We asked for this subflow to be a backup (B flag of our MP_JOIN, or
+    /// MP_PRIO), and whether the peer did: either makes it one.
+    local_backup: bool,
+    peer_backup: bool,
+    /// Our MP_PRIO waits for a pure ACK.
+    prio_pending: bool,
     /// Its retransmission timer fired and nothing was acknowledged since:
     /// the path may be dead. Data goes to other subflows while there are
     /// any (Linux calls such a subflow "stale").
@@ -163,7 +167,9 @@ impl Subflow {
             verified_until: None,
             origin,
             usable: false,
-            backup: false,
+            local_backup: false,
+            peer_backup: false,
+            prio_pending: false,
             stale: false,
             local_id: AddrId(0),
             remote_id: None,
@@ -172,6 +178,10 @@ impl Subflow {
             join_ack_retries: 0,
             gone: false,
         }
+    }
+
+    fn backup(&self) -> bool {
+        self.local_backup || self.peer_backup
     }
 
     fn is_initial(&self) -> bool {
@@ -258,6 +268,9 @@ struct SubflowOptions<'a> {
     remove: Option<AddrId>,
     /// Set when a segment built here carried `remove`.
     remove_sent: bool,
+    /// An MP_PRIO (its B flag) for the next pure ACK.
+    prio: Option<bool>,
+    prio_sent: bool,
 }
 
 /// Every address ID as a one-byte slice, so a REMOVE_ADDR option can
@@ -297,6 +310,7 @@ impl OptionSource for SubflowOptions<'_> {
             Some(MptcpOption::Dss(Dss { data_fin: true, .. })) => self.data_fin_sent = true,
             Some(MptcpOption::AddAddr(_)) => self.signal_sent = true,
             Some(MptcpOption::RemoveAddr(_)) => self.remove_sent = true,
+            Some(MptcpOption::MpPrio(_)) => self.prio_sent = true,
             _ => {}
         }
         ExtraOptions {
@@ -366,6 +380,17 @@ impl SubflowOptions<'_> {
         if segment.payload_len == 0
             && !flags.contains(TcpFlags::FIN)
             && self.data_fin.is_none()
+            && let Some(backup) = self.prio
+        {
+            // §3.3.8: on the subflow whose priority changes.
+            return Some(MptcpOption::MpPrio(MpPrio {
+                backup,
+                addr_id: None,
+            }));
+        }
+        if segment.payload_len == 0
+            && !flags.contains(TcpFlags::FIN)
+            && self.data_fin.is_none()
             && let Some(AddrId(id)) = self.remove
         {
             let id = usize::from(id);
@@ -422,6 +447,7 @@ struct IncomingOptions {
     dss: Option<Dss>,
     fastclose: Option<MpFastclose>,
     add_addr: Option<AddAddr>,
+    prio: Option<MpPrio>,
     /// REMOVE_ADDR's IDs (the first few; more in one option are rare).
     removed: [u8; 8],
     removed_len: usize,
@@ -443,6 +469,7 @@ impl IncomingOptions {
                 TcpOption::Mptcp(MptcpOption::Dss(d)) if out.dss.is_none() => out.dss = Some(d),
                 TcpOption::Mptcp(MptcpOption::MpFastclose(f)) => out.fastclose = Some(f),
                 TcpOption::Mptcp(MptcpOption::AddAddr(a)) => out.add_addr = Some(a),
+                TcpOption::Mptcp(MptcpOption::MpPrio(p)) => out.prio = Some(p),
                 TcpOption::Mptcp(MptcpOption::RemoveAddr(r)) => {
                     for id in r.iter() {
                         if out.removed_len < out.removed.len() {
@@ -519,6 +546,8 @@ pub struct MptcpConnection {
 
     /// We closed abruptly: our resets carry MP_FASTCLOSE.
     fastclose: bool,
+    /// A subflow closed with FINs after both DATA_FINs went through.
+    closed_cleanly: bool,
     signals: Signals,
     /// Our address IDs to withdraw with REMOVE_ADDR, one per pure ACK.
     removals: VecDeque<AddrId>,
@@ -632,6 +661,7 @@ impl MptcpConnection {
             peer_closed: false,
             closed: false,
             fastclose: false,
+            closed_cleanly: false,
             signals,
             removals: VecDeque::new(),
             events: VecDeque::new(),
@@ -838,7 +868,7 @@ impl MptcpConnection {
             id: s.id,
             tuple: s.tcp.four_tuple(),
             established: s.usable && !s.gone,
-            backup: s.backup,
+            backup: s.backup(),
             closed: s.gone,
             srtt: s.tcp.srtt(),
             cwnd: s.tcp.cwnd(),
@@ -911,7 +941,7 @@ impl MptcpConnection {
         let id = SubflowId(self.next_subflow_id);
         let mut sub = Subflow::new(id, tcp, &self.config, Origin::Initiator(join));
         sub.local_id = local_id;
-        sub.backup = backup;
+        sub.local_backup = backup;
         Ok(self.add_subflow(sub, now))
     }
 
@@ -958,7 +988,7 @@ impl MptcpConnection {
         let mut sub = Subflow::new(id, tcp, &self.config, Origin::Responder(responder));
         sub.local_id = local_id;
         sub.remote_id = Some(peer.addr_id);
-        sub.backup = peer.backup;
+        sub.peer_backup = peer.backup;
         Ok(self.add_subflow(sub, now))
     }
 
@@ -1043,6 +1073,17 @@ impl MptcpConnection {
             sub.usable = false;
             sub.tcp.shutdown();
             self.reinject_outstanding();
+        }
+    }
+
+    /// Make subflow `id` a backup, or a regular subflow again, and tell
+    /// the peer with MP_PRIO (§3.3.8). A backup carries data only while
+    /// no regular subflow is established.
+    pub fn set_backup(&mut self, id: SubflowId, backup: bool) {
+        if let Some(sub) = self.subflows.iter_mut().find(|s| s.id == id && !s.gone) {
+            sub.local_backup = backup;
+            sub.prio_pending = true;
+            sub.tcp.request_ack();
         }
     }
 
@@ -1153,6 +1194,13 @@ impl MptcpConnection {
         {
             self.on_dss(i, &dss);
         }
+        if self.mode == Mode::Mptcp
+            && let Some(prio) = options.prio
+        {
+            // §3.3.8: the peer asks us to use this subflow only as a
+            // backup (or no longer).
+            self.subflows[i].peer_backup = prio.backup;
+        }
         if self.mode == Mode::Mptcp {
             for k in 0..options.removed_len {
                 self.on_remove_addr(AddrId(options.removed[k]));
@@ -1189,7 +1237,7 @@ impl MptcpConnection {
                 match join.map(|j| initiator.on_syn_ack(j)) {
                     Some(Ok(peer)) => {
                         sub.remote_id = Some(peer.addr_id);
-                        sub.backup |= peer.backup;
+                        sub.peer_backup = peer.backup;
                         sub.join_ack_timer = Some(now + sub.tcp.rto());
                         Ok(false)
                     }
@@ -1644,6 +1692,17 @@ impl MptcpConnection {
             self.cc.remove_path(path);
             self.push_event(MptcpEvent::SubflowClosed(id));
             self.reinject_outstanding();
+            if failure.is_none() && self.data_fin_acked && self.peer_closed {
+                // This subflow closed cleanly after both DATA_FINs: the
+                // peer is done. Paths that stopped answering are reset
+                // rather than waited for.
+                self.closed_cleanly = true;
+                for k in 0..self.subflows.len() {
+                    if !self.subflows[k].gone && self.subflows[k].stale {
+                        self.reset_subflow_at(k, TcpRstReason::Unspecified);
+                    }
+                }
+            }
             return;
         }
         if self.closed {
@@ -1700,6 +1759,17 @@ impl MptcpConnection {
     /// (RFC 8684 §3.3.6; Linux reinjects on its MPTCP-level timer).
     fn on_subflow_rto(&mut self, i: usize) {
         self.subflows[i].stale = true;
+        let others = self
+            .subflows
+            .iter()
+            .enumerate()
+            .any(|(k, s)| k != i && !s.gone);
+        if self.data_fin_acked && self.peer_closed && (others || self.closed_cleanly) {
+            // Both DATA_FINs are through and another subflow closes (or
+            // closed) the connection: do not wait minutes for this path.
+            self.reset_subflow_at(i, TcpRstReason::Unspecified);
+            return;
+        }
         let other = self
             .subflows
             .iter()
@@ -1944,20 +2014,23 @@ impl MptcpConnection {
             // A stale subflow takes data only when every subflow is stale.
             let fresh = self.subflows.iter().any(|s| s.can_send() && !s.stale);
             for (i, sub) in self.subflows.iter().enumerate() {
-                if sub.can_send()
-                    && !(fresh && sub.stale)
-                    && sub.tx.has_room()
-                    && sub.tcp.writable() > 0
-                {
+                if sub.can_send() && !(fresh && sub.stale) {
                     // Bytes given to the subflow and not yet acknowledged
                     // there count against its window: data waits at the
-                    // connection level, where any subflow can take it.
+                    // connection level, where any subflow can take it. A
+                    // subflow without room stays listed (with no space), so
+                    // the scheduler knows a regular subflow is there.
                     let queued = u64::from(sub.tcp.write_seq().distance_from(sub.tcp.snd_una()));
+                    let full = !sub.tx.has_room() || sub.tcp.writable() == 0;
                     self.candidates.push(Candidate {
                         id: sub.id,
                         srtt: sub.tcp.srtt(),
-                        space: sub.tcp.cwnd().saturating_sub(queued),
-                        backup: sub.backup,
+                        space: if full {
+                            0
+                        } else {
+                            sub.tcp.cwnd().saturating_sub(queued)
+                        },
+                        backup: sub.backup(),
                     });
                     self.candidate_index.push(i);
                 }
@@ -2085,8 +2158,16 @@ impl MptcpConnection {
             signal_sent: false,
             remove: self.removals.front().copied().filter(|_| sub.can_send()),
             remove_sent: false,
+            prio: sub
+                .prio_pending
+                .then_some(sub.local_backup)
+                .filter(|_| sub.usable),
+            prio_sent: false,
         };
         let n = sub.tcp.poll_transmit_with(now, buf, &mut options);
+        if options.prio_sent {
+            sub.prio_pending = false;
+        }
         if options.remove_sent {
             self.removals.pop_front();
             if !self.removals.is_empty() {

@@ -55,6 +55,10 @@ struct MptcpHost {
     closed_at: Option<Instant>,
     events: Vec<MptcpEvent>,
     round_robin: bool,
+    /// Client: open subflow B as a backup.
+    backup_b: bool,
+    /// Client: make subflow B a backup with MP_PRIO at this time.
+    prio_b_at: Option<Instant>,
     scratch: Vec<u8>,
 }
 
@@ -75,6 +79,8 @@ impl MptcpHost {
             closed_at: None,
             events: Vec::new(),
             round_robin: false,
+            backup_b: false,
+            prio_b_at: None,
             scratch: vec![0; 64 * 1024],
         }
     }
@@ -123,7 +129,7 @@ impl MptcpHost {
                             IsnKey::from_bytes([self.isn; 32]),
                             Nonce(0xabcd_0001),
                             AddrId(1),
-                            false,
+                            self.backup_b,
                         )
                         .expect("open subflow B");
                     self.joined = Some(id);
@@ -133,6 +139,12 @@ impl MptcpHost {
                 _ => {}
             }
             self.events.push(event);
+        }
+        if let (Some(at), Some(b)) = (self.prio_b_at, self.joined)
+            && now >= at
+        {
+            conn.set_backup(b, true);
+            self.prio_b_at = None;
         }
         if self.round_robin {
             conn.set_scheduler(Box::new(RoundRobin::default()));
@@ -301,7 +313,8 @@ fn run(net: &mut Net, total: u64, deadline: Duration) -> Instant {
         client(net).conn,
         client(net).events
     );
-    s.closed_at.expect("server did not close")
+    s.closed_at
+        .unwrap_or_else(|| panic!("server did not close: {:?}", s.conn))
 }
 
 /// Bytes each of the client's subflows sent, by subflow.
@@ -420,4 +433,60 @@ fn a_path_that_returns_is_used_again() {
         after > before + (1 << 20),
         "path B sent {before} bytes before it returned and {after} at the end"
     );
+}
+
+/// Sample the client's per-subflow bytes at `at`, then run to the end.
+fn sample_then_finish(net: &mut Net, total: u64, at: Duration) -> Vec<(SubflowId, u64)> {
+    let at = Instant::ZERO + at;
+    while net.sim.now() < at && net.sim.step() {}
+    let sample = sent_per_subflow(net);
+    run(net, total, Duration::from_secs(600));
+    sample
+}
+
+fn server_view(net: &Net) -> Vec<mptcp_proto::SubflowStats> {
+    server(net).conn.as_ref().unwrap().subflows().collect()
+}
+
+/// A subflow opened as a backup (B flag in its MP_JOIN) carries nothing
+/// while the regular one works, and takes over when it dies.
+#[test]
+fn a_backup_subflow_waits_until_the_regular_one_fails() {
+    const TOTAL: u64 = 8 << 20;
+    let mut host = MptcpHost::client(TOTAL);
+    host.backup_b = true;
+    let mut net = net(host, path(20, 10), path(20, 10));
+    let mut down = path(20, 10);
+    down.up = false;
+    for dir in Direction::BOTH {
+        let at = Instant::ZERO + Duration::from_secs(2);
+        net.sim
+            .schedule_link(at, net.link_a, dir, down.clone())
+            .unwrap();
+    }
+    let before = sample_then_finish(&mut net, TOTAL, Duration::from_millis(1900));
+    assert_eq!(before.len(), 2, "{before:?}");
+    assert_eq!(before[1].1, 0, "the backup carried data: {before:?}");
+    assert!(server_view(&net)[1].backup, "the server saw the B flag");
+    let after = sent_per_subflow(&net);
+    assert!(after[1].1 > 1 << 20, "the backup took over: {after:?}");
+}
+
+/// MP_PRIO in mid-transfer: subflow B becomes a backup, the peer learns
+/// it, and B stops taking new data while A works.
+#[test]
+fn mp_prio_turns_a_subflow_into_a_backup() {
+    const TOTAL: u64 = 16 << 20;
+    let mut host = MptcpHost::client(TOTAL);
+    host.prio_b_at = Some(Instant::ZERO + Duration::from_secs(1));
+    let mut net = net(host, path(20, 10), path(20, 10));
+    // Leave time for what B already had in flight.
+    let at_prio = sample_then_finish(&mut net, TOTAL, Duration::from_millis(1500));
+    let end = sent_per_subflow(&net);
+    assert!(at_prio[1].1 > 1 << 20, "B carried data before: {at_prio:?}");
+    assert!(
+        end[1].1 - at_prio[1].1 < 64 << 10,
+        "B kept taking data as a backup: {at_prio:?} then {end:?}"
+    );
+    assert!(server_view(&net)[1].backup, "MP_PRIO reached the server");
 }
