@@ -86,6 +86,9 @@ pub enum SubflowError {
     /// A subflow with this four-tuple exists.
     #[error("a subflow with this four-tuple exists")]
     Duplicate,
+    /// The connection is closing (both DATA_FINs are through).
+    #[error("the connection is closing")]
+    Closing,
     /// The SYN has no MP_JOIN, or its token is not this connection's.
     #[error("not an MP_JOIN SYN for this connection")]
     NotAJoin,
@@ -133,6 +136,8 @@ struct Subflow {
     /// connection speaks MPTCP; a joined one once authenticated (for the
     /// initiator, once the peer acknowledged its third ACK, §3.2).
     usable: bool,
+    /// Its MP_JOIN handshake completed (it stays so when `usable` drops).
+    joined: bool,
     /// We asked for this subflow to be a backup (B flag of our MP_JOIN, or
     /// MP_PRIO), and whether the peer did: either makes it one.
     local_backup: bool,
@@ -167,6 +172,7 @@ impl Subflow {
             verified_until: None,
             origin,
             usable: false,
+            joined: false,
             local_backup: false,
             peer_backup: false,
             prio_pending: false,
@@ -772,6 +778,12 @@ impl MptcpConnection {
         &self.subflows[0].tcp
     }
 
+    /// Whether both sides' data is through (both DATA_FINs acknowledged)
+    /// or the connection finished: no new subflows from here on.
+    pub fn is_closing(&self) -> bool {
+        self.closed || (self.data_fin_acked && self.peer_closed)
+    }
+
     /// Whether the connection finished (closed, reset or timed out).
     pub fn is_closed(&self) -> bool {
         self.closed
@@ -887,6 +899,9 @@ impl MptcpConnection {
     fn make_room(&mut self, tuple: FourTuple) -> Result<(), SubflowError> {
         if self.mode != Mode::Mptcp || self.peer_key.is_none() || self.closed {
             return Err(SubflowError::NotMptcp);
+        }
+        if self.is_closing() {
+            return Err(SubflowError::Closing);
         }
         self.subflows.retain(|s| s.is_initial() || !s.gone);
         self.tx_cursor = 0;
@@ -1186,7 +1201,7 @@ impl MptcpConnection {
             {
                 self.on_third_ack(options.capable.as_ref());
             }
-        } else if !self.subflows[i].usable && now_synchronized {
+        } else if !self.subflows[i].joined && now_synchronized {
             self.on_join_step(now, i, syn, options.join.as_ref());
         }
         if self.mode == Mode::Mptcp
@@ -1262,6 +1277,7 @@ impl MptcpConnection {
         match result {
             Ok(true) => {
                 sub.usable = true;
+                sub.joined = true;
                 sub.join_ack_timer = None;
                 let id = sub.id;
                 self.push_event(MptcpEvent::SubflowEstablished(id));

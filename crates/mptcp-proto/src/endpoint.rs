@@ -12,7 +12,7 @@
 //! the random number generator the keys, nonces and ISN secret come from.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use mptcp_cc::CongestionControl;
 use mptcp_crypto::{generate_key, generate_nonce, token};
@@ -24,8 +24,12 @@ use mptcp_wire::{AddrId, Key, Segment, TcpOption, Token};
 use rand_core::RngCore;
 
 use crate::config::MptcpConfig;
-use crate::connection::{ConnectError, MptcpConnection};
+use crate::connection::{ConnectError, MptcpConnection, SubflowStats};
 use crate::event::MptcpEvent;
+use crate::path_manager::{Manual, PathManager, PmAction, PmView};
+
+/// Local ports for subflows the path manager opens (IANA's dynamic range).
+const EPHEMERAL_PORTS: std::ops::Range<u16> = 49152..65535;
 
 /// A connection's handle within its endpoint. Handles are not reused
 /// while the endpoint lives.
@@ -84,6 +88,15 @@ pub struct Endpoint {
     /// Connection ids in a stable order, for fair transmission.
     order: Vec<ConnectionId>,
     tx_cursor: usize,
+    pm: Box<dyn PathManager>,
+    /// The host's addresses besides each connection's initial one.
+    extra_local: Vec<IpAddr>,
+    /// The next local port to try for a subflow the path manager opens.
+    next_port: u16,
+    pm_actions: Vec<PmAction>,
+    pm_subflows: Vec<SubflowStats>,
+    /// The latest `now` the caller gave (events carry none).
+    last_now: Instant,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -122,6 +135,26 @@ impl Endpoint {
             resets: VecDeque::new(),
             order: Vec::new(),
             tx_cursor: 0,
+            pm: Box::new(Manual),
+            extra_local: Vec::new(),
+            next_port: EPHEMERAL_PORTS.start,
+            pm_actions: Vec::new(),
+            pm_subflows: Vec::new(),
+            last_now: Instant::ZERO,
+        }
+    }
+
+    /// Use `pm` to open subflows and announce addresses (default
+    /// [`Manual`]: the application does it).
+    pub fn set_path_manager(&mut self, pm: Box<dyn PathManager>) {
+        self.pm = pm;
+    }
+
+    /// One more address of this host for the path manager to use or
+    /// announce (IDs follow the order: the first added is ID 1).
+    pub fn add_local_address(&mut self, addr: IpAddr) {
+        if !self.extra_local.contains(&addr) {
+            self.extra_local.push(addr);
         }
     }
 
@@ -225,6 +258,7 @@ impl Endpoint {
 
     /// Take one incoming segment.
     pub fn handle_segment(&mut self, now: Instant, segment: &Segment<'_>) -> Routed {
+        self.last_now = now;
         let tuple = FourTuple {
             local: SocketAddr::new(segment.dst(), segment.dst_port()),
             remote: SocketAddr::new(segment.src(), segment.src_port()),
@@ -338,6 +372,7 @@ impl Endpoint {
     /// The next packet to send, into `buf`: resets first, then each
     /// connection in turn.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.last_now = now;
         if let Some(packet) = self.resets.pop_front() {
             let n = packet.len().min(buf.len());
             buf[..n].copy_from_slice(&packet[..n]);
@@ -358,14 +393,84 @@ impl Endpoint {
         None
     }
 
-    /// The next event of any connection.
+    /// The next event of any connection. The path manager sees each one
+    /// first, and what it asks for is done before this returns.
     pub fn poll_event(&mut self) -> Option<(ConnectionId, MptcpEvent)> {
-        for &id in &self.order {
-            if let Some(event) = self.connections.get_mut(&id).and_then(|c| c.poll_event()) {
-                return Some((id, event));
+        let (id, event) = self.order.iter().find_map(|&id| {
+            self.connections
+                .get_mut(&id)
+                .and_then(|c| c.poll_event())
+                .map(|e| (id, e))
+        })?;
+        self.run_path_manager(id, &event);
+        Some((id, event))
+    }
+
+    fn run_path_manager(&mut self, id: ConnectionId, event: &MptcpEvent) {
+        let Some(conn) = self.connections.get(&id) else {
+            return;
+        };
+        self.pm_subflows.clear();
+        self.pm_subflows.extend(conn.subflows());
+        let Some(initial) = self.pm_subflows.first().map(|s| s.tuple) else {
+            return;
+        };
+        let view = PmView {
+            role: conn.role(),
+            initial_local: initial.local,
+            initial_remote: initial.remote,
+            extra_local: &self.extra_local,
+            subflows: &self.pm_subflows,
+            remote: conn.remote_addresses(),
+            closing: conn.is_closing(),
+        };
+        self.pm_actions.clear();
+        self.pm.on_event(&view, event, &mut self.pm_actions);
+        // A failed action (a limit, a refused address) is not an error of
+        // the connection: the policy tries again on a later event.
+        for k in 0..self.pm_actions.len() {
+            match self.pm_actions[k] {
+                PmAction::Open {
+                    local,
+                    remote,
+                    local_id,
+                    backup,
+                } => {
+                    let local = if local.port() == 0 {
+                        self.free_port(local.ip(), remote)
+                    } else {
+                        local
+                    };
+                    let now = self.last_now;
+                    let _ =
+                        self.open_subflow(now, id, FourTuple { local, remote }, local_id, backup);
+                }
+                PmAction::Announce { id: addr_id, addr } => {
+                    if let Some(conn) = self.connections.get_mut(&id) {
+                        let _ = conn.announce(addr_id, addr, None);
+                    }
+                }
             }
         }
-        None
+    }
+
+    /// A local port on `local` that no subflow to `remote` uses (the
+    /// range holds far more than `max_connections` × `max_subflows`).
+    fn free_port(&mut self, local: IpAddr, remote: SocketAddr) -> SocketAddr {
+        let span = EPHEMERAL_PORTS.end - EPHEMERAL_PORTS.start;
+        let mut addr = SocketAddr::new(local, self.next_port);
+        for _ in 0..span {
+            addr = SocketAddr::new(local, self.next_port);
+            let offset = self.next_port - EPHEMERAL_PORTS.start;
+            self.next_port = EPHEMERAL_PORTS.start + (offset + 1) % span;
+            if !self.by_tuple.contains_key(&FourTuple {
+                local: addr,
+                remote,
+            }) {
+                break;
+            }
+        }
+        addr
     }
 
     /// When [`Endpoint::handle_timeout`] is next due.
@@ -378,6 +483,7 @@ impl Endpoint {
 
     /// Run every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
         for conn in self.connections.values_mut() {
             if conn.poll_timeout().is_some_and(|t| t <= now) {
                 conn.handle_timeout(now);

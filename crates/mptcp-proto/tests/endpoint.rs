@@ -251,3 +251,147 @@ fn two_endpoints_join_and_close() {
         "closed connections are forgotten: {client:?} {server:?}"
     );
 }
+
+/// Move `data` from `client` to `server` over one connection from
+/// `10.0.0.1:5000` to `10.0.0.2:80`, back to back without loss, until
+/// both endpoints forgot it. Returns the client's events and, for each
+/// subflow established, its four-tuple.
+fn transfer(
+    client: &mut Endpoint,
+    server: &mut Endpoint,
+    data: &[u8],
+) -> (Vec<MptcpEvent>, Vec<FourTuple>) {
+    server.listen(addr("10.0.0.2:80"));
+    let id = client
+        .connect(
+            Instant::ZERO,
+            FourTuple {
+                local: addr("10.0.0.1:5000"),
+                remote: addr("10.0.0.2:80"),
+            },
+        )
+        .unwrap();
+    let (mut written, mut received) = (0, Vec::new());
+    let (mut events, mut tuples) = (Vec::new(), Vec::new());
+    let mut now = Instant::ZERO;
+    let mut buf = vec![0; 2048];
+    for _ in 0..200_000 {
+        now += std::time::Duration::from_micros(100);
+        if let Some(c) = client.connection(id) {
+            if written < data.len() {
+                written += c.write(&data[written..]);
+            } else {
+                c.shutdown();
+            }
+        }
+        while let Some(n) = client.poll_transmit(now, &mut buf) {
+            let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
+            server.handle_segment(now, &seg);
+        }
+        while let Some((sid, event)) = server.poll_event() {
+            if event == MptcpEvent::PeerClosed {
+                server.connection(sid).unwrap().shutdown();
+            }
+        }
+        while let Some(sid) = server.accept() {
+            let _ = sid;
+        }
+        let ids: Vec<_> = (0..4).map(mptcp_proto::ConnectionId).collect();
+        for sid in ids {
+            if let Some(s) = server.connection(sid) {
+                let mut chunk = [0; 4096];
+                loop {
+                    let n = s.read(&mut chunk);
+                    if n == 0 {
+                        break;
+                    }
+                    received.extend_from_slice(&chunk[..n]);
+                }
+            }
+        }
+        while let Some(n) = server.poll_transmit(now, &mut buf) {
+            let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
+            client.handle_segment(now, &seg);
+        }
+        while let Some((_, event)) = client.poll_event() {
+            if std::env::var_os("PM_TRACE").is_some() {
+                eprintln!("{now:?} {event:?}");
+            }
+            if let MptcpEvent::SubflowEstablished(sub) = event {
+                let stats = client.connection(id).unwrap().subflows();
+                tuples.extend(stats.filter(|s| s.id == sub).map(|s| s.tuple));
+            }
+            if event != MptcpEvent::Writable && event != MptcpEvent::Readable {
+                events.push(event);
+            }
+        }
+        client.handle_timeout(now);
+        server.handle_timeout(now);
+        if client.is_empty() && server.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        received == data,
+        "{} of {} bytes",
+        received.len(),
+        data.len()
+    );
+    assert!(client.is_empty() && server.is_empty(), "not closed");
+    (events, tuples)
+}
+
+/// `fullmesh` on the client and `announce` on the server, each host with
+/// a second address: the client joins from its second address, learns
+/// the server's by ADD_ADDR, and meshes both pairs: four subflows.
+#[test]
+fn fullmesh_meets_announce() {
+    let mut client = endpoint(5);
+    client.add_local_address("10.0.1.1".parse().unwrap());
+    client.set_path_manager(mptcp_proto::path_manager::by_name("fullmesh").unwrap());
+    let mut server = endpoint(6);
+    server.add_local_address("10.0.1.2".parse().unwrap());
+    server.set_path_manager(mptcp_proto::path_manager::by_name("announce").unwrap());
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    let (events, mut tuples) = transfer(&mut client, &mut server, &data);
+    assert!(
+        events.contains(&MptcpEvent::AddressAnnounced(mptcp_proto::RemoteAddress {
+            id: AddrId(1),
+            addr: "10.0.1.2".parse().unwrap(),
+            port: None,
+        })),
+        "{events:?}"
+    );
+    let mut pairs: Vec<_> = tuples
+        .drain(..)
+        .map(|t| (t.local.ip().to_string(), t.remote.to_string()))
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        [
+            ("10.0.0.1".into(), "10.0.1.2:80".into()),
+            ("10.0.1.1".into(), "10.0.0.2:80".into()),
+            ("10.0.1.1".into(), "10.0.1.2:80".into()),
+        ],
+        "the three joins besides the initial subflow"
+    );
+}
+
+/// `ndiffports` with 3: two more subflows over the same address pair,
+/// each from its own port.
+#[test]
+fn ndiffports_opens_subflows_over_one_address_pair() {
+    let mut client = endpoint(7);
+    client.set_path_manager(Box::new(mptcp_proto::path_manager::NDiffPorts { n: 3 }));
+    let mut server = endpoint(8);
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let (_, tuples) = transfer(&mut client, &mut server, &data);
+    assert_eq!(tuples.len(), 2, "{tuples:?}");
+    for t in &tuples {
+        assert_eq!(t.local.ip().to_string(), "10.0.0.1");
+        assert_eq!(t.remote, addr("10.0.0.2:80"));
+        assert_ne!(t.local.port(), 5000);
+    }
+    assert_ne!(tuples[0].local.port(), tuples[1].local.port());
+}

@@ -47,6 +47,11 @@ const SIZE: usize = 32 << 20;
 /// Bytes back from the server.
 const REPLY: usize = 1 << 20;
 
+/// When the kernel sends over two subflows, its scheduler decides the
+/// split (it favours the one with the lower RTT; 10 % against 90 % has
+/// been seen): each must carry at least this much to count as used.
+const KERNEL_SPLIT_MIN: u64 = 1 << 20;
+
 fn stream(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed;
     (0..len)
@@ -926,7 +931,7 @@ fn lab_kernel_client_joins_our_server_over_a_second_path() {
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[1].1.remote.ip(), kernel_b);
     assert!(
-        got.iter().all(|(_, _, bytes)| *bytes > (SIZE / 10) as u64),
+        got.iter().all(|(_, _, bytes)| *bytes > KERNEL_SPLIT_MIN),
         "both subflows carry data: {got:?}"
     );
 }
@@ -1384,7 +1389,7 @@ fn our_server_announces(test: &str, tag: &'static str, subnet: u8, remove: bool)
         .collect();
     assert_eq!(got[1].0.ip(), p.ours[1], "{got:?}");
     assert!(
-        got.iter().all(|(_, b)| *b > 4 << 20),
+        got.iter().all(|(_, b)| *b > KERNEL_SPLIT_MIN),
         "both subflows carry data: {got:?}"
     );
     if remove {
