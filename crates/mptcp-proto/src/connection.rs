@@ -1061,7 +1061,7 @@ impl MptcpConnection {
 
     /// The peer withdrew its address `id`: the subflows to it go.
     fn on_remove_addr(&mut self, id: AddrId) {
-        self.signals.forget_remote(id);
+        let known = self.signals.forget_remote(id);
         let mut any = false;
         for i in 0..self.subflows.len() {
             if !self.subflows[i].gone && self.subflows[i].remote_id == Some(id) {
@@ -1072,7 +1072,11 @@ impl MptcpConnection {
         if any {
             self.reinject_outstanding();
         }
-        self.push_event(MptcpEvent::AddressRemoved(id));
+        // Only news is reported: a peer repeating REMOVE_ADDR cannot fill
+        // the event queue.
+        if known || any {
+            self.push_event(MptcpEvent::AddressRemoved(id));
+        }
     }
 
     /// The addresses the peer announced (ADD_ADDR with a valid HMAC).

@@ -11,7 +11,7 @@
 //! Sans-I/O like the connections: the caller passes segments, `now`, and
 //! the random number generator the keys, nonces and ISN secret come from.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 use mptcp_cc::CongestionControl;
@@ -77,10 +77,13 @@ pub struct Endpoint {
     rng: Box<dyn RngCore + Send>,
     isn_key: IsnKey,
     cc: Box<dyn FnMut() -> Box<dyn CongestionControl> + Send>,
-    listeners: HashSet<SocketAddr>,
-    connections: HashMap<ConnectionId, MptcpConnection>,
-    by_tuple: HashMap<FourTuple, ConnectionId>,
-    by_token: HashMap<Token, ConnectionId>,
+    // Ordered maps: iteration order (timers, transmission) is the same on
+    // every run, and no hasher seeded from the OS is needed.
+    listeners: BTreeSet<SocketAddr>,
+    connections: BTreeMap<ConnectionId, MptcpConnection>,
+    /// Subflows by (local, remote) address.
+    by_tuple: BTreeMap<(SocketAddr, SocketAddr), ConnectionId>,
+    by_token: BTreeMap<Token, ConnectionId>,
     next_id: u64,
     accept_queue: VecDeque<ConnectionId>,
     /// Resets to send, as finished packets.
@@ -126,10 +129,10 @@ impl Endpoint {
             rng,
             isn_key,
             cc,
-            listeners: HashSet::new(),
-            connections: HashMap::new(),
-            by_tuple: HashMap::new(),
-            by_token: HashMap::new(),
+            listeners: BTreeSet::new(),
+            connections: BTreeMap::new(),
+            by_tuple: BTreeMap::new(),
+            by_token: BTreeMap::new(),
             next_id: 0,
             accept_queue: VecDeque::new(),
             resets: VecDeque::new(),
@@ -178,7 +181,7 @@ impl Endpoint {
         let id = ConnectionId(self.next_id);
         self.next_id += 1;
         self.by_token.insert(token(conn.local_key()), id);
-        self.by_tuple.insert(tuple, id);
+        self.by_tuple.insert((tuple.local, tuple.remote), id);
         self.connections.insert(id, conn);
         self.order.push(id);
         id
@@ -231,6 +234,21 @@ impl Endpoint {
         self.connections.is_empty()
     }
 
+    /// Forget the four-tuples of connection `id`'s closed subflows (the
+    /// connection forgets them when it needs their place), so that
+    /// subflows opened and closed again and again cannot grow the table.
+    fn prune_tuples(&mut self, id: ConnectionId) {
+        let Some(conn) = self.connections.get(&id) else {
+            return;
+        };
+        self.by_tuple.retain(|(local, remote), owner| {
+            *owner != id
+                || conn
+                    .subflows()
+                    .any(|s| s.tuple.local == *local && s.tuple.remote == *remote)
+        });
+    }
+
     /// Open a new subflow of connection `id` over `tuple` (MP_JOIN), with
     /// a fresh nonce.
     ///
@@ -252,7 +270,8 @@ impl Endpoint {
             .get_mut(&id)
             .ok_or(crate::SubflowError::NotMptcp)?;
         let sub = conn.open_subflow(now, tuple, self.isn_key.clone(), nonce, local_id, backup)?;
-        self.by_tuple.insert(tuple, id);
+        self.prune_tuples(id);
+        self.by_tuple.insert((tuple.local, tuple.remote), id);
         Ok(sub)
     }
 
@@ -263,7 +282,7 @@ impl Endpoint {
             local: SocketAddr::new(segment.dst(), segment.dst_port()),
             remote: SocketAddr::new(segment.src(), segment.src_port()),
         };
-        if let Some(&id) = self.by_tuple.get(&tuple)
+        if let Some(&id) = self.by_tuple.get(&(tuple.local, tuple.remote))
             && let Some(conn) = self.connections.get_mut(&id)
             && conn.handle_segment(now, segment)
         {
@@ -304,7 +323,8 @@ impl Endpoint {
             .expect("tokens name live connections");
         match conn.accept_join(now, segment, self.isn_key.clone(), nonce, local_id) {
             Ok(_) => {
-                self.by_tuple.insert(tuple, id);
+                self.prune_tuples(id);
+                self.by_tuple.insert((tuple.local, tuple.remote), id);
                 Routed::Joined(id)
             }
             Err(e) => {
@@ -463,10 +483,7 @@ impl Endpoint {
             addr = SocketAddr::new(local, self.next_port);
             let offset = self.next_port - EPHEMERAL_PORTS.start;
             self.next_port = EPHEMERAL_PORTS.start + (offset + 1) % span;
-            if !self.by_tuple.contains_key(&FourTuple {
-                local: addr,
-                remote,
-            }) {
+            if !self.by_tuple.contains_key(&(addr, remote)) {
                 break;
             }
         }

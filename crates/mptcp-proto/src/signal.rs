@@ -203,9 +203,11 @@ impl Signals {
         self.ours.retain(|a| a.address.id != id);
     }
 
-    /// The peer withdrew its address `id`.
-    pub(crate) fn forget_remote(&mut self, id: AddrId) {
+    /// The peer withdrew its address `id`; whether we knew it.
+    pub(crate) fn forget_remote(&mut self, id: AddrId) -> bool {
+        let before = self.theirs.len();
         self.theirs.retain(|a| a.id != id);
+        self.theirs.len() != before
     }
 
     /// The addresses the peer announced.

@@ -161,95 +161,26 @@ fn a_colliding_token_means_a_new_key() {
 fn two_endpoints_join_and_close() {
     let mut client = endpoint(3);
     let mut server = endpoint(4);
-    server.listen(addr("10.0.0.2:80"));
     server.listen(addr("10.0.1.2:80"));
-    let id = client
-        .connect(
-            Instant::ZERO,
-            FourTuple {
-                local: addr("10.0.0.1:5000"),
-                remote: addr("10.0.0.2:80"),
-            },
-        )
-        .unwrap();
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let mut written = 0;
-    let mut received = Vec::new();
-    let mut server_conn = None;
     let mut joined = false;
-    let mut established = false;
-    let mut now = Instant::ZERO;
-    let mut buf = vec![0; 2048];
-    for _ in 0..200_000 {
-        now += std::time::Duration::from_micros(100);
-        let c = client.connection(id).unwrap();
-        if written < data.len() {
-            written += c.write(&data[written..]);
-        } else {
-            c.shutdown();
+    let (events, tuples) = transfer_with(&mut client, &mut server, &data, |ep, id, now, event| {
+        // The application opens a subflow itself (the `manual` policy).
+        if matches!(event, MptcpEvent::Connected { mptcp: true }) && !joined {
+            let tuple = FourTuple {
+                local: addr("10.0.1.1:5001"),
+                remote: addr("10.0.1.2:80"),
+            };
+            ep.open_subflow(now, id, tuple, AddrId(1), false).unwrap();
+            joined = true;
         }
-        while let Some(n) = client.poll_transmit(now, &mut buf) {
-            let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
-            if let Routed::Accepted(sid) = server.handle_segment(now, &seg) {
-                server_conn = Some(sid);
-            }
-        }
-        if let Some(sid) = server.accept() {
-            assert_eq!(Some(sid), server_conn);
-        }
-        if let Some(sid) = server_conn {
-            let s = server.connection(sid).unwrap();
-            let mut chunk = [0; 4096];
-            loop {
-                let n = s.read(&mut chunk);
-                if n == 0 {
-                    break;
-                }
-                received.extend_from_slice(&chunk[..n]);
-            }
-        }
-        while let Some((_, event)) = server.poll_event() {
-            if event == MptcpEvent::PeerClosed {
-                server.connection(server_conn.unwrap()).unwrap().shutdown();
-            }
-        }
-        while let Some(n) = server.poll_transmit(now, &mut buf) {
-            let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
-            client.handle_segment(now, &seg);
-        }
-        while let Some((_, event)) = client.poll_event() {
-            if matches!(event, MptcpEvent::SubflowEstablished(_)) {
-                established = true;
-            }
-            // Join once the server has shown it knows our key.
-            if matches!(event, MptcpEvent::Connected { mptcp: true }) && !joined {
-                let tuple = FourTuple {
-                    local: addr("10.0.1.1:5001"),
-                    remote: addr("10.0.1.2:80"),
-                };
-                client
-                    .open_subflow(now, id, tuple, AddrId(1), false)
-                    .unwrap();
-                joined = true;
-            }
-        }
-        client.handle_timeout(now);
-        server.handle_timeout(now);
-        if client.is_empty() && server.is_empty() {
-            break;
-        }
-    }
+    });
+    assert!(joined);
     assert!(
-        received == data,
-        "{} of {} bytes",
-        received.len(),
-        data.len()
+        events.contains(&MptcpEvent::SubflowEstablished(mptcp_proto::SubflowId(1))),
+        "{events:?}"
     );
-    assert!(joined && established);
-    assert!(
-        client.is_empty() && server.is_empty(),
-        "closed connections are forgotten: {client:?} {server:?}"
-    );
+    assert_eq!(tuples[0].local, addr("10.0.1.1:5001"));
 }
 
 /// Move `data` from `client` to `server` over one connection from
@@ -260,6 +191,16 @@ fn transfer(
     client: &mut Endpoint,
     server: &mut Endpoint,
     data: &[u8],
+) -> (Vec<MptcpEvent>, Vec<FourTuple>) {
+    transfer_with(client, server, data, |_, _, _, _| {})
+}
+
+/// [`transfer`], showing the client's every event to `on_event` first.
+fn transfer_with(
+    client: &mut Endpoint,
+    server: &mut Endpoint,
+    data: &[u8],
+    mut on_event: impl FnMut(&mut Endpoint, mptcp_proto::ConnectionId, Instant, MptcpEvent),
 ) -> (Vec<MptcpEvent>, Vec<FourTuple>) {
     server.listen(addr("10.0.0.2:80"));
     let id = client
@@ -314,9 +255,7 @@ fn transfer(
             client.handle_segment(now, &seg);
         }
         while let Some((_, event)) = client.poll_event() {
-            if std::env::var_os("PM_TRACE").is_some() {
-                eprintln!("{now:?} {event:?}");
-            }
+            on_event(client, id, now, event);
             if let MptcpEvent::SubflowEstablished(sub) = event {
                 let stats = client.connection(id).unwrap().subflows();
                 tuples.extend(stats.filter(|s| s.id == sub).map(|s| s.tuple));

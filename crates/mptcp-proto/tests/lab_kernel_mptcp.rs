@@ -686,9 +686,8 @@ fn lab_our_client_joins_a_second_path() {
     let Some(_lab) = require_lab(test) else {
         return;
     };
-    let ns = Netns::new("mpjoin").expect("namespace");
     // The kernel's path manager accepts up to 2 extra subflows.
-    ns.ip(&[
+    let limits = [
         "mptcp",
         "limits",
         "set",
@@ -696,26 +695,15 @@ fn lab_our_client_joins_a_second_path() {
         "2",
         "add_addr_accepted",
         "2",
-    ])
-    .expect("ip mptcp limits");
+    ];
+    let TwoPaths {
+        ns,
+        dev_a,
+        dev_b,
+        kernel: [kernel_a, kernel_b],
+        ours: [ours_a, ours_b],
+    } = two_paths("mpjoin", 20, &[&limits], &[]);
     let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
-    let (kernel_a, ours_a) = (ip("10.79.20.1"), ip("10.79.20.2"));
-    let (kernel_b, ours_b) = (ip("10.79.21.1"), ip("10.79.21.2"));
-    let dev = |name: &str, addr| {
-        let dev = tun_in(
-            &ns,
-            &TunConfig {
-                name: name.into(),
-                addr,
-                prefix: 24,
-                mtu: 1500,
-            },
-        )
-        .expect("tun");
-        dev.set_nonblocking(true).unwrap();
-        dev
-    };
-    let (dev_a, dev_b) = (dev("mp0", kernel_a), dev("mp1", kernel_b));
     let listener = run_in(&ns, || {
         kernel_mptcp_listener(SocketAddr::new(ip("0.0.0.0"), 5001))
     })
@@ -817,60 +805,43 @@ fn lab_kernel_client_joins_our_server_over_a_second_path() {
     let Some(_lab) = require_lab(test) else {
         return;
     };
-    let ns = Netns::new("mpjsrv").expect("namespace");
-    let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
-    let (kernel_a, ours_a) = (ip("10.79.22.1"), ip("10.79.22.2"));
-    let kernel_b = ip("10.79.23.1");
-    // Replies from our address arrive on the second device too.
-    ns.sysctl("net.ipv4.conf.all.rp_filter", "0").unwrap();
-    ns.sysctl("net.ipv4.conf.default.rp_filter", "0").unwrap();
-    let dev = |name: &str, addr| {
-        let dev = tun_in(
-            &ns,
-            &TunConfig {
-                name: name.into(),
-                addr,
-                prefix: 24,
-                mtu: 1500,
-            },
-        )
-        .expect("tun");
-        dev.set_nonblocking(true).unwrap();
-        dev
-    };
-    let (dev_a, dev_b) = (dev("mp0", kernel_a), dev("mp1", kernel_b));
-    for args in [
-        &[
-            "mptcp",
-            "limits",
-            "set",
-            "subflows",
-            "2",
-            "add_addr_accepted",
-            "2",
-        ][..],
-        &[
-            "mptcp",
-            "endpoint",
-            "add",
-            "10.79.23.1",
-            "dev",
-            "mp1",
-            "subflow",
-        ],
-        &["rule", "add", "from", "10.79.23.1", "table", "100"],
-        &[
-            "route",
-            "add",
-            "10.79.22.0/24",
-            "dev",
-            "mp1",
-            "table",
-            "100",
-        ],
-    ] {
-        ns.ip(args).expect("ip");
-    }
+    // A policy route sends what leaves the second address over the
+    // second device.
+    let limits = [
+        "mptcp",
+        "limits",
+        "set",
+        "subflows",
+        "2",
+        "add_addr_accepted",
+        "2",
+    ];
+    let endpoint = [
+        "mptcp",
+        "endpoint",
+        "add",
+        "10.79.23.1",
+        "dev",
+        "mp1",
+        "subflow",
+    ];
+    let rule = ["rule", "add", "from", "10.79.23.1", "table", "100"];
+    let route = [
+        "route",
+        "add",
+        "10.79.22.0/24",
+        "dev",
+        "mp1",
+        "table",
+        "100",
+    ];
+    let TwoPaths {
+        ns,
+        dev_a,
+        dev_b,
+        kernel: [_, kernel_b],
+        ours: [ours_a, _],
+    } = two_paths("mpjsrv", 22, &[&limits], &[&endpoint, &rule, &route]);
     let target = SocketAddr::new(ours_a, 5002);
     let data = stream(13, SIZE);
     let reply = stream(14, REPLY);
@@ -1099,9 +1070,14 @@ struct TwoPaths {
     ours: [IpAddr; 2],
 }
 
-fn two_paths(tag: &str, subnet: u8, ip_commands: &[&[&str]]) -> TwoPaths {
+/// `before` runs ahead of the devices (limits, say), `after` once they
+/// exist (endpoints and routes naming them). Reverse-path filtering is
+/// off: with policy routes, replies may come in on the other device.
+fn two_paths(tag: &str, subnet: u8, before: &[&[&str]], after: &[&[&str]]) -> TwoPaths {
     let ns = Netns::new(tag).expect("namespace");
-    for args in ip_commands {
+    ns.sysctl("net.ipv4.conf.all.rp_filter", "0").unwrap();
+    ns.sysctl("net.ipv4.conf.default.rp_filter", "0").unwrap();
+    for args in before {
         ns.ip(args).expect("ip");
     }
     let ip = |n: u8, host: u8| -> IpAddr { format!("10.79.{n}.{host}").parse().unwrap() };
@@ -1122,6 +1098,9 @@ fn two_paths(tag: &str, subnet: u8, ip_commands: &[&[&str]]) -> TwoPaths {
         dev
     };
     let (dev_a, dev_b) = (dev("mp0", kernel[0]), dev("mp1", kernel[1]));
+    for args in after {
+        ns.ip(args).expect("ip");
+    }
     TwoPaths {
         ns,
         dev_a,
@@ -1172,7 +1151,7 @@ fn kernel_announces(test: &str, tag: &str, subnet: u8, remove: bool) {
         "2",
     ];
     let endpoint = ["mptcp", "endpoint", "add", &second, "id", "1", "signal"];
-    let p = two_paths(tag, subnet, &[&limits, &endpoint]);
+    let p = two_paths(tag, subnet, &[&limits, &endpoint], &[]);
     let listener = run_in(&p.ns, || {
         kernel_mptcp_listener(SocketAddr::new("0.0.0.0".parse().unwrap(), 5001))
     })
@@ -1323,7 +1302,7 @@ fn our_server_announces(test: &str, tag: &'static str, subnet: u8, remove: bool)
         "add_addr_accepted",
         "2",
     ];
-    let p = two_paths(tag, subnet, &[&limits]);
+    let p = two_paths(tag, subnet, &[&limits], &[]);
     let target = SocketAddr::new(p.ours[0], 5002);
     let data = stream(19, SIZE);
     let reply = stream(20, REPLY);
