@@ -17,6 +17,7 @@
 //! `recv` (the two commands), `error` (messages).
 
 mod args;
+mod demo;
 mod error;
 mod payload;
 mod recv;
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Send(args) => send::run(args),
         Command::Recv(args) => recv::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -69,7 +71,7 @@ fn argument_error(error: &clap::Error) -> ExitCode {
         // `mptcp` alone: clap would print the whole help as an error.
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             eprintln!(
-                "mptcp: error: no subcommand given: use 'mptcp send' or 'mptcp recv' (see --help)"
+                "mptcp: error: no subcommand given: use 'mptcp demo', 'mptcp send' or 'mptcp recv' (see --help)"
             );
             ExitCode::from(EXIT_USAGE)
         }

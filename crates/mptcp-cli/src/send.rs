@@ -192,7 +192,7 @@ mod tests {
         argv.extend_from_slice(extra);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Send(args) => args,
-            Command::Recv(_) => panic!("not send"),
+            Command::Recv(_) | Command::Demo(_) => panic!("not send"),
         }
     }
 

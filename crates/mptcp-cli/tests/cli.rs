@@ -51,6 +51,7 @@ fn top_level_help_explains_the_commands() {
         "nc -l 10.9.0.1 5000 > /dev/null &",
         "mptcp send --path tun0=10.9.0.2 --to 10.9.0.1:5000 --bytes 64M",
         "--plain-tcp",
+        "mptcp demo",
     ] {
         assert!(text.contains(wanted), "--help lacks {wanted:?}:\n{text}");
     }
@@ -377,4 +378,65 @@ fn without_privilege_the_device_error_is_one_line() {
     assert!(err.contains("mptcpclit0"), "{err}");
     assert!(err.contains("permission denied"), "{err}");
     assert!(err.contains("CAP_NET_ADMIN"), "{err}");
+}
+
+/// A number field of the demo's one-line JSON object.
+fn json_number(json: &str, field: &str) -> f64 {
+    let key = format!("\"{field}\":");
+    let start = json
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {field} in {json}"))
+        + key.len();
+    let rest = &json[start..];
+    let end = rest.find([',', '}']).unwrap();
+    rest[..end].parse().unwrap()
+}
+
+#[test]
+fn demo_json_reports_the_transfer_over_both_paths() {
+    let out = mptcp(&["demo", "--bytes", "4M", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json = stdout(&out);
+    assert_eq!(json.lines().count(), 1, "one JSON object: {json}");
+    assert!(json.contains("\"sha256_match\":true"), "{json}");
+    assert_eq!(json_number(&json, "bytes"), (4 << 20) as f64);
+    let utilization = json_number(&json, "utilization");
+    let goodput = json_number(&json, "goodput_mbps");
+    assert!(
+        (0.3..=1.0).contains(&utilization),
+        "utilization {utilization}: {json}"
+    );
+    assert!(
+        (goodput - utilization * json_number(&json, "link_sum_mbps")).abs() < 0.1,
+        "{json}"
+    );
+    // Both subflows, one per path, each with a share of the bytes.
+    assert!(
+        json.contains("\"path\":\"A\"") && json.contains("\"path\":\"B\""),
+        "{json}"
+    );
+    // The same arguments give the same run.
+    assert_eq!(stdout(&mptcp(&["demo", "--bytes", "4M", "--json"])), json);
+}
+
+#[test]
+fn demo_prints_a_table_per_subflow() {
+    let out = mptcp(&["demo", "--bytes", "2M"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("subflow  path  bytes sent"), "{text}");
+    assert!(text.contains("sha256 matches"), "{text}");
+    assert_eq!(
+        text.lines().count(),
+        4,
+        "header, two subflows, summary: {text}"
+    );
+}
+
+#[test]
+fn demo_refuses_an_unknown_scheduler() {
+    fails_with_one_line(
+        &["demo", "--scheduler", "nope"],
+        &["scheduler", "nope", "minrtt"],
+    );
 }
