@@ -10,8 +10,8 @@
 //! (`net.mptcp.checksum_enabled=1`) and by us; fallback against a plain
 //! TCP kernel listener and a plain TCP kernel client; a second subflow
 //! over a second device, joined by us and by the kernel (`subflow`
-//! endpoint); ADD_ADDR and REMOVE_ADDR (mid-transfer) from each side;
-//! MP_FASTCLOSE from each side.
+//! endpoint); a path cut for 1.5 s mid-transfer and back; ADD_ADDR and
+//! REMOVE_ADDR (mid-transfer) from each side; MP_FASTCLOSE from each side.
 //!
 //! The driver here is a minimal single-connection loop (the TUN driver's
 //! MPTCP streams come later); it is enough to judge the protocol.
@@ -21,6 +21,7 @@
 // The test is the driver here: it reads the real clock and feeds `now` in.
 #![allow(clippy::disallowed_methods)]
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -170,17 +171,28 @@ fn drive(
     epoch: StdInstant,
     record: Option<&mut Recording>,
 ) -> Vec<u8> {
-    drive_paths(&[dev], &|_, _| 0, conn, data, epoch, record, |_, _| {})
+    let paths = Paths {
+        devs: &[dev],
+        route: &|_, _| 0,
+        cut: &|_, _| false,
+    };
+    drive_paths(&paths, conn, data, epoch, record, |_, _| {})
 }
 
-/// [`drive`] over several devices: a segment leaves by the device
-/// `route(source, destination)` names. A SYN that no subflow owns is
-/// taken as an MP_JOIN. `on_event` sees every event first (to open
-/// subflows, say).
-#[allow(clippy::too_many_arguments)]
+/// The devices [`drive_paths`] runs over.
+struct Paths<'a> {
+    devs: &'a [&'a SyncDevice],
+    /// The device a segment from the first address to the second leaves by.
+    route: &'a dyn Fn(IpAddr, IpAddr) -> usize,
+    /// Whether device `i` is cut at this time since the start: every packet
+    /// it carries either way is lost (100 % loss in the driver).
+    cut: &'a dyn Fn(usize, Duration) -> bool,
+}
+
+/// [`drive`] over several devices. A SYN that no subflow owns is taken as
+/// an MP_JOIN. `on_event` sees every event first (to open subflows, say).
 fn drive_paths(
-    devs: &[&SyncDevice],
-    route: &dyn Fn(IpAddr, IpAddr) -> usize,
+    paths: &Paths<'_>,
     conn: &mut MptcpConnection,
     data: &[u8],
     epoch: StdInstant,
@@ -197,9 +209,10 @@ fn drive_paths(
     loop {
         assert!(StdInstant::now() < deadline, "no end in 120 s: {conn:?}");
         let mut busy = false;
-        for dev in devs {
+        for (i, dev) in paths.devs.iter().enumerate() {
             loop {
                 match dev.recv(&mut packet) {
+                    Ok(_) if (paths.cut)(i, epoch.elapsed()) => busy = true,
                     Ok(n) => {
                         busy = true;
                         if let Some(r) = record.as_deref_mut() {
@@ -248,9 +261,10 @@ fn drive_paths(
                 r.push((epoch.elapsed(), packet[..n].to_vec()));
             }
             let seg = Segment::parse(&packet[..n], ChecksumCheck::Skip).expect("valid segment");
-            devs[route(seg.src(), seg.dst())]
-                .send(&packet[..n])
-                .expect("tun write");
+            let i = (paths.route)(seg.src(), seg.dst());
+            if !(paths.cut)(i, epoch.elapsed()) {
+                paths.devs[i].send(&packet[..n]).expect("tun write");
+            }
         }
         let mut closed = false;
         while let Some(event) = conn.poll_event() {
@@ -691,10 +705,29 @@ fn lab_fallback_for_a_plain_kernel_client() {
 /// Two paths (issue 4, b): the kernel listens on every address; our
 /// client connects over path A and, once MPTCP is up, joins a second
 /// subflow from its path-B address to the kernel's path-B address. The
-/// kernel must check our MP_JOIN HMACs and take data on both subflows.
+/// kernel must check our MP_JOIN HMACs and take data on both subflows;
+/// tshark reads the capture of both subflows without a mapping error (j).
 #[test]
 fn lab_our_client_joins_a_second_path() {
-    let test = "lab_our_client_joins_a_second_path";
+    our_client_two_paths("lab_our_client_joins_a_second_path", "mpjoin", 20, None);
+}
+
+/// Path failure in mid-transfer (issue 4, f): once path B carried 4 MiB,
+/// the driver drops every packet on it for 1.5 s. What was in flight
+/// there goes again over path A, the transfer completes byte-exact, and
+/// once the path is back it carries data again.
+#[test]
+fn lab_a_path_fails_and_returns_mid_transfer() {
+    let outage = Duration::from_millis(1500);
+    our_client_two_paths(
+        "lab_a_path_fails_and_returns_mid_transfer",
+        "mpcut",
+        34,
+        Some(outage),
+    );
+}
+
+fn our_client_two_paths(test: &str, tag: &'static str, subnet: u8, outage: Option<Duration>) {
     let Some(_lab) = require_lab(test) else {
         return;
     };
@@ -704,15 +737,21 @@ fn lab_our_client_joins_a_second_path() {
         dev_b,
         kernel: [kernel_a, kernel_b],
         ours: [ours_a, ours_b],
-    } = two_paths("mpjoin", 20, &[&KERNEL_LIMITS], &[]);
-    let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+    } = two_paths(tag, subnet, &[&KERNEL_LIMITS], &[]);
     let listener = run_in(&ns, || {
-        kernel_mptcp_listener(SocketAddr::new(ip("0.0.0.0"), 5001))
+        kernel_mptcp_listener(SocketAddr::new("0.0.0.0".parse().unwrap(), 5001))
     })
     .unwrap()
     .expect("listener");
-    let data = stream(11, SIZE);
+    // Long enough, with an outage, for the path to come back in time.
+    let size = if outage.is_some() { 4 * SIZE } else { SIZE };
+    let data = stream(11, size);
     let reply = stream(12, REPLY);
+    // When the cut starts (time since the start), and what path B had sent
+    // once it was over.
+    let cut_at: Cell<Option<Duration>> = Cell::new(None);
+    let mut sent_when_back = None;
+    let mut recording = Recording::new();
     let (conn, received, kernel_side, events) = std::thread::scope(|scope| {
         let ns = &ns;
         let reply = &reply;
@@ -722,7 +761,7 @@ fn lab_our_client_joins_a_second_path() {
         });
         let epoch = StdInstant::now();
         let mut conn = MptcpConnection::connect(
-            config(&Case::mptcp("mpjoin")),
+            config(&Case::mptcp(tag)),
             FourTuple {
                 local: SocketAddr::new(ours_a, 40001),
                 remote: SocketAddr::new(kernel_a, 5001),
@@ -734,20 +773,42 @@ fn lab_our_client_joins_a_second_path() {
         )
         .unwrap();
         let mut events = Vec::new();
+        let cut = |dev: usize, t: Duration| {
+            dev == 1
+                && cut_at
+                    .get()
+                    .zip(outage)
+                    .is_some_and(|(at, d)| t >= at && t < at + d)
+        };
+        let record = outage.is_none().then_some(&mut recording);
         let received = drive_paths(
-            &[&dev_a, &dev_b],
-            &|src, _| usize::from(src == ours_b),
+            &Paths {
+                devs: &[&dev_a, &dev_b],
+                route: &|src, _| usize::from(src == ours_b),
+                cut: &cut,
+            },
             &mut conn,
             &data,
             epoch,
-            None,
+            record,
             |conn, event| {
+                let t = epoch.elapsed();
+                let b_sent = conn.subflows().nth(1).map_or(0, |s| s.bytes_sent);
+                if outage.is_some() && cut_at.get().is_none() && b_sent > 4 << 20 {
+                    cut_at.set(Some(t));
+                }
+                if let (Some(at), Some(d)) = (cut_at.get(), outage)
+                    && t >= at + d
+                    && sent_when_back.is_none()
+                {
+                    sent_when_back = Some(b_sent);
+                }
                 if event == (MptcpEvent::Connected { mptcp: true }) {
                     let tuple = FourTuple {
                         local: SocketAddr::new(ours_b, 40002),
                         remote: SocketAddr::new(kernel_b, 5001),
                     };
-                    let now = Instant::from_nanos(epoch.elapsed().as_nanos() as u64);
+                    let now = Instant::from_nanos(t.as_nanos() as u64);
                     conn.open_subflow(
                         now,
                         tuple,
@@ -765,7 +826,7 @@ fn lab_our_client_joins_a_second_path() {
         );
         (conn, received, kernel_side.join().unwrap(), events)
     });
-    assert_eq!(kernel_side.total, SIZE);
+    assert_eq!(kernel_side.total, size);
     assert_eq!(
         kernel_side.digest,
         Sha256::digest(&data).to_vec(),
@@ -776,8 +837,7 @@ fn lab_our_client_joins_a_second_path() {
         events.contains(&MptcpEvent::SubflowEstablished(SubflowId(1))),
         "{events:?}"
     );
-    let case = Case::mptcp("mpjoin");
-    check_mptcp(&case, &ns, &conn, &kernel_side.ss, false);
+    check_mptcp(&Case::mptcp(tag), &ns, &conn, &kernel_side.ss, false);
     let counters = nstat(&ns).expect("nstat");
     assert!(
         counter(&counters, "MPTcpExtMPJoinSynRx") >= 1,
@@ -795,6 +855,18 @@ fn lab_our_client_joins_a_second_path() {
         sent.iter().all(|(_, bytes)| *bytes > (SIZE / 10) as u64),
         "both subflows carry data: {sent:?}"
     );
+    match outage {
+        None => check_pcap(test, &recording),
+        Some(_) => {
+            assert!(cut_at.get().is_some(), "the cut never started: {sent:?}");
+            let back = sent_when_back.expect("the transfer outlived the cut");
+            assert!(
+                sent[1].1 > back + (4 << 20),
+                "path B sent {back} bytes by its return and {} in all",
+                sent[1].1
+            );
+        }
+    }
 }
 
 /// Two paths, the other way (issue 4, c): a kernel client with a
@@ -857,8 +929,11 @@ fn lab_kernel_client_joins_our_server_over_a_second_path() {
         let mut conn = accept_first_syn(&dev_a, 5002, &case, epoch, None);
         let mut events = Vec::new();
         let received = drive_paths(
-            &[&dev_a, &dev_b],
-            &|_, dst| usize::from(dst == kernel_b),
+            &Paths {
+                devs: &[&dev_a, &dev_b],
+                route: &|_, dst| usize::from(dst == kernel_b),
+                cut: &|_, _| false,
+            },
             &mut conn,
             &reply,
             epoch,
@@ -1167,8 +1242,11 @@ fn kernel_announces(test: &str, tag: &str, subnet: u8, remove: bool) {
         let ours_b = p.ours[1];
         let mut removed = false;
         let received = drive_paths(
-            &[&p.dev_a, &p.dev_b],
-            &|src, _| usize::from(src == ours_b),
+            &Paths {
+                devs: &[&p.dev_a, &p.dev_b],
+                route: &|src, _| usize::from(src == ours_b),
+                cut: &|_, _| false,
+            },
             &mut conn,
             &data,
             epoch,
@@ -1302,8 +1380,11 @@ fn our_server_announces(test: &str, tag: &'static str, subnet: u8, remove: bool)
         let mut removed = false;
         let ours_b = p.ours[1];
         let received = drive_paths(
-            &[&p.dev_a, &p.dev_b],
-            &|src, _| usize::from(src == ours_b),
+            &Paths {
+                devs: &[&p.dev_a, &p.dev_b],
+                route: &|src, _| usize::from(src == ours_b),
+                cut: &|_, _| false,
+            },
             &mut conn,
             &reply,
             epoch,
