@@ -190,7 +190,7 @@ pub(crate) struct DemoArgs {
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub(crate) delay_b: u64,
 
-    /// The scheduler: minrtt (lowest RTT first) or roundrobin
+    /// The scheduler: minrtt (lowest RTT first), roundrobin or redundant (every byte on both)
     #[arg(long, value_name = "NAME", default_value = "minrtt")]
     pub(crate) scheduler: String,
 

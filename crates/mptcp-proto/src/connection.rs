@@ -159,6 +159,9 @@ struct Subflow {
     join_ack_retries: u32,
     /// Closed, reset or refused, and reported.
     gone: bool,
+    /// The data sequence number after the last byte given to this subflow
+    /// (the redundant scheduler catches each subflow up to `data_nxt`).
+    sent_upto: Option<u64>,
 }
 
 impl Subflow {
@@ -183,6 +186,7 @@ impl Subflow {
             join_ack_timer: None,
             join_ack_retries: 0,
             gone: false,
+            sent_upto: None,
         }
     }
 
@@ -2058,6 +2062,9 @@ impl MptcpConnection {
             if self.candidates.is_empty() {
                 return;
             }
+            if self.scheduler.redundant() && !reinjecting {
+                self.catch_up_redundant();
+            }
             let Some(&i) = self
                 .scheduler
                 .pick(&self.candidates)
@@ -2081,20 +2088,7 @@ impl MptcpConnection {
             let offset = usize::try_from(diff(dsn, self.data_una)).unwrap_or(0);
             let copied = self.send.peek(offset, &mut self.scratch[..n]);
             debug_assert_eq!(copied, n);
-            let start = sub.tcp.write_seq();
-            let written = sub.tcp.write(&self.scratch[..n]);
-            debug_assert_eq!(written, n);
-            let relative = start.get().wrapping_sub(sub.tcp.iss().get());
-            let checksum = self
-                .checksum
-                .then(|| dss_checksum(dsn, relative, n as u16, &self.scratch[..n]));
-            let pushed = sub.tx.push(TxMapping {
-                start,
-                dsn,
-                len: n as u16,
-                checksum,
-            });
-            debug_assert!(pushed, "room checked, contiguous by construction");
+            self.put_chunk(i, dsn, n);
             let next = dsn.wrapping_add(n as u64);
             if reinjecting {
                 let end = self.reinject.map_or(next, |(_, end)| end);
@@ -2102,6 +2096,63 @@ impl MptcpConnection {
             } else {
                 self.data_nxt = next;
             }
+        }
+    }
+
+    /// Give subflow `i` the `n` bytes in `scratch`, which carry data
+    /// sequence numbers from `dsn`, and declare their mapping.
+    fn put_chunk(&mut self, i: usize, dsn: u64, n: usize) {
+        let sub = &mut self.subflows[i];
+        let start = sub.tcp.write_seq();
+        let written = sub.tcp.write(&self.scratch[..n]);
+        debug_assert_eq!(written, n);
+        let relative = start.get().wrapping_sub(sub.tcp.iss().get());
+        let checksum = self
+            .checksum
+            .then(|| dss_checksum(dsn, relative, n as u16, &self.scratch[..n]));
+        let pushed = sub.tx.push(TxMapping {
+            start,
+            dsn,
+            len: n as u16,
+            checksum,
+        });
+        debug_assert!(pushed, "room checked, contiguous by construction");
+        let end = dsn.wrapping_add(n as u64);
+        if sub.sent_upto.is_none_or(|upto| diff(end, upto) > 0) {
+            sub.sent_upto = Some(end);
+        }
+    }
+
+    /// The redundant scheduler: every subflow with room first catches up
+    /// on the bytes the others carried and it did not (from DATA_UNA on),
+    /// so each byte goes over every subflow; the receiver keeps the first
+    /// copy to arrive. Backups only while no regular subflow is there.
+    fn catch_up_redundant(&mut self) {
+        let regular = self.candidates.iter().any(|c| !c.backup);
+        for k in 0..self.candidates.len() {
+            let i = self.candidate_index[k];
+            let candidate = self.candidates[k];
+            if regular && candidate.backup {
+                continue;
+            }
+            let sub = &self.subflows[i];
+            let from = sub
+                .sent_upto
+                .filter(|upto| diff(*upto, self.data_una) > 0)
+                .unwrap_or(self.data_una);
+            let behind = usize::try_from(diff(self.data_nxt, from)).unwrap_or(0);
+            let n = behind
+                .min(usize::try_from(candidate.space).unwrap_or(usize::MAX))
+                .min(sub.tcp.writable())
+                .min(usize::from(self.config.max_mapping));
+            if n == 0 || !sub.tx.has_room() {
+                continue;
+            }
+            let offset = usize::try_from(diff(from, self.data_una)).unwrap_or(0);
+            let copied = self.send.peek(offset, &mut self.scratch[..n]);
+            debug_assert_eq!(copied, n);
+            self.put_chunk(i, from, n);
+            self.candidates[k].space -= n as u64;
         }
     }
 

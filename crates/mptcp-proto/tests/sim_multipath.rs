@@ -55,6 +55,8 @@ struct MptcpHost {
     closed_at: Option<Instant>,
     events: Vec<MptcpEvent>,
     round_robin: bool,
+    /// Client: use the redundant scheduler.
+    redundant: bool,
     /// Client: open subflow B as a backup.
     backup_b: bool,
     /// Client: make subflow B a backup with MP_PRIO at this time.
@@ -79,6 +81,7 @@ impl MptcpHost {
             closed_at: None,
             events: Vec::new(),
             round_robin: false,
+            redundant: false,
             backup_b: false,
             prio_b_at: None,
             scratch: vec![0; 64 * 1024],
@@ -145,6 +148,10 @@ impl MptcpHost {
         {
             conn.set_backup(b, true);
             self.prio_b_at = None;
+        }
+        if self.redundant {
+            conn.set_scheduler(Box::new(mptcp_proto::scheduler::Redundant));
+            self.redundant = false;
         }
         if self.round_robin {
             conn.set_scheduler(Box::new(RoundRobin::default()));
@@ -489,4 +496,21 @@ fn mp_prio_turns_a_subflow_into_a_backup() {
         "B kept taking data as a backup: {at_prio:?} then {end:?}"
     );
     assert!(server_view(&net)[1].backup, "MP_PRIO reached the server");
+}
+
+/// The redundant scheduler: every byte goes over both paths, and the
+/// receiver keeps one copy.
+#[test]
+fn redundant_sends_every_byte_on_both_paths() {
+    const TOTAL: u64 = 2 << 20;
+    let mut host = MptcpHost::client(TOTAL);
+    host.redundant = true;
+    let mut net = net(host, path(20, 10), path(20, 10));
+    run(&mut net, TOTAL, Duration::from_secs(60));
+    let sent = sent_per_subflow(&net);
+    eprintln!("per subflow: {sent:?}");
+    // Subflow B joins a few round trips late: most bytes, not all.
+    for (id, bytes) in &sent {
+        assert!(*bytes > TOTAL * 8 / 10, "subflow {id:?}: {bytes}: {sent:?}");
+    }
 }
