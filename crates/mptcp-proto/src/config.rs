@@ -56,6 +56,11 @@ pub struct MptcpConfig {
     /// retransmissions, like the kernel's
     /// `net.mptcp.syn_retrans_before_tcp_fallback` = 2.
     pub mptcp_syns: u32,
+    /// When the peer's window is full and held up by bytes a slower
+    /// subflow carries, send them again on a faster one and cut the slow
+    /// one's window (Raiciu et al., NSDI 2012). Default on, as in the
+    /// kernel's default scheduler.
+    pub opportunistic_retransmission: bool,
 }
 
 impl Default for MptcpConfig {
@@ -74,6 +79,7 @@ impl Default for MptcpConfig {
             max_subflows: 8,
             max_addresses: 8,
             mptcp_syns: 3,
+            opportunistic_retransmission: true,
         }
     }
 }

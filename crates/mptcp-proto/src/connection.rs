@@ -159,6 +159,8 @@ struct Subflow {
     join_ack_retries: u32,
     /// Closed, reset or refused, and reported.
     gone: bool,
+    /// When this subflow was last penalised for holding up the window.
+    penalised_at: Option<Instant>,
     /// The data sequence number after the last byte given to this subflow
     /// (the redundant scheduler catches each subflow up to `data_nxt`).
     sent_upto: Option<u64>,
@@ -186,6 +188,7 @@ impl Subflow {
             join_ack_timer: None,
             join_ack_retries: 0,
             gone: false,
+            penalised_at: None,
             sent_upto: None,
         }
     }
@@ -537,6 +540,9 @@ pub struct MptcpConnection {
     /// lost above TCP (the peer dropped them, say, out of its window).
     data_rtx_timer: Option<Instant>,
     data_rtx_backoff: u32,
+    /// The DATA_UNA an opportunistic retransmission was made for (one per
+    /// DATA_UNA).
+    opportunistic_for: Option<u64>,
     shutdown: bool,
     /// Our DATA_FIN's data sequence number, once every byte is mapped.
     data_fin: Option<u64>,
@@ -660,6 +666,7 @@ impl MptcpConnection {
             peer_window_end: None,
             data_rtx_timer: None,
             data_rtx_backoff: 0,
+            opportunistic_for: None,
             shutdown: false,
             data_fin: None,
             data_fin_acked: false,
@@ -2004,7 +2011,7 @@ impl MptcpConnection {
     /// Hand data to the subflows the scheduler picks, declaring each
     /// chunk's mapping: first what a failed subflow left outstanding,
     /// then new bytes.
-    fn assign(&mut self) {
+    fn assign(&mut self, now: Instant) {
         match self.mode {
             Mode::Handshake => return,
             Mode::Fallback(_) => return self.assign_fallback(),
@@ -2021,8 +2028,11 @@ impl MptcpConnection {
                     let room = self
                         .peer_window_end
                         .map_or(i64::MAX, |end| diff(end, self.data_nxt));
-                    let avail = diff(queued, self.data_nxt).min(room);
-                    (self.data_nxt, avail, false)
+                    let waiting = diff(queued, self.data_nxt);
+                    if room <= 0 && waiting > 0 && self.opportunistic(now) {
+                        continue;
+                    }
+                    (self.data_nxt, waiting.min(room), false)
                 }
             };
             let avail = usize::try_from(avail).unwrap_or(0);
@@ -2099,6 +2109,78 @@ impl MptcpConnection {
         }
     }
 
+    /// Opportunistic retransmission with penalisation (Raiciu et al.,
+    /// NSDI 2012): the peer's window is full, held up by bytes at DATA_UNA
+    /// that a slower subflow carries, while a faster one has room. Send
+    /// those bytes again on the faster one (once per DATA_UNA), and
+    /// penalise the slow one (its window is cut as after a loss, at most
+    /// once per its RTT) so that it holds less of the window. Returns
+    /// whether a reinjection was queued.
+    fn opportunistic(&mut self, now: Instant) -> bool {
+        if !self.config.opportunistic_retransmission
+            || self.reinject.is_some()
+            || self.opportunistic_for == Some(self.data_una)
+        {
+            return false;
+        }
+        let una = self.data_una;
+        let Some(h) = self.subflows.iter().position(|s| {
+            !s.gone
+                && s.tx.iter().any(|m| {
+                    diff(una, m.dsn) >= 0 && diff(m.dsn.wrapping_add(u64::from(m.len)), una) > 0
+                })
+        }) else {
+            return false;
+        };
+        let holder_rtt = self.subflows[h].tcp.srtt().unwrap_or(Duration::MAX);
+        let faster = self.subflows.iter().enumerate().any(|(k, s)| {
+            k != h
+                && s.can_send()
+                && !s.stale
+                && s.tcp.srtt().is_some_and(|r| r < holder_rtt)
+                && s.tcp.cwnd() > u64::from(s.tcp.write_seq().distance_from(s.tcp.snd_una()))
+        });
+        if !faster {
+            return false;
+        }
+        self.opportunistic_for = Some(una);
+        let chunk = u64::from(self.config.max_mapping).min(self.data_nxt.wrapping_sub(una));
+        self.reinject = Some((una, una.wrapping_add(chunk)));
+        let holder = &mut self.subflows[h];
+        let due = holder
+            .penalised_at
+            .is_none_or(|t| now.saturating_duration_since(t) >= holder_rtt);
+        if due {
+            holder.penalised_at = Some(now);
+            let path = holder.path;
+            let flight = u64::from(holder.tcp.write_seq().distance_from(holder.tcp.snd_una()));
+            self.path_infos.clear();
+            self.path_infos.extend(
+                self.subflows
+                    .iter()
+                    .filter(|s| !s.gone)
+                    .map(|s| s.tcp.path_info(s.path)),
+            );
+            // To the controller this is a loss: multiplicative decrease.
+            self.cc.on_event(
+                path,
+                &mptcp_cc::CongestionEvent::FastRetransmit {
+                    now,
+                    bytes_in_flight: flight,
+                },
+                &self.path_infos,
+            );
+            self.cc.on_event(
+                path,
+                &mptcp_cc::CongestionEvent::RecoveryExit { now },
+                &self.path_infos,
+            );
+            let window = self.cc.window(path);
+            self.subflows[h].tcp.set_congestion_window(window);
+        }
+        true
+    }
+
     /// Give subflow `i` the `n` bytes in `scratch`, which carry data
     /// sequence numbers from `dsn`, and declare their mapping.
     fn put_chunk(&mut self, i: usize, dsn: u64, n: usize) {
@@ -2159,7 +2241,7 @@ impl MptcpConnection {
     /// The next segment to send, into `buf`; `None` when there is nothing.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         if self.mode != Mode::Handshake || self.role == Role::Client {
-            self.assign();
+            self.assign(now);
         }
         self.arm_data_rtx(now);
         self.progress_close(now);
