@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use mptcp_time::Instant;
 use mptcp_wire::mptcp::{
-    AddAddr, Dss, DssMapping, DssSeq, MpCapable, MpFastclose, MpJoin, MpPrio, MpTcpRst,
+    AddAddr, Dss, DssMapping, DssSeq, MpCapable, MpFail, MpFastclose, MpJoin, MpPrio, MpTcpRst,
     MptcpOption, RemoveAddr, TcpRstReason,
 };
 use mptcp_wire::segment::TcpFlags;
@@ -161,6 +161,9 @@ struct Subflow {
     gone: bool,
     /// When this subflow was last penalised for holding up the window.
     penalised_at: Option<Instant>,
+    /// A DSS checksum failed at this data sequence number: the reset
+    /// carries MP_FAIL with it.
+    fail_dsn: Option<u64>,
     /// The data sequence number after the last byte given to this subflow
     /// (the redundant scheduler catches each subflow up to `data_nxt`).
     sent_upto: Option<u64>,
@@ -189,6 +192,7 @@ impl Subflow {
             join_ack_retries: 0,
             gone: false,
             penalised_at: None,
+            fail_dsn: None,
             sent_upto: None,
         }
     }
@@ -259,6 +263,8 @@ struct SubflowOptions<'a> {
     rst_reason: Option<TcpRstReason>,
     /// MP_FASTCLOSE with the peer's key on our reset, instead.
     fastclose: Option<Key>,
+    /// MP_FAIL on our reset, instead (a DSS checksum failed there).
+    fail: Option<u64>,
     local_key: Key,
     peer_key: Option<Key>,
     checksum: bool,
@@ -342,6 +348,9 @@ impl SubflowOptions<'_> {
         if flags.contains(TcpFlags::RST) {
             if let Some(receiver_key) = self.fastclose {
                 return Some(MptcpOption::MpFastclose(MpFastclose { receiver_key }));
+            }
+            if let Some(dsn) = self.fail {
+                return Some(MptcpOption::MpFail(MpFail { dsn }));
             }
             return self
                 .rst_reason
@@ -1575,8 +1584,22 @@ impl MptcpConnection {
             }
             Mode::Mptcp => {
                 for i in 0..self.subflows.len() {
-                    if self.deliver_subflow(i).is_err() {
-                        // Not yet: MP_FAIL and the infinite mapping (§3.7).
+                    if self.subflows[i].gone || self.subflows[i].fail_dsn.is_some() {
+                        continue;
+                    }
+                    let Err(dsn) = self.deliver_subflow(i) else {
+                        continue;
+                    };
+                    if self.live_subflows() > 1 {
+                        // §3.7: with other subflows, the one that carried
+                        // corrupted data is reset with MP_FAIL; its bytes
+                        // come again over the others (the sender reinjects
+                        // what a failed subflow had outstanding).
+                        self.subflows[i].fail_dsn = Some(dsn);
+                        self.reset_subflow_at(i, TcpRstReason::MptcpSpecific);
+                    } else {
+                        // Not yet: MP_FAIL and the infinite mapping on the
+                        // only subflow (§3.7).
                         self.protocol_error(Violation::BadChecksum);
                         return;
                     }
@@ -1601,9 +1624,9 @@ impl MptcpConnection {
         }
     }
 
-    /// Move subflow `i`'s in-order, mapped bytes up; `Err` on a DSS
-    /// checksum mismatch.
-    fn deliver_subflow(&mut self, i: usize) -> Result<(), ()> {
+    /// Move subflow `i`'s in-order, mapped bytes up; on a DSS checksum
+    /// mismatch, `Err` with the failing mapping's data sequence number.
+    fn deliver_subflow(&mut self, i: usize) -> Result<(), u64> {
         let Some(recv) = self.recv.as_mut() else {
             return Ok(());
         };
@@ -1654,7 +1677,7 @@ impl MptcpConnection {
                 sub.verified_until = Some(found.mapping.end());
             }
             if bad_checksum {
-                return Err(());
+                return Err(found.mapping.dsn);
             }
             if taken == 0 {
                 return Ok(());
@@ -2297,6 +2320,7 @@ impl MptcpConnection {
             usable: sub.usable,
             rst_reason: sub.rst_reason,
             fastclose: self.peer_key.filter(|_| self.fastclose),
+            fail: sub.fail_dsn,
             local_key: self.local_key,
             peer_key: self.peer_key,
             checksum: self.checksum,

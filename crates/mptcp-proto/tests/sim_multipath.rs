@@ -55,6 +55,9 @@ struct MptcpHost {
     closed_at: Option<Instant>,
     events: Vec<MptcpEvent>,
     round_robin: bool,
+    /// Server: rewrite a payload byte of this many packets from path B,
+    /// keeping the TCP checksum valid (DSS checksums must catch it).
+    mangle_b: u32,
     /// Client: use the redundant scheduler.
     redundant: bool,
     /// Client: open subflow B as a backup.
@@ -81,6 +84,7 @@ impl MptcpHost {
             closed_at: None,
             events: Vec::new(),
             round_robin: false,
+            mangle_b: 0,
             redundant: false,
             backup_b: false,
             prio_b_at: None,
@@ -200,7 +204,18 @@ fn iface_of(ip: IpAddr) -> IfaceId {
 }
 
 impl Host for MptcpHost {
-    fn handle_packet(&mut self, now: Instant, _iface: IfaceId, packet: &[u8]) {
+    fn handle_packet(&mut self, now: Instant, iface: IfaceId, packet: &[u8]) {
+        let mut mangled;
+        let mut packet = packet;
+        if self.mangle_b > 0 && iface == IfaceId(1) && packet.len() > 200 {
+            // A middlebox rewrites one byte and fixes the TCP checksum.
+            mangled = packet.to_vec();
+            let last = mangled.len() - 1;
+            mangled[last] ^= 0x5a;
+            fix_tcp_checksum(&mut mangled);
+            self.mangle_b -= 1;
+            packet = &mangled;
+        }
         let Ok(seg) = Segment::parse(packet, ChecksumCheck::Verify) else {
             return;
         };
@@ -258,6 +273,30 @@ impl Host for MptcpHost {
 }
 
 const SYN: mptcp_wire::segment::TcpFlags = mptcp_wire::segment::TcpFlags::SYN;
+
+/// Recompute the TCP checksum of an IPv4 packet (RFC 793 pseudo-header).
+fn fix_tcp_checksum(packet: &mut [u8]) {
+    let ihl = usize::from(packet[0] & 0x0f) * 4;
+    let tcp_len = packet.len() - ihl;
+    packet[ihl + 16] = 0;
+    packet[ihl + 17] = 0;
+    let mut sum: u32 = 0;
+    let mut add = |bytes: &[u8]| {
+        for pair in bytes.chunks(2) {
+            let hi = u32::from(pair[0]) << 8;
+            sum += hi | pair.get(1).map_or(0, |&b| u32::from(b));
+        }
+    };
+    add(&packet[12..20]);
+    add(&[0, 6]);
+    add(&(tcp_len as u16).to_be_bytes());
+    add(&packet[ihl..]);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let checksum = !(sum as u16);
+    packet[ihl + 16..ihl + 18].copy_from_slice(&checksum.to_be_bytes());
+}
 
 struct Net {
     sim: Simulator<MptcpHost>,
@@ -550,4 +589,28 @@ fn opportunistic_retransmission_beats_a_window_held_up_by_the_slow_path() {
         with > without * 1.1,
         "{with:.1} Mbit/s with opportunistic retransmission, {without:.1} without"
     );
+}
+
+/// A middlebox on path B rewrites a payload byte and fixes the TCP
+/// checksum: the DSS checksum catches it, the server resets that subflow
+/// with MP_FAIL (RFC 8684 §3.7), and the data arrives intact over path A.
+#[test]
+fn a_corrupting_middlebox_costs_its_subflow_not_the_data() {
+    const TOTAL: u64 = 4 << 20;
+    let mut config = MptcpConfig::default();
+    config.checksum = true;
+    let sender = MptcpHost::client_with(TOTAL, config);
+    let mut receiver = MptcpHost::server();
+    receiver.mangle_b = 1;
+    let mut net = net_with(sender, receiver, path(20, 10), path(20, 10));
+    run(&mut net, TOTAL, Duration::from_secs(600));
+    assert_eq!(server(&net).mangle_b, 0, "a packet was rewritten");
+    let events = &client(&net).events;
+    assert!(
+        events.contains(&MptcpEvent::SubflowClosed(SubflowId(1))),
+        "{events:?}"
+    );
+    // Two equal paths share about evenly; path B was cut off early.
+    let sent = sent_per_subflow(&net);
+    assert!(sent[1].1 < TOTAL / 4, "path B was not reset: {sent:?}");
 }
