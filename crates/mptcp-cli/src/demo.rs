@@ -207,7 +207,12 @@ impl Host for DemoHost {
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(IfaceId, usize)> {
         self.service(now);
-        let n = self.ep.poll_transmit(now, buf)?;
+        let Some(n) = self.ep.poll_transmit(now, buf) else {
+            // Transmitting can raise events (a reset going out closes the
+            // connection): read them before the network idles.
+            self.service(now);
+            return None;
+        };
         let src = Segment::parse(&buf[..n], ChecksumCheck::Skip).ok()?.src();
         Some((iface_of(src), n))
     }

@@ -603,7 +603,7 @@ impl core::fmt::Debug for MptcpConnection {
                         (
                             s.id.0,
                             s.tcp.state(),
-                            s.usable,
+                            s.gone,
                             s.stale,
                             s.tx.has_room(),
                             s.tcp.writable(),
@@ -936,7 +936,9 @@ impl MptcpConnection {
 
     fn add_subflow(&mut self, mut sub: Subflow, now: Instant) -> SubflowId {
         let id = sub.id;
-        self.next_subflow_id += 1;
+        // Wrapping: ids only need to differ from those alive (at most
+        // `max_subflows`), and a peer must not be able to overflow it.
+        self.next_subflow_id = self.next_subflow_id.wrapping_add(1).max(1);
         sub.tcp.set_congestion_window(sub.tcp.cwnd());
         self.cc.add_path(&sub.tcp.path_info(sub.path), now);
         self.subflows.push(sub);
@@ -1203,6 +1205,19 @@ impl MptcpConnection {
             _ => None,
         };
         if !self.admit_mapping(i, segment, incoming.as_ref()) {
+            return true;
+        }
+        if i == 0
+            && self.mode == Mode::Handshake
+            && self.role == Role::Server
+            && !self.subflows[0].tcp.state().is_synchronized()
+            && options.capable.is_none()
+            && options.dss.is_some()
+        {
+            // The client speaks MPTCP (a DSS) but this segment overtook
+            // the ones with its key (the third ACK and the first data, both
+            // lost or late): wait for those rather than fall back. The
+            // client repeats its key until we answer with a DSS (§3.1).
             return true;
         }
         let sub = &mut self.subflows[i];
@@ -1539,6 +1554,12 @@ impl MptcpConnection {
                 if let Some(recv) = self.recv.as_mut() {
                     recv.set_data_fin(dsn);
                 }
+                if self.peer_closed {
+                    // The peer sent its DATA_FIN again: our DATA_ACK of it
+                    // was lost. A pure ACK answers nothing by itself (even
+                    // with our subflow in FIN-WAIT-2), so ask for one.
+                    self.subflows[i].tcp.request_ack();
+                }
             }
             Incoming::Data(mapping) => {
                 if mapping.data_fin
@@ -1691,6 +1712,12 @@ impl MptcpConnection {
             while let Some(event) = self.subflows[i].tcp.poll_event() {
                 self.on_subflow_event(i, event);
             }
+            // An engine can reach CLOSED without an event to say so (a
+            // reset of a subflow that had already closed its side, say):
+            // its state is what counts.
+            if !self.subflows[i].gone && self.subflows[i].tcp.state() == State::Closed {
+                self.subflow_gone(i, None);
+            }
         }
         if !self.closed && self.subflows.iter().all(|s| s.gone) {
             self.closed = true;
@@ -1777,17 +1804,23 @@ impl MptcpConnection {
         }
     }
 
+    /// What the controller sees of every live subflow, into the reused
+    /// `path_infos`.
+    fn refresh_path_infos(&mut self) {
+        self.path_infos.clear();
+        self.path_infos.extend(
+            self.subflows
+                .iter()
+                .filter(|s| !s.gone)
+                .map(|s| s.tcp.path_info(s.path)),
+        );
+    }
+
     fn feed_controller(&mut self) {
         let mut changed = false;
         for i in 0..self.subflows.len() {
             while let Some(event) = self.subflows[i].tcp.poll_congestion_event() {
-                self.path_infos.clear();
-                self.path_infos.extend(
-                    self.subflows
-                        .iter()
-                        .filter(|s| !s.gone)
-                        .map(|s| s.tcp.path_info(s.path)),
-                );
+                self.refresh_path_infos();
                 let path = self.subflows[i].path;
                 self.cc.on_event(path, &event, &self.path_infos);
                 changed = true;
@@ -1813,14 +1846,12 @@ impl MptcpConnection {
     /// (RFC 8684 §3.3.6; Linux reinjects on its MPTCP-level timer).
     fn on_subflow_rto(&mut self, i: usize) {
         self.subflows[i].stale = true;
-        let others = self
-            .subflows
-            .iter()
-            .enumerate()
-            .any(|(k, s)| k != i && !s.gone);
-        if self.data_fin_acked && self.peer_closed && (others || self.closed_cleanly) {
-            // Both DATA_FINs are through and another subflow closes (or
-            // closed) the connection: do not wait minutes for this path.
+        if self.closed_cleanly {
+            // Another subflow closed with FINs both ways after both
+            // DATA_FINs, so the peer is done too (it closes subflows only
+            // then): do not wait minutes for this path. Before that the
+            // peer may still need our DATA_ACK, and a reset would cost it
+            // the connection.
             self.reset_subflow_at(i, TcpRstReason::Unspecified);
             return;
         }
@@ -1835,7 +1866,7 @@ impl MptcpConnection {
     }
 
     /// The DATA_FIN, then the subflows' FINs.
-    fn progress_close(&mut self, _now: Instant) {
+    fn progress_close(&mut self, now: Instant) {
         if !self.shutdown || self.closed {
             return;
         }
@@ -1870,7 +1901,11 @@ impl MptcpConnection {
                             // retransmissions the peer may still need.
                             self.reset_subflow_at(i, TcpRstReason::Unspecified);
                         } else {
-                            sub.tcp.shutdown();
+                            // `close`, not `shutdown`: nothing more will be
+                            // read here, and FIN-WAIT-2 then has a timeout
+                            // (the peer's FIN may never come if its side of
+                            // this subflow was reset).
+                            sub.tcp.close(now);
                         }
                     }
                 }
@@ -2177,17 +2212,11 @@ impl MptcpConnection {
             holder.penalised_at = Some(now);
             let path = holder.path;
             let flight = u64::from(holder.tcp.write_seq().distance_from(holder.tcp.snd_una()));
-            self.path_infos.clear();
-            self.path_infos.extend(
-                self.subflows
-                    .iter()
-                    .filter(|s| !s.gone)
-                    .map(|s| s.tcp.path_info(s.path)),
-            );
+            self.refresh_path_infos();
             // To the controller this is a loss: multiplicative decrease.
             self.cc.on_event(
                 path,
-                &mptcp_cc::CongestionEvent::FastRetransmit {
+                &CongestionEvent::FastRetransmit {
                     now,
                     bytes_in_flight: flight,
                 },
@@ -2195,7 +2224,7 @@ impl MptcpConnection {
             );
             self.cc.on_event(
                 path,
-                &mptcp_cc::CongestionEvent::RecoveryExit { now },
+                &CongestionEvent::RecoveryExit { now },
                 &self.path_infos,
             );
             let window = self.cc.window(path);

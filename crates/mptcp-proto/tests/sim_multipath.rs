@@ -60,6 +60,10 @@ struct MptcpHost {
     mangle_b: u32,
     /// Client: use the redundant scheduler.
     redundant: bool,
+    /// Client: use this scheduler (by name) instead.
+    scheduler: Option<&'static str>,
+    /// Server: SYNs that opened no subflow.
+    refused_syns: u32,
     /// Client: open subflow B as a backup.
     backup_b: bool,
     /// Client: make subflow B a backup with MP_PRIO at this time.
@@ -86,6 +90,8 @@ impl MptcpHost {
             round_robin: false,
             mangle_b: 0,
             redundant: false,
+            scheduler: None,
+            refused_syns: 0,
             backup_b: false,
             prio_b_at: None,
             scratch: vec![0; 64 * 1024],
@@ -158,6 +164,9 @@ impl MptcpHost {
             conn.set_backup(b, true);
             self.prio_b_at = None;
         }
+        if let Some(name) = self.scheduler.take() {
+            conn.set_scheduler(mptcp_proto::scheduler::by_name(name).unwrap());
+        }
         if self.redundant {
             conn.set_scheduler(Box::new(mptcp_proto::scheduler::Redundant));
             self.redundant = false;
@@ -222,15 +231,18 @@ impl Host for MptcpHost {
         match self.conn.as_mut() {
             Some(conn) => {
                 if !conn.handle_segment(now, &seg) && seg.flags().contains(SYN) {
-                    // A new subflow: MP_JOIN with our token.
-                    conn.accept_join(
+                    // A new subflow: MP_JOIN with our token. Anything else
+                    // (a late copy of the first SYN after its subflow
+                    // closed, a join past the limit) is refused; the
+                    // endpoint would answer it with a reset.
+                    let joined = conn.accept_join(
                         now,
                         &seg,
                         IsnKey::from_bytes([self.isn + 10; 32]),
                         Nonce(0x1234_5678),
                         AddrId(1),
-                    )
-                    .expect("accept join");
+                    );
+                    self.refused_syns += u32::from(joined.is_err());
                 }
             }
             None => {
@@ -255,7 +267,12 @@ impl Host for MptcpHost {
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(IfaceId, usize)> {
         self.service(now);
         let conn = self.conn.as_mut()?;
-        let n = conn.poll_transmit(now, buf)?;
+        let Some(n) = conn.poll_transmit(now, buf) else {
+            // Transmitting can raise events (a subflow's reset going out
+            // closes the connection): read them before the network idles.
+            self.service(now);
+            return None;
+        };
         let seg = Segment::parse(&buf[..n], ChecksumCheck::Skip).ok()?;
         Some((iface_of(seg.src()), n))
     }
@@ -309,7 +326,17 @@ fn net(client: MptcpHost, a: LinkConfig, b: LinkConfig) -> Net {
 }
 
 fn net_with(client: MptcpHost, server: MptcpHost, a: LinkConfig, b: LinkConfig) -> Net {
-    let mut sim = Simulator::new(SimConfig::with_seed(7)).unwrap();
+    net_seeded(client, server, a, b, 7)
+}
+
+fn net_seeded(
+    client: MptcpHost,
+    server: MptcpHost,
+    a: LinkConfig,
+    b: LinkConfig,
+    seed: u64,
+) -> Net {
+    let mut sim = Simulator::new(SimConfig::with_seed(seed)).unwrap();
     let c = sim.add_host(client).unwrap();
     let s = sim.add_host(server).unwrap();
     let ip = |s: &str| addr(s).ip();
@@ -368,8 +395,14 @@ fn run(net: &mut Net, total: u64, deadline: Duration) -> Instant {
         client(net).conn,
         client(net).events
     );
-    s.closed_at
-        .unwrap_or_else(|| panic!("server did not close: {:?}", s.conn))
+    s.closed_at.unwrap_or_else(|| {
+        let events: Vec<_> = s
+            .events
+            .iter()
+            .filter(|e| **e != MptcpEvent::Writable)
+            .collect();
+        panic!("server did not close: {:?} {events:?}", s.conn)
+    })
 }
 
 /// Bytes each of the client's subflows sent, by subflow.
