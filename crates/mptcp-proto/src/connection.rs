@@ -1047,7 +1047,9 @@ impl MptcpConnection {
         if self.mode != Mode::Mptcp {
             return Err(AnnounceError::Limit);
         }
-        self.signals.announce(RemoteAddress { id, addr, port })?;
+        let peer_key = self.peer_key.ok_or(AnnounceError::Limit)?;
+        self.signals
+            .announce(RemoteAddress { id, addr, port }, self.local_key, peer_key)?;
         if let Some(sub) = self.signal_subflow() {
             sub.tcp.request_ack();
         }
@@ -2327,10 +2329,8 @@ impl MptcpConnection {
             _ => None,
         };
         let data_fin = self.data_fin.filter(|_| !self.data_fin_acked);
-        let signal = match (self.mode, self.peer_key) {
-            (Mode::Mptcp, Some(peer_key)) if self.subflows[i].can_send() => {
-                self.signals.next(self.local_key, peer_key)
-            }
+        let signal = match self.mode {
+            Mode::Mptcp if self.subflows[i].can_send() => self.signals.next(),
             _ => None,
         };
         let sub = &mut self.subflows[i];

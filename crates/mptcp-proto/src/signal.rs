@@ -47,6 +47,8 @@ pub enum AnnounceError {
 #[derive(Clone, Copy, Debug)]
 struct Announcement {
     address: RemoteAddress,
+    /// Its truncated HMAC, computed once (it goes out until echoed).
+    hmac: u64,
     /// Waiting for a segment to carry it.
     pending: bool,
     echoed: bool,
@@ -73,9 +75,14 @@ impl Signals {
         }
     }
 
-    /// Queue an ADD_ADDR for `address` (§3.4.1). Announcing an ID again
-    /// replaces its address.
-    pub(crate) fn announce(&mut self, address: RemoteAddress) -> Result<(), AnnounceError> {
+    /// Queue an ADD_ADDR for `address` (§3.4.1), with its HMAC (sender
+    /// key first). Announcing an ID again replaces its address.
+    pub(crate) fn announce(
+        &mut self,
+        address: RemoteAddress,
+        local_key: Key,
+        peer_key: Key,
+    ) -> Result<(), AnnounceError> {
         if address.id.0 == 0 {
             return Err(AnnounceError::ReservedId);
         }
@@ -86,8 +93,10 @@ impl Signals {
         if self.ours.len() >= self.max {
             return Err(AnnounceError::Limit);
         }
+        let hmac = add_addr_hmac(local_key, peer_key, address.id, address.addr, address.port);
         self.ours.push(Announcement {
             address,
+            hmac,
             pending: true,
             echoed: false,
             timer: None,
@@ -102,8 +111,8 @@ impl Signals {
     }
 
     /// The next ADD_ADDR to send: an echo first, then an announcement with
-    /// its HMAC (sender key first, §3.4.1).
-    pub(crate) fn next(&self, local_key: Key, peer_key: Key) -> Option<AddAddr> {
+    /// its HMAC.
+    pub(crate) fn next(&self) -> Option<AddAddr> {
         if let Some(e) = self.echoes.first() {
             return Some(AddAddr {
                 echo: true,
@@ -113,13 +122,13 @@ impl Signals {
                 hmac: None,
             });
         }
-        let a = self.ours.iter().find(|a| a.pending)?.address;
+        let a = self.ours.iter().find(|a| a.pending)?;
         Some(AddAddr {
             echo: false,
-            addr_id: a.id,
-            addr: a.addr,
-            port: a.port,
-            hmac: Some(add_addr_hmac(local_key, peer_key, a.id, a.addr, a.port)),
+            addr_id: a.address.id,
+            addr: a.address.addr,
+            port: a.address.port,
+            hmac: Some(a.hmac),
         })
     }
 
@@ -253,18 +262,18 @@ mod tests {
     fn announced_until_echoed() {
         let mut ours = Signals::new(4);
         let mut theirs = Signals::new(4);
-        ours.announce(addr(1)).unwrap();
-        let option = ours.next(A, B).unwrap();
+        ours.announce(addr(1), A, B).unwrap();
+        let option = ours.next().unwrap();
         assert!(!option.echo && option.hmac.is_some());
         ours.sent(&option, Instant::ZERO, Duration::from_millis(200));
         assert!(!ours.has_pending());
         // No echo: it goes again.
         ours.handle_timeout(Instant::from_millis(200));
-        assert_eq!(ours.next(A, B), Some(option));
+        assert_eq!(ours.next(), Some(option));
         // The peer checks it, remembers it and echoes.
         assert_eq!(theirs.on_add_addr(&option, B, A), Some(addr(1)));
         assert_eq!(theirs.on_add_addr(&option, B, A), None, "known already");
-        let echo = theirs.next(B, A).unwrap();
+        let echo = theirs.next().unwrap();
         assert!(echo.echo && echo.hmac.is_none());
         theirs.sent(&echo, Instant::ZERO, Duration::ZERO);
         assert!(!theirs.has_pending());
@@ -277,8 +286,8 @@ mod tests {
     fn a_bad_hmac_is_dropped_unechoed() {
         let mut theirs = Signals::new(4);
         let mut ours = Signals::new(4);
-        ours.announce(addr(2)).unwrap();
-        let mut option = ours.next(A, B).unwrap();
+        ours.announce(addr(2), A, B).unwrap();
+        let mut option = ours.next().unwrap();
         option.hmac = option.hmac.map(|h| h ^ 1);
         assert_eq!(theirs.on_add_addr(&option, B, A), None);
         assert!(!theirs.has_pending());
@@ -287,17 +296,17 @@ mod tests {
     #[test]
     fn limits_and_forms() {
         let mut s = Signals::new(1);
-        assert_eq!(s.announce(addr(0)), Err(AnnounceError::ReservedId));
-        s.announce(addr(1)).unwrap();
-        assert_eq!(s.announce(addr(2)), Err(AnnounceError::Limit));
+        assert_eq!(s.announce(addr(0), A, B), Err(AnnounceError::ReservedId));
+        s.announce(addr(1), A, B).unwrap();
+        assert_eq!(s.announce(addr(2), A, B), Err(AnnounceError::Limit));
         let v6 = RemoteAddress {
             id: AddrId(1),
             addr: "fd00::1".parse().unwrap(),
             port: Some(8080),
         };
-        assert_eq!(s.announce(v6), Err(AnnounceError::TooLong));
+        assert_eq!(s.announce(v6, A, B), Err(AnnounceError::TooLong));
         // Retransmissions stop after the limit.
-        let option = s.next(A, B).unwrap();
+        let option = s.next().unwrap();
         let mut now = Instant::ZERO;
         for _ in 0..10 {
             s.sent(&option, now, Duration::from_millis(1));

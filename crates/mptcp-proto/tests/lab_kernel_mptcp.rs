@@ -341,6 +341,38 @@ fn accept_within_deadline(listener: &TcpListener) -> TcpStream {
     }
 }
 
+/// Our client's connection from `local` to `remote`, with ISN secret
+/// bytes `isn` and key `key`.
+fn connect_ours(
+    config: MptcpConfig,
+    local: SocketAddr,
+    remote: SocketAddr,
+    isn: u8,
+    key: Key,
+) -> MptcpConnection {
+    let tuple = FourTuple { local, remote };
+    MptcpConnection::connect(
+        config,
+        tuple,
+        IsnKey::from_bytes([isn; 32]),
+        key,
+        cc(),
+        Instant::ZERO,
+    )
+    .expect("connect")
+}
+
+/// The kernel client's side: send `data`, end it, read the answer to
+/// its end.
+fn kernel_send(mut s: TcpStream, data: &[u8]) -> Vec<u8> {
+    bounded(&s);
+    s.write_all(data).expect("kernel write");
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    s.read_to_end(&mut back).expect("kernel read");
+    back
+}
+
 /// Read everything, then answer with `reply` and close.
 fn kernel_serve(s: &mut TcpStream, reply: &[u8], ns: &Netns) -> KernelSide {
     bounded(s);
@@ -437,18 +469,13 @@ fn our_client(test: &str, case: Case, subnet: u8) {
             kernel_serve(&mut s, reply, ns)
         });
         let epoch = StdInstant::now();
-        let mut conn = MptcpConnection::connect(
+        let mut conn = connect_ours(
             config(&case),
-            FourTuple {
-                local: SocketAddr::new(ours, 40001),
-                remote: server_addr,
-            },
-            IsnKey::from_bytes([3; 32]),
+            SocketAddr::new(ours, 40001),
+            server_addr,
+            3,
             Key(0x0123_4567_89ab_cdef),
-            cc(),
-            Instant::ZERO,
-        )
-        .unwrap();
+        );
         let record = case.pcap.then_some(&mut recording);
         let received = drive(&dev, &mut conn, &data, epoch, record);
         (conn, received, kernel_side.join().unwrap())
@@ -484,7 +511,7 @@ fn our_server(test: &str, case: Case, subnet: u8) {
         let ns = &ns;
         let data = &data;
         let kernel_side = scope.spawn(move || {
-            let mut s = run_in(ns, || {
+            let s = run_in(ns, || {
                 if case.kernel_mptcp {
                     kernel_mptcp_connect(target)
                 } else {
@@ -493,13 +520,8 @@ fn our_server(test: &str, case: Case, subnet: u8) {
             })
             .unwrap()
             .expect("kernel connect");
-            bounded(&s);
             let ss = ss_mptcp(ns).expect("ss");
-            s.write_all(data).expect("kernel write");
-            s.shutdown(Shutdown::Write).unwrap();
-            let mut back = Vec::new();
-            s.read_to_end(&mut back).expect("kernel read");
-            (back, ss)
+            (kernel_send(s, data), ss)
         });
         let epoch = StdInstant::now();
         let record = case.pcap.then_some(&mut recording);
@@ -760,18 +782,13 @@ fn our_client_two_paths(test: &str, tag: &'static str, subnet: u8, outage: Optio
             kernel_serve(&mut s, reply, ns)
         });
         let epoch = StdInstant::now();
-        let mut conn = MptcpConnection::connect(
+        let mut conn = connect_ours(
             config(&Case::mptcp(tag)),
-            FourTuple {
-                local: SocketAddr::new(ours_a, 40001),
-                remote: SocketAddr::new(kernel_a, 5001),
-            },
-            IsnKey::from_bytes([5; 32]),
+            SocketAddr::new(ours_a, 40001),
+            SocketAddr::new(kernel_a, 5001),
+            5,
             Key(0x0bad_c0de_1234_5678),
-            cc(),
-            Instant::ZERO,
-        )
-        .unwrap();
+        );
         let mut events = Vec::new();
         let cut = |dev: usize, t: Duration| {
             dev == 1
@@ -915,15 +932,10 @@ fn lab_kernel_client_joins_our_server_over_a_second_path() {
         let ns = &ns;
         let data = &data;
         let kernel_side = scope.spawn(move || {
-            let mut s = run_in(ns, || kernel_mptcp_connect(target))
+            let s = run_in(ns, || kernel_mptcp_connect(target))
                 .unwrap()
                 .expect("kernel connect");
-            bounded(&s);
-            s.write_all(data).expect("kernel write");
-            s.shutdown(Shutdown::Write).unwrap();
-            let mut back = Vec::new();
-            s.read_to_end(&mut back).expect("kernel read");
-            back
+            kernel_send(s, data)
         });
         let epoch = StdInstant::now();
         let mut conn = accept_first_syn(&dev_a, 5002, &case, epoch, None);
@@ -1050,18 +1062,13 @@ fn lab_our_fastclose_resets_the_kernel_connection() {
             }
         });
         let epoch = StdInstant::now();
-        let mut conn = MptcpConnection::connect(
+        let mut conn = connect_ours(
             config(&case),
-            FourTuple {
-                local: SocketAddr::new(ours, 40001),
-                remote: server_addr,
-            },
-            IsnKey::from_bytes([7; 32]),
+            SocketAddr::new(ours, 40001),
+            server_addr,
+            7,
             Key(0x1357_9bdf_0246_8ace),
-            cc(),
-            Instant::ZERO,
-        )
-        .unwrap();
+        );
         let mut acked_data = false;
         drive_until(&dev, &mut conn, &data, epoch, |conn, event| {
             if event == MptcpEvent::Writable && !acked_data {
@@ -1226,18 +1233,13 @@ fn kernel_announces(test: &str, tag: &str, subnet: u8, remove: bool) {
             kernel_serve(&mut s, reply, ns)
         });
         let epoch = StdInstant::now();
-        let mut conn = MptcpConnection::connect(
+        let mut conn = connect_ours(
             config(&Case::mptcp("mpsig")),
-            FourTuple {
-                local: SocketAddr::new(p.ours[0], 40001),
-                remote: SocketAddr::new(p.kernel[0], 5001),
-            },
-            IsnKey::from_bytes([10; 32]),
+            SocketAddr::new(p.ours[0], 40001),
+            SocketAddr::new(p.kernel[0], 5001),
+            10,
             Key(0x2468_ace0_1357_9bdf),
-            cc(),
-            Instant::ZERO,
-        )
-        .unwrap();
+        );
         let mut events = Vec::new();
         let ours_b = p.ours[1];
         let mut removed = false;
@@ -1364,15 +1366,10 @@ fn our_server_announces(test: &str, tag: &'static str, subnet: u8, remove: bool)
         let ns = &p.ns;
         let data = &data;
         let kernel_side = scope.spawn(move || {
-            let mut s = run_in(ns, || kernel_mptcp_connect(target))
+            let s = run_in(ns, || kernel_mptcp_connect(target))
                 .unwrap()
                 .expect("kernel connect");
-            bounded(&s);
-            s.write_all(data).expect("kernel write");
-            s.shutdown(Shutdown::Write).unwrap();
-            let mut back = Vec::new();
-            s.read_to_end(&mut back).expect("kernel read");
-            back
+            kernel_send(s, data)
         });
         let epoch = StdInstant::now();
         let mut conn = accept_first_syn(&p.dev_a, 5002, &case, epoch, None);
