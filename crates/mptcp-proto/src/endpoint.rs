@@ -16,7 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use mptcp_cc::CongestionControl;
 use mptcp_crypto::{generate_key, generate_nonce, token};
-use mptcp_tcp::{FourTuple, IsnKey};
+use mptcp_tcp::{FourTuple, IsnKey, State};
 use mptcp_time::Instant;
 use mptcp_wire::mptcp::{MpJoin, MpTcpRst, MptcpOption, TcpRstReason};
 use mptcp_wire::segment::{SegmentBuilder, TcpFlags};
@@ -46,6 +46,11 @@ pub struct EndpointConfig {
     /// Resets queued for segments nobody owns; more are not sent (a flood
     /// of stray segments cannot grow memory). Default 64.
     pub max_pending_resets: usize,
+    /// Connections opened by a peer's SYN whose handshake has not
+    /// completed (the backlog); a SYN beyond it is refused with a reset.
+    /// Each holds its buffers from the SYN on, so this bounds what a SYN
+    /// flood can take. Default 64.
+    pub max_half_open: usize,
 }
 
 impl Default for EndpointConfig {
@@ -53,6 +58,7 @@ impl Default for EndpointConfig {
         EndpointConfig {
             max_connections: 1024,
             max_pending_resets: 64,
+            max_half_open: 64,
         }
     }
 }
@@ -335,8 +341,14 @@ impl Endpoint {
     }
 
     fn on_syn(&mut self, now: Instant, segment: &Segment<'_>, tuple: FourTuple) -> Routed {
+        let half_open = self
+            .connections
+            .values()
+            .filter(|c| c.initial_subflow().state() == State::SynReceived)
+            .count();
         if !self.listeners.contains(&tuple.local)
             || self.connections.len() >= self.limits.max_connections
+            || half_open >= self.limits.max_half_open
         {
             self.refuse(segment, None);
             return Routed::Refused;

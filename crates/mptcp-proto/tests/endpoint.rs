@@ -334,3 +334,33 @@ fn ndiffports_opens_subflows_over_one_address_pair() {
     }
     assert_ne!(tuples[0].local.port(), tuples[1].local.port());
 }
+
+/// A SYN flood fills the backlog, not memory: past `max_half_open`
+/// handshakes in progress, a SYN is refused with a reset.
+#[test]
+fn the_backlog_bounds_half_open_connections() {
+    let mut limits = EndpointConfig::default();
+    limits.max_half_open = 3;
+    let mut ep = Endpoint::new(
+        MptcpConfig::default(),
+        limits,
+        Box::new(Script(Vec::new(), 11)),
+        cc(),
+    );
+    ep.listen(addr("10.0.0.2:80"));
+    for port in 0..5u16 {
+        let packet = syn(
+            &format!("10.0.9.{}:{}", port + 1, 4000 + port),
+            "10.0.0.2:80",
+            None,
+        );
+        let seg = Segment::parse(&packet, ChecksumCheck::Verify).unwrap();
+        let routed = ep.handle_segment(Instant::ZERO, &seg);
+        if port < 3 {
+            assert!(matches!(routed, Routed::Accepted(_)), "{port}: {routed:?}");
+        } else {
+            assert_eq!(routed, Routed::Refused, "{port}");
+        }
+    }
+    assert_eq!(ep.len(), 3);
+}
