@@ -1314,8 +1314,10 @@ fn kernel_announces(test: &str, tag: &str, subnet: u8, remove: bool) {
         "{counters:?}"
     );
     let sent: Vec<_> = conn.subflows().map(|s| s.bytes_sent).collect();
+    // The same bar as the join test: a tenth of the transfer each (the
+    // split follows the two paths' RTTs, which the host's load moves).
     assert!(
-        sent.iter().all(|b| *b > 4 << 20),
+        sent.iter().all(|b| *b > (SIZE / 10) as u64),
         "both subflows carry data: {sent:?}"
     );
     if remove {
