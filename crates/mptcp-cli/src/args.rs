@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use mptcp_tun::{Impairment, PathConfig, StackConfig};
+use mptcp_tun::{Impairment, MptcpSettings, PathConfig, StackConfig};
 
 use crate::error::one_line;
 use crate::size::{parse_percent, parse_size};
@@ -32,9 +32,9 @@ as it is, with the addresses and routes you gave it.
 Opening TUN devices needs root or CAP_NET_ADMIN. 'mptcp demo' needs neither:
 it runs two of our MPTCP stacks over two simulated paths in this process.
 
-'mptcp send' and 'mptcp recv' speak plain TCP today (--plain-tcp is accepted
-and changes nothing); MPTCP, which the demo shows, becomes their default in a
-next release.";
+'mptcp send' and 'mptcp recv' speak MPTCP (RFC 8684) by default: with two
+--path devices a connection gets a subflow on each, and a peer that does not
+speak MPTCP gets plain TCP. --plain-tcp runs the plain-TCP stack instead.";
 
 /// Examples shown at the end of `mptcp --help`.
 const EXAMPLES: &str = "\
@@ -53,6 +53,13 @@ Examples:
   # Our stack as the server (tun1 is created, the kernel side is 10.8.0.1):
   sudo mptcp recv --path tun1=10.8.0.2 --port 5000 --output copy.bin &
   sleep 1; nc -N 10.8.0.2 5000 < original.bin
+
+  # MPTCP over two paths to a kernel MPTCP server (mptcpize runs any
+  # program with MPTCP sockets; the kernel must accept 2 subflows):
+  sudo ip mptcp limits set subflows 2 add_addr_accepted 2
+  mptcpize run nc -l 5000 > /dev/null &
+  sudo mptcp send --path tun0=10.9.0.2 --path tun1=10.8.0.2 \
+      --to 10.9.0.1:5000 --bytes 64M --json
 
 Each command ends with a result line on stdout:
   sent 67108864 bytes sha256 <64 hex digits> in 0.412 s (1303.08 Mbit/s)";
@@ -296,13 +303,82 @@ pub(crate) struct StackArgs {
           value_parser = parse_path, verbatim_doc_comment)]
     pub(crate) paths: Vec<PathSpec>,
 
-    /// Use plain TCP, not MPTCP (today the only mode: changes nothing yet)
+    /// Use plain TCP, not MPTCP
     ///
-    /// This release speaks plain TCP only, so the flag changes nothing yet.
-    /// MPTCP becomes the default in the next release; scripts that want
-    /// plain TCP can pass --plain-tcp already.
-    #[arg(long, help_heading = "Stack options", verbatim_doc_comment)]
+    /// MPTCP is the default: the connection opens subflows over the other
+    /// --path devices and falls back to plain TCP by itself when the peer
+    /// does not speak MPTCP. --plain-tcp runs the plain-TCP stack instead
+    /// (needed for TCP Fast Open, which MPTCP does not offer here).
+    #[arg(long, help_heading = "MPTCP options", verbatim_doc_comment,
+          conflicts_with_all = ["pm", "scheduler", "announce", "backup", "checksum"])]
     pub(crate) plain_tcp: bool,
+
+    /// The path manager: who opens subflows and announces addresses
+    ///
+    /// fullmesh: a client opens a subflow between each of its --path
+    ///   addresses and each server address (the first and the announced
+    ///   ones); a server opens none. The default.
+    /// announce: a server announces every --path address but the first.
+    /// ndiffports: a client opens 2 subflows over the first address pair.
+    /// manual: none; only --announce is sent.
+    #[arg(long, value_name = "NAME", default_value = "fullmesh",
+          value_parser = clap::builder::PossibleValuesParser::new(mptcp_proto::path_manager::BUILTIN),
+          help_heading = "MPTCP options", verbatim_doc_comment)]
+    pub(crate) pm: String,
+
+    /// Which subflow sends the next bytes
+    ///
+    /// minrtt: the lowest smoothed RTT with room in its window (the
+    ///   default, as the kernel's). roundrobin: each in turn. redundant:
+    ///   every byte on every subflow (for latency, not throughput).
+    #[arg(long, value_name = "NAME", default_value = "minrtt",
+          value_parser = clap::builder::PossibleValuesParser::new(mptcp_proto::scheduler::BUILTIN),
+          help_heading = "MPTCP options", verbatim_doc_comment)]
+    pub(crate) scheduler: String,
+
+    /// Announce ADDR to the peer (ADD_ADDR) on every connection
+    ///
+    /// Usually the address of another --path, so that a peer whose path
+    /// manager accepts announcements (the kernel's add_addr_accepted
+    /// limit) opens a subflow to it. Repeat for more addresses.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        help_heading = "MPTCP options",
+        verbatim_doc_comment
+    )]
+    pub(crate) announce: Vec<IpAddr>,
+
+    /// Make the subflows of device DEV backups (MP_PRIO)
+    ///
+    /// A backup subflow carries data only while no other subflow can.
+    /// DEV is one of the --path devices. Repeat for more devices.
+    #[arg(
+        long,
+        value_name = "DEV",
+        help_heading = "MPTCP options",
+        verbatim_doc_comment
+    )]
+    pub(crate) backup: Vec<String>,
+
+    /// Ask for DSS checksums (they are on if either side asks)
+    #[arg(long, help_heading = "MPTCP options")]
+    pub(crate) checksum: bool,
+
+    /// The congestion control of each (sub)flow: cubic or reno
+    #[arg(long, value_name = "NAME", default_value = "cubic",
+          value_parser = clap::builder::PossibleValuesParser::new(["cubic", "reno"]),
+          help_heading = "Stack options")]
+    pub(crate) cc: String,
+
+    /// Print one JSON object per transfer instead of the result line
+    ///
+    /// Its fields: direction, bytes, sha256, seconds, mbps, mptcp (false
+    /// after a fallback or with --plain-tcp), fallback (the reason, or
+    /// null) and subflows (a list: local, remote, backup, bytes_sent,
+    /// bytes_received, srtt_ms, cwnd, retransmissions).
+    #[arg(long, help_heading = "Output", verbatim_doc_comment)]
+    pub(crate) json: bool,
 
     /// Write every packet our stack sends and receives to a pcap file
     #[arg(long, value_name = "FILE", help_heading = "Stack options")]
@@ -467,6 +543,16 @@ impl StackArgs {
         config.pcap = self.pcap.clone();
         config.seed = Some(self.seed);
         config.offload = self.offload;
+        config.congestion_control = self.cc.clone();
+        if !self.plain_tcp {
+            let mut mptcp = MptcpSettings::default();
+            mptcp.path_manager = self.pm.clone();
+            mptcp.scheduler = self.scheduler.clone();
+            mptcp.announce = self.announce.clone();
+            mptcp.backup = self.backup.clone();
+            mptcp.config.checksum = self.checksum;
+            config.mptcp = Some(mptcp);
+        }
         config
     }
 

@@ -13,8 +13,9 @@
 //! `--version` print to stdout and exit 0.
 //!
 //! Modules: `args` (the command line), `size` (sizes and percentages),
-//! `payload` (the seeded data), `report` (the result line), `send` and
-//! `recv` (the two commands), `error` (messages).
+//! `payload` (the seeded data), `report` (the result line), `transport`
+//! (plain TCP or MPTCP, and the subflow report), `send` and `recv` (the
+//! two commands), `demo`, `error` (messages).
 
 mod args;
 mod demo;
@@ -24,6 +25,7 @@ mod recv;
 mod report;
 mod send;
 mod size;
+mod transport;
 
 use std::process::ExitCode;
 use std::time::Duration;

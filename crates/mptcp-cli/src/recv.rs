@@ -6,12 +6,13 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use mptcp_tun::{Stack, TcpListener};
+use mptcp_tun::Stack;
 
 use crate::LINGER;
 use crate::args::RecvArgs;
 use crate::error::CliError;
 use crate::report::{Direction, Stopwatch, Tally};
+use crate::transport::{self, Listener};
 
 /// Bytes asked for per read (the stream's own largest chunk).
 const CHUNK: usize = 256 * 1024;
@@ -59,12 +60,12 @@ pub(crate) fn run(args: &RecvArgs) -> Result<(), CliError> {
         )));
     }
     let stack = Stack::start(args.stack.stack_config())?;
-    let listener = TcpListener::bind(&stack, args.port)
+    let listener = Listener::bind(&stack, args.port)
         .map_err(|e| CliError::io(format_args!("listening on port {}", args.port), &e))?;
 
     let mut buf = vec![0u8; CHUNK];
     for index in 1..=args.count {
-        let (mut stream, peer) = listener
+        let (mut conn, peer) = listener
             .accept()
             .map_err(|e| CliError::io(format_args!("accepting on port {}", args.port), &e))?;
         let clock = Stopwatch::start();
@@ -77,6 +78,7 @@ pub(crate) fn run(args: &RecvArgs) -> Result<(), CliError> {
             (None, None) => None,
         };
         let mut tally = Tally::default();
+        let stream = conn.stream();
         loop {
             let n = match stream.read(&mut buf) {
                 Ok(0) => break,
@@ -93,13 +95,15 @@ pub(crate) fn run(args: &RecvArgs) -> Result<(), CliError> {
             }
         }
         let elapsed = clock.elapsed();
+        let info = conn.mptcp_info();
         // End of stream: close our side too.
-        drop(stream);
+        drop(conn);
         if let Some((mut file, path)) = output {
             file.flush()
                 .map_err(|e| CliError::io(format_args!("writing {}", path.display()), &e))?;
         }
-        tally.finish(Direction::Received, elapsed).print()?;
+        let report = tally.finish(Direction::Received, elapsed);
+        transport::print(&report, info.as_ref(), args.stack.json)?;
     }
 
     drop(listener);

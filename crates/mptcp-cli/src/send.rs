@@ -7,13 +7,14 @@ use std::net::{Shutdown, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use mptcp_tun::{Stack, TcpStream};
+use mptcp_tun::Stack;
 
 use crate::LINGER;
 use crate::args::SendArgs;
 use crate::error::{CliError, describe_io};
 use crate::payload::Payload;
 use crate::report::{Direction, Stopwatch, Tally};
+use crate::transport::{self, Conn};
 
 /// Bytes handed to the stream per write (the stream's own largest chunk).
 const CHUNK: usize = 256 * 1024;
@@ -141,8 +142,9 @@ pub(crate) fn run(args: &SendArgs) -> Result<(), CliError> {
     let to = args.to;
 
     let clock = Stopwatch::start();
-    let mut stream = TcpStream::connect_timeout(&stack, to, args.connect_timeout)
+    let mut conn = Conn::connect(&stack, to, args.connect_timeout)
         .map_err(|e| connect_error(to, args.connect_timeout, &e))?;
+    let stream = conn.stream();
     let mut tally = Tally::default();
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -173,9 +175,10 @@ pub(crate) fn run(args: &SendArgs) -> Result<(), CliError> {
             }
         }
     }
-    tally.finish(Direction::Sent, clock.elapsed()).print()?;
+    let report = tally.finish(Direction::Sent, clock.elapsed());
+    transport::print(&report, conn.mptcp_info().as_ref(), args.stack.json)?;
 
-    drop(stream);
+    drop(conn);
     stack.shutdown(LINGER)?;
     Ok(())
 }

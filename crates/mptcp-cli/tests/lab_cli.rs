@@ -171,3 +171,207 @@ fn lab_cli_recv_from_kernel_clients() {
     let links = ns.ip(&["link", "show"]).unwrap();
     assert!(!links.contains("mcr0"), "{links}");
 }
+
+/// `ip mptcp limits` for the two-path cases: the kernel's path manager
+/// accepts 2 extra subflows and 2 announced addresses.
+const KERNEL_LIMITS: [&str; 7] = [
+    "mptcp",
+    "limits",
+    "set",
+    "subflows",
+    "2",
+    "add_addr_accepted",
+    "2",
+];
+
+/// The kernel's scheduler decides its split over two subflows: each must
+/// carry at least this much to count as used.
+const SPLIT_MIN: u64 = 1 << 20;
+
+/// The value of `"key":` in a flat JSON object, as text.
+fn json_field<'a>(object: &'a str, key: &str) -> &'a str {
+    let pattern = format!("\"{key}\":");
+    let start = object
+        .find(&pattern)
+        .unwrap_or_else(|| panic!("no {key}: {object}"))
+        + pattern.len();
+    let rest = &object[start..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest[..end].trim_matches('"')
+}
+
+/// The subflow objects of `--json`'s `subflows` list.
+fn json_subflows(object: &str) -> Vec<&str> {
+    let list = &object[object.find("\"subflows\":[").expect("subflows")..];
+    list.split("{\"local\"").skip(1).collect()
+}
+
+/// A counter of `nstat -az` in `ns` (0 if absent).
+fn nstat(ns: &Netns, name: &str) -> u64 {
+    mptcp_lab::nstat(ns)
+        .expect("nstat")
+        .get(name)
+        .copied()
+        .unwrap_or(0)
+}
+
+/// Issue 4, CLI: `mptcp send` speaks MPTCP by default. Over two devices it
+/// makes, it connects to a kernel MPTCP server over the first and joins
+/// from the second (fullmesh); 32 MiB arrive byte-exact, both subflows
+/// carry data, and the kernel counted our MP_CAPABLE and MP_JOIN.
+#[test]
+fn lab_cli_mptcp_send_over_two_paths_to_a_kernel_server() {
+    let test = "lab_cli_mptcp_send_over_two_paths_to_a_kernel_server";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let ns = Netns::new("clims").expect("namespace");
+    ns.ip(&KERNEL_LIMITS).unwrap();
+    let listener = run_in(&ns, || {
+        mptcp_lab::kernel_mptcp_listener("0.0.0.0:5000".parse().unwrap())
+    })
+    .unwrap()
+    .expect("kernel MPTCP listener");
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+        let mut data = Vec::new();
+        conn.read_to_end(&mut data).unwrap();
+        (data.len() as u64, hex(&Sha256::digest(&data)))
+    });
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns.name(), env!("CARGO_BIN_EXE_mptcp")])
+        .args([
+            "send",
+            "--path",
+            "mma0=10.93.0.2",
+            "--path",
+            "mmb0=10.94.0.2",
+        ])
+        .args(["--to", "10.93.0.1:5000", "--bytes", "32M", "--json"])
+        .output()
+        .expect("run mptcp");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "mptcp send failed: {}{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = stdout.lines().last().expect("a JSON line");
+    let (received, kernel_sha) = server.join().unwrap();
+    assert_eq!(json_field(json, "bytes"), (32u64 << 20).to_string());
+    assert_eq!(received, 32 << 20, "the kernel got every byte");
+    assert_eq!(
+        json_field(json, "sha256"),
+        kernel_sha,
+        "SHA-256 at both ends"
+    );
+    assert_eq!(json_field(json, "mptcp"), "true", "{json}");
+    assert_eq!(json_field(json, "fallback"), "null", "{json}");
+    let subflows = json_subflows(json);
+    assert_eq!(subflows.len(), 2, "{json}");
+    let locals: Vec<&str> = subflows
+        .iter()
+        .map(|s| &s[2..s.find(',').unwrap() - 1])
+        .collect();
+    assert!(
+        locals[0].starts_with("10.93.0.2:") && locals[1].starts_with("10.94.0.2:"),
+        "{json}"
+    );
+    for s in &subflows {
+        let sent: u64 = json_field(s, "bytes_sent").parse().unwrap();
+        assert!(sent >= SPLIT_MIN, "each subflow carries data: {json}");
+    }
+    assert!(nstat(&ns, "MPTcpExtMPCapableSYNRX") >= 1);
+    assert!(nstat(&ns, "MPTcpExtMPJoinSynRx") >= 1);
+    assert!(nstat(&ns, "MPTcpExtMPJoinAckRx") >= 1);
+    assert_eq!(nstat(&ns, "MPTcpExtMPJoinAckHMacFailure"), 0);
+    assert_eq!(nstat(&ns, "MPTcpExtDSSNotMatching"), 0);
+}
+
+/// Issue 4, CLI: `mptcp recv --pm announce --backup`-less, two devices:
+/// a kernel MPTCP client connects over the first, accepts our ADD_ADDR of
+/// the second and joins it; 32 MiB arrive byte-exact over both.
+#[test]
+fn lab_cli_mptcp_recv_announces_its_second_path_to_a_kernel_client() {
+    let test = "lab_cli_mptcp_recv_announces_its_second_path_to_a_kernel_client";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let ns = Netns::new("climr").expect("namespace");
+    ns.ip(&KERNEL_LIMITS).unwrap();
+    let child = Command::new("ip")
+        .args(["netns", "exec", ns.name(), env!("CARGO_BIN_EXE_mptcp")])
+        .args([
+            "recv",
+            "--path",
+            "mra0=10.95.0.2",
+            "--path",
+            "mrb0=10.96.0.2",
+        ])
+        .args(["--port", "5000", "--pm", "announce", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mptcp");
+    let ours: SocketAddr = "10.95.0.2:5000".parse().unwrap();
+    let data: Vec<u8> = (0..32usize << 20)
+        .map(|j| (j as u8).wrapping_mul(13).wrapping_add((j >> 12) as u8))
+        .collect();
+    let want = hex(&Sha256::digest(&data));
+    // Until the binary has made its devices and listener, connecting fails.
+    let mut conn = None;
+    for _ in 0..100 {
+        // Both devices must exist before the transfer, for the join.
+        let links = ns.ip(&["link", "show"]).unwrap();
+        if links.contains("mrb0") {
+            if let Ok(c) = run_in(&ns, || mptcp_lab::kernel_mptcp_connect(ours)).unwrap() {
+                conn = Some(c);
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut conn = conn.expect("kernel MPTCP client reaches mptcp recv");
+    conn.set_write_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    conn.write_all(&data).unwrap();
+    conn.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "mptcp recv failed: {}{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = stdout.lines().last().expect("a JSON line");
+    assert_eq!(json_field(json, "direction"), "received");
+    assert_eq!(json_field(json, "bytes"), (32u64 << 20).to_string());
+    assert_eq!(json_field(json, "sha256"), want, "SHA-256 at both ends");
+    assert_eq!(json_field(json, "mptcp"), "true", "{json}");
+    let subflows = json_subflows(json);
+    assert_eq!(
+        subflows.len(),
+        2,
+        "the kernel joined our announced address: {json}"
+    );
+    for s in &subflows {
+        let got: u64 = json_field(s, "bytes_received").parse().unwrap();
+        assert!(got >= SPLIT_MIN, "each subflow carries data: {json}");
+    }
+    assert!(
+        nstat(&ns, "MPTcpExtAddAddr") >= 1,
+        "the kernel took our ADD_ADDR"
+    );
+    assert_eq!(nstat(&ns, "MPTcpExtAddAddrDrop"), 0);
+    assert!(nstat(&ns, "MPTcpExtMPJoinSynAckRx") >= 1);
+    assert_eq!(nstat(&ns, "MPTcpExtMPJoinSynAckHMacFailure"), 0);
+}

@@ -567,6 +567,10 @@ pub struct MptcpConnection {
     /// Created once the peer's key (hence its IDSN) is known.
     recv: Option<Reassembly>,
     peer_closed: bool,
+    /// After a fallback: the subflow's FIN arrived. The stream ends once
+    /// every byte before it has moved up from the subflow (the data-level
+    /// buffer may be full when the FIN comes).
+    fallback_fin: bool,
     closed: bool,
 
     /// We closed abruptly: our resets carry MP_FASTCLOSE.
@@ -685,6 +689,7 @@ impl MptcpConnection {
             write_blocked: false,
             recv,
             peer_closed: false,
+            fallback_fin: false,
             closed: false,
             fastclose: false,
             closed_cleanly: false,
@@ -839,7 +844,13 @@ impl MptcpConnection {
 
     /// Read in-order bytes; returns how many were copied.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        self.recv.as_mut().map_or(0, |r| r.read(buf))
+        let n = self.recv.as_mut().map_or(0, |r| r.read(buf));
+        if n > 0 {
+            // Room opened: bytes waiting in the subflows move up now, not
+            // at the next segment (which may be a probe timer away).
+            self.deliver();
+        }
+        n
     }
 
     /// Close at once (RFC 8684 §3.5, MP_FASTCLOSE): every subflow is reset
@@ -1630,10 +1641,13 @@ impl MptcpConnection {
             }
             Mode::Handshake => {}
         }
-        let (readable, fin_reached) = self
+        let (readable, mut fin_reached) = self
             .recv
             .as_ref()
             .map_or((0, false), |r| (r.readable(), r.data_fin_reached()));
+        if self.fallback_fin && self.subflows[0].tcp.readable() == 0 {
+            fin_reached = true;
+        }
         if readable > before {
             self.push_event(MptcpEvent::Readable);
         }
@@ -1740,7 +1754,8 @@ impl MptcpConnection {
             Event::Writable | Event::Readable => {}
             Event::PeerClosed => {
                 if fallback {
-                    if !self.peer_closed {
+                    self.fallback_fin = true;
+                    if !self.peer_closed && self.subflows[0].tcp.readable() == 0 {
                         self.peer_closed = true;
                         self.push_event(MptcpEvent::PeerClosed);
                     }

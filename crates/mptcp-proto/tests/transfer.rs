@@ -145,6 +145,15 @@ fn trace(dir: &str, now: Instant, packet: &[u8], dropped: bool) {
     );
 }
 
+impl From<usize> for ReadChunks {
+    fn from(server: usize) -> Self {
+        ReadChunks {
+            client: usize::MAX,
+            server,
+        }
+    }
+}
+
 struct Side {
     peer: Option<Peer>,
     data: Vec<u8>,
@@ -154,6 +163,10 @@ struct Side {
     peer_closed: bool,
     closed: bool,
     log: Vec<MptcpEvent>,
+    /// When an MPTCP side reported the peer's close: the bytes read by
+    /// then plus those readable (all of the peer's data, if the close
+    /// came in its place).
+    readable_at_peer_close: Option<usize>,
     /// Bytes the application reads per step (a slow reader fills the
     /// data-level window).
     read_chunk: usize,
@@ -170,6 +183,7 @@ impl Side {
             peer_closed: false,
             closed: false,
             log: Vec::new(),
+            readable_at_peer_close: None,
             read_chunk: usize::MAX,
         }
     }
@@ -196,6 +210,9 @@ impl Side {
             self.received.extend_from_slice(&buf[..n]);
         }
         let (pc, c) = peer.events(&mut self.log);
+        if pc && let Peer::Mptcp(conn) = peer {
+            self.readable_at_peer_close = Some(self.received.len() + conn.readable());
+        }
         self.peer_closed |= pc;
         self.closed |= c;
     }
@@ -243,10 +260,17 @@ fn run(
     run_with(client_config, server_config, server_kind, drop, up, down)
 }
 
-/// [`run`] with the server's application reading at most `read_chunk`
-/// bytes per step.
+/// How many bytes each side's application reads per step.
+#[derive(Clone, Copy)]
+struct ReadChunks {
+    client: usize,
+    server: usize,
+}
+
+/// [`run`] with the applications reading at most `read_chunk` bytes per
+/// step (a bare number: the server's).
 fn run_with(
-    (client_config, read_chunk): (MptcpConfig, usize),
+    (client_config, read_chunk): (MptcpConfig, impl Into<ReadChunks>),
     server_config: MptcpConfig,
     server_kind: ServerKind,
     drop: fn(u64, &[u8]) -> bool,
@@ -257,7 +281,9 @@ fn run_with(
     let mut now = Instant::ZERO;
     let mut client = Side::new(pattern(1, up));
     let mut server = Side::new(pattern(2, down));
-    server.read_chunk = read_chunk;
+    let chunks = read_chunk.into();
+    server.read_chunk = chunks.server;
+    client.read_chunk = chunks.client;
     client.peer = Some(Peer::Mptcp(
         MptcpConnection::connect(
             client_config,
@@ -517,6 +543,31 @@ fn a_plain_tcp_server_means_fallback_and_the_data_still_flows() {
     for p in &out.wire_to_server[1..] {
         assert!(mptcp_options(p).is_empty());
     }
+}
+
+/// Regression (found by `mptcp recv` against a plain kernel client):
+/// after a fallback, the peer's FIN was reported as the end of the stream
+/// while bytes before it still sat in the subflow, held back by a full
+/// data-level buffer, so a reader that stopped at the end lost them.
+#[test]
+fn after_a_fallback_the_end_of_stream_waits_for_every_byte_before_the_fin() {
+    let mut client_config = config(false);
+    client_config.recv_buffer = 64 * 1024;
+    let out = run_with(
+        (
+            client_config,
+            ReadChunks {
+                client: 1000,
+                server: usize::MAX,
+            },
+        ),
+        config(false),
+        ServerKind::PlainTcp,
+        |_, _| false,
+        1000,
+        600_000,
+    );
+    assert_eq!(out.client.readable_at_peer_close, Some(600_000));
 }
 
 /// Regression: the DATA_FIN was decided while the last data segment was

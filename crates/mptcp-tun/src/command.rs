@@ -12,7 +12,9 @@ use std::net::SocketAddr;
 
 use crossbeam_channel::Sender;
 
-use crate::stats::ConnectionInfo;
+use mptcp_proto::MptcpEvent;
+
+use crate::stats::{ConnectionInfo, MptcpInfo, PathCommand};
 
 /// A connection's slot in the stack (index and generation, so a stale id
 /// never reaches a newer connection).
@@ -93,6 +95,22 @@ pub(crate) enum Command {
     Info {
         conn: ConnId,
         reply: Sender<io::Result<ConnectionInfo>>,
+    },
+    /// MPTCP figures of one connection: its subflows and signalling.
+    MptcpInfo {
+        conn: ConnId,
+        reply: Sender<io::Result<MptcpInfo>>,
+    },
+    /// The events recorded since the last call, oldest first.
+    Events {
+        conn: ConnId,
+        reply: Sender<io::Result<Vec<MptcpEvent>>>,
+    },
+    /// Open or close a subflow, announce or withdraw an address.
+    Path {
+        conn: ConnId,
+        command: PathCommand,
+        reply: Sender<io::Result<()>>,
     },
     /// The handle is gone: close gracefully in the background.
     Close { conn: ConnId },

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mptcp_proto::MptcpConfig;
 use mptcp_tcp::TcpConfig;
 
 use crate::impairment::Impairment;
@@ -133,6 +134,51 @@ pub struct StackConfig {
     /// kernel work per byte. An existing device must have been created with
     /// the same setting. Default off.
     pub offload: bool,
+    /// Speak MPTCP (RFC 8684): `Some` runs the MPTCP endpoint, whose
+    /// connections ([`crate::MptcpStream`], [`crate::MptcpListener`]) open
+    /// subflows over every path and fall back to plain TCP with peers that
+    /// do not speak it. `None`: plain TCP only. Default `None`.
+    pub mptcp: Option<MptcpSettings>,
+}
+
+/// How the stack's MPTCP connections are run, by name (as the command line
+/// takes them) or by value.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct MptcpSettings {
+    /// Every connection's MPTCP configuration. Subflows use its `tcp`
+    /// field, not [`StackConfig::tcp`], with the MSS lowered to fit the
+    /// smallest path MTU (a subflow may use any path).
+    pub config: MptcpConfig,
+    /// The path manager, from `mptcp_proto::path_manager::by_name`
+    /// ("manual", "fullmesh", "announce", "ndiffports"). Default
+    /// "fullmesh": a client opens a subflow between every pair of its path
+    /// addresses and the server's addresses; a server opens none.
+    pub path_manager: String,
+    /// The scheduler of each connection, from
+    /// `mptcp_proto::scheduler::by_name` ("minrtt", "roundrobin",
+    /// "redundant"). Default "minrtt".
+    pub scheduler: String,
+    /// Addresses announced (ADD_ADDR) on every MPTCP connection once it is
+    /// established, whatever the path manager; the stack also accepts
+    /// subflows to them. (The "announce" path manager announces every path
+    /// address but the first by itself.) Default none.
+    pub announce: Vec<IpAddr>,
+    /// Devices whose subflows are backups (MP_PRIO, RFC 8684 §3.3.8): they
+    /// carry data only while no other subflow can. Default none.
+    pub backup: Vec<String>,
+}
+
+impl Default for MptcpSettings {
+    fn default() -> Self {
+        MptcpSettings {
+            config: MptcpConfig::default(),
+            path_manager: "fullmesh".to_owned(),
+            scheduler: "minrtt".to_owned(),
+            announce: Vec::new(),
+            backup: Vec::new(),
+        }
+    }
 }
 
 impl StackConfig {
@@ -150,6 +196,7 @@ impl StackConfig {
             accept_backlog: 128,
             close_linger: Duration::from_secs(60),
             offload: false,
+            mptcp: None,
         }
     }
 }

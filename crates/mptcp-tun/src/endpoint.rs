@@ -525,6 +525,15 @@ impl Endpoint {
                     self.mark(conn.index);
                 }
             }
+            Command::MptcpInfo { reply, .. } => {
+                let _ = reply.send(Err(not_mptcp()));
+            }
+            Command::Events { reply, .. } => {
+                let _ = reply.send(Err(not_mptcp()));
+            }
+            Command::Path { reply, .. } => {
+                let _ = reply.send(Err(not_mptcp()));
+            }
             // The stack thread handles Stop itself.
             Command::Stop { .. } => {}
         }
@@ -874,11 +883,19 @@ fn new_slot(
     }
 }
 
-fn not_connected() -> io::Error {
+pub(crate) fn not_connected() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "connection is gone")
 }
 
-fn info(conn: &Connection) -> ConnectionInfo {
+/// The answer to an MPTCP request on a plain-TCP stack.
+pub(crate) fn not_mptcp() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this stack speaks plain TCP (StackConfig::mptcp is None)",
+    )
+}
+
+pub(crate) fn info(conn: &Connection) -> ConnectionInfo {
     ConnectionInfo {
         state: conn.state(),
         srtt: conn.srtt(),

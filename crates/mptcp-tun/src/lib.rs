@@ -26,7 +26,11 @@
 //! Off by default: a seeded [`Impairment`] (loss, delay, reordering,
 //! duplication) applied to both directions, and a pcap of every packet.
 //!
-//! This stack speaks plain TCP; MPTCP arrives with `mptcp-proto`.
+//! With [`StackConfig::mptcp`] set, the stack thread runs the MPTCP
+//! endpoint of `mptcp-proto` instead of the plain-TCP one: connections open
+//! subflows over every path, fall back to TCP with peers that do not speak
+//! MPTCP, and [`MptcpStream`] adds their subflows, events and path
+//! management to what [`TcpStream`] offers.
 
 mod command;
 mod config;
@@ -35,15 +39,20 @@ mod endpoint;
 mod error;
 mod impairment;
 mod listener;
+mod mptcp_endpoint;
+mod mptcp_listener;
+mod mptcp_stream;
 mod output;
 mod stack;
 mod stats;
 mod stream;
 
-pub use config::{PathConfig, StackConfig};
+pub use config::{MptcpSettings, PathConfig, StackConfig};
 pub use error::StackError;
 pub use impairment::{Impairer, Impairment, MAX_HELD_PACKETS, Verdict};
 pub use listener::TcpListener;
+pub use mptcp_listener::MptcpListener;
+pub use mptcp_stream::MptcpStream;
 pub use stack::Stack;
-pub use stats::{ConnectionInfo, StackStats};
+pub use stats::{ConnectionInfo, MptcpInfo, PathCommand, StackStats};
 pub use stream::TcpStream;

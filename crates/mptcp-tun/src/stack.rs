@@ -18,6 +18,7 @@ use crate::device::{self, Device, PACKET_QUEUE, Packet};
 use crate::endpoint::{Endpoint, EndpointConfig};
 use crate::error::StackError;
 use crate::impairment::{Impairer, Verdict};
+use crate::mptcp_endpoint::{MptcpEndpoint, MptcpEndpointConfig};
 use crate::output::Output;
 use crate::stats::StackStats;
 
@@ -32,6 +33,7 @@ const IDLE_WAKE: Duration = Duration::from_secs(1);
 /// A running stack. Dropping it stops the stack at once (connections are
 /// aborted); [`Stack::shutdown`] lets them close first.
 pub struct Stack {
+    mptcp: bool,
     commands: Sender<Command>,
     thread: Option<JoinHandle<()>>,
     readers: Vec<JoinHandle<()>>,
@@ -100,19 +102,39 @@ impl Stack {
             .map(|p| device::open(p, config.offload))
             .collect::<Result<_, _>>()?;
         let mtus = devices.iter().map(|d| d.mtu).collect();
-        let endpoint = Endpoint::new(
-            EndpointConfig {
-                paths: config.paths.clone(),
-                mtus,
-                tcp: config.tcp.clone(),
-                congestion_control: config.congestion_control.clone(),
-                max_connections: config.max_connections,
-                accept_backlog: config.accept_backlog,
-                close_linger: config.close_linger,
-            },
-            seed,
-        )
-        .map_err(StackError::InvalidConfig)?;
+        let endpoint = match &config.mptcp {
+            None => Core::Tcp(Box::new(
+                Endpoint::new(
+                    EndpointConfig {
+                        paths: config.paths.clone(),
+                        mtus,
+                        tcp: config.tcp.clone(),
+                        congestion_control: config.congestion_control.clone(),
+                        max_connections: config.max_connections,
+                        accept_backlog: config.accept_backlog,
+                        close_linger: config.close_linger,
+                    },
+                    seed,
+                )
+                .map_err(StackError::InvalidConfig)?,
+            )),
+            Some(settings) => Core::Mptcp(Box::new(
+                MptcpEndpoint::new(
+                    MptcpEndpointConfig {
+                        paths: config.paths.clone(),
+                        mtus,
+                        settings: settings.clone(),
+                        congestion_control: config.congestion_control.clone(),
+                        max_connections: config.max_connections,
+                        accept_backlog: config.accept_backlog,
+                        close_linger: config.close_linger,
+                    },
+                    seed,
+                )
+                .map_err(StackError::InvalidConfig)?,
+            )),
+        };
+        let mptcp = config.mptcp.is_some();
         let pcap = match &config.pcap {
             Some(path) => {
                 let file = File::create(path).map_err(|source| StackError::Pcap {
@@ -175,6 +197,7 @@ impl Stack {
             .spawn(move || thread.run(packets_rx, commands_rx))
             .map_err(|_| StackError::Stopped)?;
         Ok(Stack {
+            mptcp,
             commands: commands_tx,
             thread: Some(handle),
             readers,
@@ -186,6 +209,11 @@ impl Stack {
 
     pub(crate) fn commands(&self) -> Sender<Command> {
         self.commands.clone()
+    }
+
+    /// Whether the stack speaks MPTCP (`StackConfig::mptcp` was set).
+    pub fn is_mptcp(&self) -> bool {
+        self.mptcp
     }
 
     /// The stack's devices, in path order, and whether the stack created
@@ -233,9 +261,80 @@ impl Drop for Stack {
     }
 }
 
+/// The sans-I/O side the stack thread runs: plain TCP or MPTCP.
+enum Core {
+    Tcp(Box<Endpoint>),
+    Mptcp(Box<MptcpEndpoint>),
+}
+
+impl Core {
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Core::Tcp(e) => e.poll_timeout(),
+            Core::Mptcp(e) => e.poll_timeout(),
+        }
+    }
+
+    fn handle_command(&mut self, now: Instant, command: Command) {
+        match self {
+            Core::Tcp(e) => e.handle_command(now, command),
+            Core::Mptcp(e) => e.handle_command(now, command),
+        }
+    }
+
+    fn handle_timeouts(&mut self, now: Instant) {
+        match self {
+            Core::Tcp(e) => e.handle_timeouts(now),
+            Core::Mptcp(e) => e.handle_timeouts(now),
+        }
+    }
+
+    fn handle_packet(
+        &mut self,
+        now: Instant,
+        device: usize,
+        packet: &[u8],
+        out: &mut dyn FnMut(usize, &[u8]),
+    ) {
+        match self {
+            Core::Tcp(e) => e.handle_packet(now, device, packet, out),
+            // Resets for strays leave with the next flush.
+            Core::Mptcp(e) => e.handle_packet(now, packet),
+        }
+    }
+
+    fn flush(&mut self, now: Instant, out: &mut dyn FnMut(usize, &[u8])) {
+        match self {
+            Core::Tcp(e) => e.flush(now, out),
+            Core::Mptcp(e) => e.flush(now, out),
+        }
+    }
+
+    fn all_closed(&mut self) -> bool {
+        match self {
+            Core::Tcp(e) => e.all_closed(),
+            Core::Mptcp(e) => e.all_closed(),
+        }
+    }
+
+    fn abort_all(&mut self) {
+        match self {
+            Core::Tcp(e) => e.abort_all(),
+            Core::Mptcp(e) => e.abort_all(),
+        }
+    }
+
+    fn stats(&self) -> &StackStats {
+        match self {
+            Core::Tcp(e) => &e.stats,
+            Core::Mptcp(e) => &e.stats,
+        }
+    }
+}
+
 /// What the stack thread owns.
 struct StackThread {
-    endpoint: Endpoint,
+    endpoint: Core,
     recycles: Vec<Sender<Vec<u8>>>,
     egress: Impairer,
     ingress: Impairer,
@@ -366,7 +465,7 @@ impl StackThread {
     }
 
     fn publish_stats(&self) {
-        let mut stats = self.endpoint.stats.clone();
+        let mut stats = self.endpoint.stats().clone();
         stats.impairment_dropped = self.egress.dropped + self.ingress.dropped;
         stats.impairment_duplicated = self.egress.duplicated + self.ingress.duplicated;
         stats.impairment_reordered = self.egress.reordered + self.ingress.reordered;

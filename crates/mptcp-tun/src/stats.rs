@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
+use std::net::{IpAddr, SocketAddr};
+
+use mptcp_proto::{FallbackReason, RemoteAddress, SubflowId, SubflowStats};
 use mptcp_tcp::State;
+use mptcp_wire::AddrId;
 
 /// A snapshot of one connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,4 +57,51 @@ pub struct StackStats {
     pub write_errors: u64,
     /// Connections opened (both directions).
     pub connections: u64,
+}
+
+/// A snapshot of one MPTCP connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MptcpInfo {
+    /// Whether the connection speaks MPTCP (false: it fell back to TCP).
+    pub mptcp: bool,
+    /// Why it fell back, if it did.
+    pub fallback: Option<FallbackReason>,
+    /// Whether DSS checksums are on.
+    pub checksum: bool,
+    /// Every subflow, the closed ones the connection still remembers
+    /// included; the first is the initial subflow.
+    pub subflows: Vec<SubflowStats>,
+    /// The addresses the peer announced.
+    pub remote_addresses: Vec<RemoteAddress>,
+}
+
+/// Path management from the application (the "manual" path manager's
+/// actions, open to any).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PathCommand {
+    /// Open a subflow (MP_JOIN) from `local`, one of the stack's path
+    /// addresses, to `remote`.
+    OpenSubflow {
+        /// Our address (a path's, or an announced one).
+        local: IpAddr,
+        /// The peer's address and port.
+        remote: SocketAddr,
+        /// Open it as a backup.
+        backup: bool,
+    },
+    /// Close a subflow with a FIN; the data goes on over the others.
+    CloseSubflow(SubflowId),
+    /// Make a subflow a backup or a regular one again (MP_PRIO).
+    SetBackup(SubflowId, bool),
+    /// Announce an address of ours (ADD_ADDR) under `id` (1..=255).
+    Announce {
+        /// The address's ID.
+        id: AddrId,
+        /// The address.
+        addr: IpAddr,
+    },
+    /// Withdraw an address (REMOVE_ADDR); our subflows from it are reset.
+    RemoveAddress(AddrId),
 }

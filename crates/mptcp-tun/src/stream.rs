@@ -99,7 +99,7 @@ impl TcpStream {
         Self::connect_inner(stack, remote, Some(timeout), Some(data.to_vec()))
     }
 
-    fn connect_inner(
+    pub(crate) fn connect_inner(
         stack: &Stack,
         remote: SocketAddr,
         timeout: Option<Duration>,
@@ -127,6 +127,12 @@ impl TcpStream {
             }
         })?;
         Ok(Self::from_opened(commands, opened))
+    }
+
+    /// The stack's channel and this connection's id (for the MPTCP
+    /// requests of [`crate::MptcpStream`]).
+    pub(crate) fn channel(&self) -> (&Sender<Command>, ConnId) {
+        (&self.commands, self.id)
     }
 
     /// Our end's address.
