@@ -204,10 +204,17 @@ impl MptcpEndpoint {
             }
         }
         let mut mptcp: MptcpConfig = settings.config.clone();
-        // Every subflow may take any path: the smallest MTU bounds the MSS
-        // (60 bytes of IPv6 and TCP headers; options have their own room).
-        let mtu = config.mtus.iter().copied().min().unwrap_or(1500);
-        mptcp.tcp.mss = mptcp.tcp.mss.min(mtu.saturating_sub(60).max(64));
+        // Every subflow may take any path: the tightest path bounds the
+        // MSS (40 bytes of IPv4 and TCP headers, 60 with IPv6; options have
+        // their own room).
+        let room = config
+            .paths
+            .iter()
+            .zip(&config.mtus)
+            .map(|(p, &mtu)| mtu.saturating_sub(if p.addr.is_ipv4() { 40 } else { 60 }))
+            .min()
+            .unwrap_or(1460);
+        mptcp.tcp.mss = mptcp.tcp.mss.min(room.max(64));
         mptcp.validate().map_err(|e| e.to_string())?;
 
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
