@@ -127,6 +127,8 @@ struct Received {
 }
 
 #[test]
+// A lab test is a driver: it reads the clock to time the transfers.
+#[allow(clippy::disallowed_methods)]
 fn lab_aggregation_over_two_shaped_paths_beside_the_kernel() {
     let test = "lab_aggregation_over_two_shaped_paths_beside_the_kernel";
     let Some(_lab) = require_lab(test) else {

@@ -2130,15 +2130,20 @@ impl MptcpConnection {
                     // subflow without room stays listed (with no space), so
                     // the scheduler knows a regular subflow is there.
                     let queued = u64::from(sub.tcp.write_seq().distance_from(sub.tcp.snd_una()));
-                    let full = !sub.tx.has_room() || sub.tcp.writable() == 0;
+                    let full = !sub.tx.has_room();
+                    // Room (in the window and the send buffer) counts in
+                    // whole segments (see below): a subflow with less than
+                    // one free is full.
+                    let segment = sub.tcp.mss().saturating_sub(DSS_RESERVE).max(1) as u64;
+                    let room = sub
+                        .tcp
+                        .cwnd()
+                        .saturating_sub(queued)
+                        .min(sub.tcp.writable() as u64);
                     self.candidates.push(Candidate {
                         id: sub.id,
                         srtt: sub.tcp.srtt(),
-                        space: if full {
-                            0
-                        } else {
-                            sub.tcp.cwnd().saturating_sub(queued)
-                        },
+                        space: if full { 0 } else { room - room % segment },
                         backup: sub.backup(),
                     });
                     self.candidate_index.push(i);
@@ -2163,10 +2168,19 @@ impl MptcpConnection {
                 .find(|c| c.id == self.subflows[i].id)
                 .map_or(0, |c| c.space);
             let sub = &mut self.subflows[i];
-            let n = avail
+            let mut n = avail
                 .min(usize::try_from(space).unwrap_or(usize::MAX))
                 .min(sub.tcp.writable())
                 .min(usize::from(self.config.max_mapping));
+            // Whole segments while more data waits: the subflow cuts its
+            // segments at mapping ends, so a mapping ending mid-segment
+            // would go out as a full segment and a runt (sender-side
+            // silly window avoidance, RFC 9293 §3.8.6.2.1, at the mapping
+            // level). Less room than a segment: wait for more.
+            let segment = sub.tcp.mss().saturating_sub(DSS_RESERVE).max(1);
+            if n < avail {
+                n -= n % segment;
+            }
             if n == 0 {
                 return;
             }

@@ -175,6 +175,8 @@ fn drive(
         devs: &[dev],
         route: &|_, _| 0,
         cut: &|_, _| false,
+        pace: None,
+        watch: &|_, _| {},
     };
     drive_paths(&paths, conn, data, epoch, record, |_, _| {})
 }
@@ -187,6 +189,13 @@ struct Paths<'a> {
     /// Whether device `i` is cut at this time since the start: every packet
     /// it carries either way is lost (100 % loss in the driver).
     cut: &'a dyn Fn(usize, Duration) -> bool,
+    /// Hand the connection at most this many bytes per second (the whole
+    /// transfer then lasts long enough for a test about time); `None`: as
+    /// fast as it takes them.
+    pace: Option<u64>,
+    /// Shown the connection at every turn of the loop, with the time since
+    /// the start (to watch it in a test about time).
+    watch: &'a dyn Fn(&MptcpConnection, Duration),
 }
 
 /// [`drive`] over several devices. A SYN that no subflow owns is taken as
@@ -243,7 +252,13 @@ fn drive_paths(
             conn.handle_timeout(now());
         }
         if written < data.len() {
-            written += conn.write(&data[written..]);
+            let allowed = paths.pace.map_or(data.len(), |rate| {
+                let due = epoch.elapsed().as_secs_f64() * rate as f64;
+                (due as usize).min(data.len())
+            });
+            if allowed > written {
+                written += conn.write(&data[written..allowed]);
+            }
         } else if !shut {
             conn.shutdown();
             shut = true;
@@ -266,6 +281,7 @@ fn drive_paths(
                 paths.devs[i].send(&packet[..n]).expect("tun write");
             }
         }
+        (paths.watch)(conn, epoch.elapsed());
         let mut closed = false;
         while let Some(event) = conn.poll_event() {
             on_event(conn, event);
@@ -772,7 +788,7 @@ fn our_client_two_paths(test: &str, tag: &'static str, subnet: u8, outage: Optio
     // When the cut starts (time since the start), and what path B had sent
     // once it was over.
     let cut_at: Cell<Option<Duration>> = Cell::new(None);
-    let mut sent_when_back = None;
+    let sent_when_back: Cell<Option<u64>> = Cell::new(None);
     let mut recording = Recording::new();
     let (conn, received, kernel_side, events) = std::thread::scope(|scope| {
         let ns = &ns;
@@ -803,6 +819,22 @@ fn our_client_two_paths(test: &str, tag: &'static str, subnet: u8, outage: Optio
                 devs: &[&dev_a, &dev_b],
                 route: &|src, _| usize::from(src == ours_b),
                 cut: &cut,
+                // With an outage, at most 20 MB/s: the transfer outlasts
+                // the cut and path B's retransmission backoff after it,
+                // however fast the host.
+                pace: outage.map(|_| 20_000_000),
+                watch: &|conn, t| {
+                    let b_sent = conn.subflows().nth(1).map_or(0, |s| s.bytes_sent);
+                    if outage.is_some() && cut_at.get().is_none() && b_sent > 4 << 20 {
+                        cut_at.set(Some(t));
+                    }
+                    if let (Some(at), Some(d)) = (cut_at.get(), outage)
+                        && t >= at + d
+                        && sent_when_back.get().is_none()
+                    {
+                        sent_when_back.set(Some(b_sent));
+                    }
+                },
             },
             &mut conn,
             &data,
@@ -810,16 +842,6 @@ fn our_client_two_paths(test: &str, tag: &'static str, subnet: u8, outage: Optio
             record,
             |conn, event| {
                 let t = epoch.elapsed();
-                let b_sent = conn.subflows().nth(1).map_or(0, |s| s.bytes_sent);
-                if outage.is_some() && cut_at.get().is_none() && b_sent > 4 << 20 {
-                    cut_at.set(Some(t));
-                }
-                if let (Some(at), Some(d)) = (cut_at.get(), outage)
-                    && t >= at + d
-                    && sent_when_back.is_none()
-                {
-                    sent_when_back = Some(b_sent);
-                }
                 if event == (MptcpEvent::Connected { mptcp: true }) {
                     let tuple = FourTuple {
                         local: SocketAddr::new(ours_b, 40002),
@@ -876,7 +898,7 @@ fn our_client_two_paths(test: &str, tag: &'static str, subnet: u8, outage: Optio
         None => check_pcap(test, &recording),
         Some(_) => {
             assert!(cut_at.get().is_some(), "the cut never started: {sent:?}");
-            let back = sent_when_back.expect("the transfer outlived the cut");
+            let back = sent_when_back.get().expect("the transfer outlived the cut");
             assert!(
                 sent[1].1 > back + (4 << 20),
                 "path B sent {back} bytes by its return and {} in all",
@@ -945,6 +967,8 @@ fn lab_kernel_client_joins_our_server_over_a_second_path() {
                 devs: &[&dev_a, &dev_b],
                 route: &|_, dst| usize::from(dst == kernel_b),
                 cut: &|_, _| false,
+                pace: None,
+                watch: &|_, _| {},
             },
             &mut conn,
             &reply,
@@ -1248,6 +1272,8 @@ fn kernel_announces(test: &str, tag: &str, subnet: u8, remove: bool) {
                 devs: &[&p.dev_a, &p.dev_b],
                 route: &|src, _| usize::from(src == ours_b),
                 cut: &|_, _| false,
+                pace: None,
+                watch: &|_, _| {},
             },
             &mut conn,
             &data,
@@ -1383,6 +1409,8 @@ fn our_server_announces(test: &str, tag: &'static str, subnet: u8, remove: bool)
                 devs: &[&p.dev_a, &p.dev_b],
                 route: &|src, _| usize::from(src == ours_b),
                 cut: &|_, _| false,
+                pace: None,
+                watch: &|_, _| {},
             },
             &mut conn,
             &reply,
