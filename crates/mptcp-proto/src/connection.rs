@@ -1921,7 +1921,14 @@ impl MptcpConnection {
                             // `close`, not `shutdown`: nothing more will be
                             // read here, and FIN-WAIT-2 then has a timeout
                             // (the peer's FIN may never come if its side of
-                            // this subflow was reset).
+                            // this subflow was reset). Every byte up to the
+                            // peer's DATA_FIN has arrived, so what the
+                            // subflow still holds are copies (a redundant
+                            // scheduler's, a reinjection's, a mapping not
+                            // complete here): discarded, or `close` would
+                            // reset the subflow for unread data and its FIN,
+                            // with our last DATA_ACK, would never go.
+                            sub.tcp.read_with(|head, tail| head.len() + tail.len());
                             sub.tcp.close(now);
                         }
                     }

@@ -9,6 +9,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use proptest::prelude::*;
+
 use mptcp_cc::{CcConfig, CongestionControl, Registry};
 use mptcp_proto::{MptcpConfig, MptcpConnection, MptcpEvent, RoundRobin, SubflowId};
 use mptcp_sim::{Direction, Host, IfaceId, LinkConfig, LinkId, Rate, SimConfig, Simulator};
@@ -645,4 +647,81 @@ fn a_corrupting_middlebox_costs_its_subflow_not_the_data() {
     // Two equal paths share about evenly; path B was cut off early.
     let sent = sent_per_subflow(&net);
     assert!(sent[1].1 < TOTAL / 4, "path B was not reset: {sent:?}");
+}
+
+/// Cases of the property test below: 128 by default, more with
+/// `MPTCP_SIM_CASES` (a search: 6000 cases pass).
+fn cases() -> u32 {
+    std::env::var("MPTCP_SIM_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(128)
+}
+
+/// The property test's seed: fixed, so CI runs the same cases every time
+/// (a failure is a regression, not luck); `MPTCP_SIM_SEED=random` or a
+/// number searches elsewhere.
+fn rng_seed() -> proptest::test_runner::RngSeed {
+    match std::env::var("MPTCP_SIM_SEED").ok().as_deref() {
+        Some("random") => proptest::test_runner::RngSeed::Random,
+        Some(n) => proptest::test_runner::RngSeed::Fixed(n.parse().unwrap_or(1)),
+        None => proptest::test_runner::RngSeed::Fixed(1),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        rng_seed: rng_seed(),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Any two impaired paths, any scheduler, with or without checksums:
+    /// the data arrives whole and both sides close (`run` checks).
+    #[test]
+    fn random_impairments_on_two_paths_never_corrupt_or_hang(
+        seed in any::<u64>(),
+        rates in (2u64..50, 2u64..50),
+        delays in (1u64..80, 1u64..80),
+        losses in (0.0f64..0.03, 0.0f64..0.03),
+        reorder in proptest::option::of((0.0f64..0.05, 1u64..20)),
+        checksum in any::<bool>(),
+        scheduler in prop::sample::select(vec!["minrtt", "roundrobin", "redundant"]),
+    ) {
+        const TOTAL: u64 = 256 << 10;
+        let link = |rate, delay, loss| {
+            let mut l = path(rate, delay).with_loss(loss);
+            l.reorder = reorder.map(|(p, d)| mptcp_sim::Reorder::new(p, Duration::from_millis(d)));
+            l
+        };
+        let mut config = MptcpConfig::default();
+        config.checksum = checksum;
+        let mut client = MptcpHost::client_with(TOTAL, config);
+        client.scheduler = Some(scheduler);
+        let a = link(rates.0, delays.0, losses.0);
+        let b = link(rates.1, delays.1, losses.1);
+        let mut net = net_seeded(client, MptcpHost::server(), a, b, seed);
+        run(&mut net, TOTAL, Duration::from_secs(3600));
+    }
+}
+
+/// Regression (found by the random-impairment property test below): with
+/// the redundant scheduler and checksums over two lossy paths, the server
+/// had every byte and both DATA_FINs were through while a subflow still
+/// held copies of bytes, part of a mapping whose tail had not come. Closing
+/// that subflow with data unread reset it (orphan semantics), so the FIN
+/// that carried our last DATA_ACK never went and the client, its last
+/// bytes unacknowledged, reported a reset instead of a close.
+#[test]
+fn copies_left_in_a_subflow_at_the_close_do_not_reset_it() {
+    const TOTAL: u64 = 256 << 10;
+    let mut config = MptcpConfig::default();
+    config.checksum = true;
+    let mut client = MptcpHost::client_with(TOTAL, config);
+    client.scheduler = Some("redundant");
+    let a = path(45, 54).with_loss(0.009616042025950369);
+    let b = path(31, 44).with_loss(0.00872459970651093);
+    let mut net = net_seeded(client, MptcpHost::server(), a, b, 7833917050300212903);
+    run(&mut net, TOTAL, Duration::from_secs(3600));
 }
