@@ -290,6 +290,11 @@ struct SubflowOptions<'a> {
     /// An MP_PRIO (its B flag) for the next pure ACK.
     prio: Option<bool>,
     prio_sent: bool,
+    /// MP_FAIL for every segment (not a reset), at this DSN.
+    mp_fail: Option<u64>,
+    /// The infinite mapping for the next data segment, at this DSN.
+    infinite: Option<u64>,
+    infinite_sent: bool,
 }
 
 /// Every address ID as a one-byte slice, so a REMOVE_ADDR option can
@@ -309,7 +314,8 @@ const DSS_RESERVE: usize = 4 + 4 + 8 + 4 + 2 + 2;
 
 impl OptionSource for SubflowOptions<'_> {
     fn reserve(&self) -> usize {
-        if matches!(self.mode, Mode::Fallback(_)) {
+        let signalling = self.mp_fail.is_some() || self.infinite.is_some();
+        if matches!(self.mode, Mode::Fallback(_)) && !signalling {
             0
         } else {
             DSS_RESERVE
@@ -326,6 +332,10 @@ impl OptionSource for SubflowOptions<'_> {
     fn options(&mut self, segment: &OutgoingSegment) -> ExtraOptions<'_> {
         self.option = self.option_for(segment);
         match self.option {
+            Some(MptcpOption::Dss(Dss {
+                mapping: Some(DssMapping { data_len: 0, .. }),
+                ..
+            })) => self.infinite_sent = true,
             Some(MptcpOption::Dss(Dss { data_fin: true, .. })) => self.data_fin_sent = true,
             Some(MptcpOption::AddAddr(_)) => self.signal_sent = true,
             Some(MptcpOption::RemoveAddr(_)) => self.remove_sent = true,
@@ -341,10 +351,32 @@ impl OptionSource for SubflowOptions<'_> {
 
 impl SubflowOptions<'_> {
     fn option_for(&self, segment: &OutgoingSegment) -> Option<MptcpOption<'static>> {
+        let flags = segment.flags;
+        if !flags.intersects(TcpFlags::RST | TcpFlags::SYN) {
+            // §3.7, after a fallback: our MP_FAIL for a checksum that
+            // failed here, or the infinite mapping answering the peer's.
+            if let Some(dsn) = self.mp_fail {
+                return Some(MptcpOption::MpFail(MpFail { dsn }));
+            }
+            if let Some(dsn) = self.infinite
+                && segment.payload_len > 0
+            {
+                let relative = segment.seq.get().wrapping_sub(self.iss.get());
+                return Some(MptcpOption::Dss(Dss {
+                    data_ack: None,
+                    mapping: Some(DssMapping {
+                        dsn: DssSeq::Long(dsn),
+                        subflow_seq: relative,
+                        data_len: 0,
+                        checksum: self.checksum.then(|| dss_checksum(dsn, relative, 0, &[])),
+                    }),
+                    data_fin: false,
+                }));
+            }
+        }
         if matches!(self.mode, Mode::Fallback(_)) {
             return None;
         }
-        let flags = segment.flags;
         if flags.contains(TcpFlags::RST) {
             if let Some(receiver_key) = self.fastclose {
                 return Some(MptcpOption::MpFastclose(MpFastclose { receiver_key }));
@@ -468,6 +500,9 @@ struct IncomingOptions {
     join: Option<MpJoin>,
     dss: Option<Dss>,
     fastclose: Option<MpFastclose>,
+    fail: Option<MpFail>,
+    /// Any MPTCP option at all.
+    any: bool,
     add_addr: Option<AddAddr>,
     prio: Option<MpPrio>,
     /// REMOVE_ADDR's IDs (the first few; more in one option are rare).
@@ -481,7 +516,11 @@ impl IncomingOptions {
         // Malformed options are ignored one by one (RFC 8684 §3: an
         // invalid option is treated as absent).
         for option in segment.options().flatten() {
+            if matches!(option, TcpOption::Mptcp(_)) {
+                out.any = true;
+            }
             match option {
+                TcpOption::Mptcp(MptcpOption::MpFail(f)) => out.fail = Some(f),
                 TcpOption::Mptcp(MptcpOption::MpCapable(c)) if out.capable.is_none() => {
                     out.capable = Some(c);
                 }
@@ -571,6 +610,19 @@ pub struct MptcpConnection {
     /// every byte before it has moved up from the subflow (the data-level
     /// buffer may be full when the FIN comes).
     fallback_fin: bool,
+    /// RFC 8684 §3.7: the connection may still fall back to TCP with an
+    /// infinite mapping after a checksum failure: only while the subflow
+    /// byte stream is the data stream (one subflow ever, no data sent
+    /// twice at the data level), as Linux's `allow_infinite_fallback`.
+    allow_infinite_fallback: bool,
+    /// MP_FAIL to send on the subflow (not on a reset), on every segment
+    /// until the peer shows it fell back too: a checksum failed on the
+    /// only subflow at this DSN (or the peer's MP_FAIL, echoed as Linux
+    /// expects).
+    mp_fail_pending: Option<u64>,
+    /// The infinite mapping to send on the next data segment: the peer's
+    /// MP_FAIL made us fall back at this DSN.
+    infinite_pending: Option<u64>,
     closed: bool,
 
     /// We closed abruptly: our resets carry MP_FASTCLOSE.
@@ -690,6 +742,9 @@ impl MptcpConnection {
             recv,
             peer_closed: false,
             fallback_fin: false,
+            allow_infinite_fallback: true,
+            mp_fail_pending: None,
+            infinite_pending: None,
             closed: false,
             fastclose: false,
             closed_cleanly: false,
@@ -953,6 +1008,9 @@ impl MptcpConnection {
         sub.tcp.set_congestion_window(sub.tcp.cwnd());
         self.cc.add_path(&sub.tcp.path_info(sub.path), now);
         self.subflows.push(sub);
+        // A second subflow: its bytes and the first one's interleave in
+        // the data stream, which neither subflow's stream is any more.
+        self.allow_infinite_fallback = false;
         id
     }
 
@@ -1162,6 +1220,7 @@ impl MptcpConnection {
     fn reinject_outstanding(&mut self) {
         if self.data_nxt != self.data_una {
             self.reinject = Some((self.data_una, self.data_nxt));
+            self.allow_infinite_fallback = false;
         }
     }
 
@@ -1205,6 +1264,24 @@ impl MptcpConnection {
             self.closed = true;
             self.push_event(MptcpEvent::Reset);
             return true;
+        }
+        if self.mp_fail_pending.is_some() {
+            let infinite = options
+                .dss
+                .is_some_and(|d| d.mapping.is_some_and(|m| m.data_len == 0));
+            if options.fail.is_some() || infinite || !options.any {
+                // The peer fell back too (its MP_FAIL or infinite mapping,
+                // or a segment without MPTCP options): no more MP_FAIL.
+                self.mp_fail_pending = None;
+            }
+        }
+        if let Some(fail) = options.fail
+            && !segment.flags().contains(TcpFlags::RST)
+        {
+            self.on_mp_fail(i, fail.dsn);
+            if self.closed {
+                return true;
+            }
         }
         let incoming = match (self.mode, options.dss) {
             (
@@ -1411,6 +1488,19 @@ impl MptcpConnection {
             return;
         }
         let handshaking = self.mode == Mode::Handshake;
+        if self.mode == Mode::Mptcp {
+            // Mid-connection (allowed only while the subflow's stream is
+            // the data stream): what the subflow carries is delivered by
+            // it, so the data level keeps only what no subflow has.
+            let assigned = usize::try_from(diff(self.data_nxt, self.data_una)).unwrap_or(0);
+            self.send.consume(assigned.min(self.send.len()));
+            self.data_una = self.data_nxt;
+            self.reinject = None;
+            // Data-level timers have nothing left to guard: TCP's own
+            // retransmissions and FIN do it from here.
+            self.data_fin_timer = None;
+            self.data_rtx_timer = None;
+        }
         self.mode = Mode::Fallback(reason);
         self.push_event(MptcpEvent::FellBack(reason));
         if self.recv.is_none() {
@@ -1426,6 +1516,27 @@ impl MptcpConnection {
         // without MP_CAPABLE: see `on_subflow_event`).
         if handshaking && self.subflows[0].tcp.state().is_synchronized() {
             self.push_event(MptcpEvent::Connected { mptcp: false });
+        }
+    }
+
+    /// The peer's MP_FAIL on a segment that is no reset (RFC 8684 §3.7):
+    /// a DSS checksum failed on its side of our only subflow. Fall back:
+    /// echo the MP_FAIL (Linux waits for it), send the infinite mapping,
+    /// and carry on as TCP. Where that is not safe, the subflow goes.
+    fn on_mp_fail(&mut self, i: usize, dsn: u64) {
+        match self.mode {
+            Mode::Mptcp if self.live_subflows() == 1 && self.allow_infinite_fallback => {
+                self.mp_fail_pending = Some(dsn);
+                self.infinite_pending = Some(dsn);
+                self.subflows[i].tcp.request_ack();
+                self.fall_back(FallbackReason::ChecksumFailed);
+            }
+            Mode::Mptcp if self.live_subflows() > 1 => {
+                self.reset_subflow_at(i, TcpRstReason::MptcpSpecific);
+            }
+            Mode::Mptcp => self.protocol_error(Violation::BadChecksum),
+            // Ours crossed the peer's, or it echoes ours: done already.
+            Mode::Fallback(_) | Mode::Handshake => {}
         }
     }
 
@@ -1631,9 +1742,21 @@ impl MptcpConnection {
                         // what a failed subflow had outstanding).
                         self.subflows[i].fail_dsn = Some(dsn);
                         self.reset_subflow_at(i, TcpRstReason::MptcpSpecific);
+                    } else if self.allow_infinite_fallback
+                        && self.recv.as_ref().is_some_and(|r| r.rcv_nxt() == dsn)
+                    {
+                        // §3.7: on the only subflow, MP_FAIL with the DSN
+                        // of the failed mapping, and fall back: the
+                        // subflow's bytes from that mapping on are the
+                        // data stream, as they arrive (what a middlebox
+                        // changed is what plain TCP would have delivered).
+                        self.mp_fail_pending = Some(dsn);
+                        self.subflows[i].tcp.request_ack();
+                        self.fall_back(FallbackReason::ChecksumFailed);
+                        return self.deliver();
                     } else {
-                        // Not yet: MP_FAIL and the infinite mapping on the
-                        // only subflow (§3.7).
+                        // Data went twice or over several subflows: the
+                        // streams differ, so no fallback is safe (§3.7).
                         self.protocol_error(Violation::BadChecksum);
                         return;
                     }
@@ -2059,6 +2182,7 @@ impl MptcpConnection {
             let chunk =
                 u64::from(self.config.max_mapping).min(self.data_nxt.wrapping_sub(self.data_una));
             self.reinject = Some((self.data_una, self.data_una.wrapping_add(chunk)));
+            self.allow_infinite_fallback = false;
             self.data_rtx_backoff += 1;
         }
         self.data_rtx_timer = Some(now + self.data_rto());
@@ -2242,6 +2366,7 @@ impl MptcpConnection {
         self.opportunistic_for = Some(una);
         let chunk = u64::from(self.config.max_mapping).min(self.data_nxt.wrapping_sub(una));
         self.reinject = Some((una, una.wrapping_add(chunk)));
+        self.allow_infinite_fallback = false;
         let holder = &mut self.subflows[h];
         let due = holder
             .penalised_at
@@ -2364,7 +2489,11 @@ impl MptcpConnection {
             }),
             _ => None,
         };
-        let data_fin = self.data_fin.filter(|_| !self.data_fin_acked);
+        // After a fallback the subflow's FIN is the close; a DATA_FIN set
+        // before it is no longer sent.
+        let data_fin = self
+            .data_fin
+            .filter(|_| !self.data_fin_acked && self.mode == Mode::Mptcp);
         let signal = match self.mode {
             Mode::Mptcp if self.subflows[i].can_send() => self.signals.next(),
             _ => None,
@@ -2405,8 +2534,14 @@ impl MptcpConnection {
                 .then_some(sub.local_backup)
                 .filter(|_| sub.usable),
             prio_sent: false,
+            mp_fail: self.mp_fail_pending.filter(|_| i == 0),
+            infinite: self.infinite_pending.filter(|_| i == 0),
+            infinite_sent: false,
         };
         let n = sub.tcp.poll_transmit_with(now, buf, &mut options);
+        if options.infinite_sent {
+            self.infinite_pending = None;
+        }
         if options.prio_sent {
             sub.prio_pending = false;
         }

@@ -55,8 +55,9 @@ pub enum Violation {
     MappingNotCovering,
     /// A DSS mapping contradicts one received before for the same bytes.
     MappingContradiction,
-    /// A DSS checksum does not match its mapping's bytes (MP_FAIL is not
-    /// sent yet).
+    /// A DSS checksum failed on the only subflow where no fallback is
+    /// safe (a second subflow existed, or data went twice at the data
+    /// level), or the peer's MP_FAIL said so.
     BadChecksum,
     /// The third ACK's MP_CAPABLE does not echo our key, or its form is
     /// wrong.

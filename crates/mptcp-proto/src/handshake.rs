@@ -39,6 +39,10 @@ pub enum FallbackReason {
     InfiniteMapping,
     /// SYNs with MP_CAPABLE went unanswered; this one went without.
     SynBlackhole,
+    /// A DSS checksum failed on the only subflow (we sent MP_FAIL), or the
+    /// peer's MP_FAIL said one failed there (we sent the infinite
+    /// mapping): RFC 8684 §3.7.
+    ChecksumFailed,
 }
 
 /// The flags this side sends: H (HMAC-SHA256, the only algorithm of

@@ -12,7 +12,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use mptcp_cc::{CcConfig, CongestionControl, Registry};
-use mptcp_proto::{MptcpConfig, MptcpConnection, MptcpEvent, RoundRobin, SubflowId};
+use mptcp_proto::{
+    FallbackReason, MptcpConfig, MptcpConnection, MptcpEvent, RoundRobin, SubflowId,
+};
 use mptcp_sim::{Direction, Host, IfaceId, LinkConfig, LinkId, Rate, SimConfig, Simulator};
 use mptcp_tcp::{FourTuple, IsnKey};
 use mptcp_time::Instant;
@@ -60,6 +62,10 @@ struct MptcpHost {
     /// Server: rewrite a payload byte of this many packets from path B,
     /// keeping the TCP checksum valid (DSS checksums must catch it).
     mangle_b: u32,
+    /// Server: the same on path A.
+    mangle_a: u32,
+    /// Bytes received that differ from the stream sent.
+    differing: u64,
     /// Client: use the redundant scheduler.
     redundant: bool,
     /// Client: use this scheduler (by name) instead.
@@ -89,6 +95,8 @@ impl MptcpHost {
             events: Vec::new(),
             round_robin: false,
             mangle_b: 0,
+            mangle_a: 0,
+            differing: 0,
             redundant: false,
             scheduler: None,
             backup_b: false,
@@ -195,8 +203,11 @@ impl MptcpHost {
             }
             for (i, b) in self.scratch[..n].iter().enumerate() {
                 let at = self.received + i as u64;
-                if *b != stream_byte(at) && self.mismatch.is_none() {
-                    self.mismatch = Some(at);
+                if *b != stream_byte(at) {
+                    self.differing += 1;
+                    if self.mismatch.is_none() {
+                        self.mismatch = Some(at);
+                    }
                 }
             }
             self.received += n as u64;
@@ -215,13 +226,17 @@ impl Host for MptcpHost {
     fn handle_packet(&mut self, now: Instant, iface: IfaceId, packet: &[u8]) {
         let mut mangled;
         let mut packet = packet;
-        if self.mangle_b > 0 && iface == IfaceId(1) && packet.len() > 200 {
+        let mangle = match iface {
+            IfaceId(0) => &mut self.mangle_a,
+            _ => &mut self.mangle_b,
+        };
+        if *mangle > 0 && packet.len() > 200 {
             // A middlebox rewrites one byte and fixes the TCP checksum.
             mangled = packet.to_vec();
             let last = mangled.len() - 1;
             mangled[last] ^= 0x5a;
             fix_tcp_checksum(&mut mangled);
-            self.mangle_b -= 1;
+            *mangle -= 1;
             packet = &mangled;
         }
         let Ok(seg) = Segment::parse(packet, ChecksumCheck::Verify) else {
@@ -647,6 +662,46 @@ fn a_corrupting_middlebox_costs_its_subflow_not_the_data() {
     // Two equal paths share about evenly; path B was cut off early.
     let sent = sent_per_subflow(&net);
     assert!(sent[1].1 < TOTAL / 4, "path B was not reset: {sent:?}");
+}
+
+/// The same middlebox on the only path (RFC 8684 §3.7): the receiver
+/// sends MP_FAIL, the sender answers with the infinite mapping, and both
+/// carry on as plain TCP. The transfer completes as it would have through
+/// that middlebox without MPTCP: every byte but the rewritten one intact.
+#[test]
+fn a_corrupting_middlebox_on_the_only_path_means_fallback() {
+    const TOTAL: u64 = 1 << 20;
+    let mut config = MptcpConfig::default();
+    config.checksum = true;
+    let mut sender = MptcpHost::client_with(TOTAL, config);
+    sender.join_b = false;
+    let mut receiver = MptcpHost::server();
+    receiver.mangle_a = 1;
+    let mut net = net_with(sender, receiver, path(20, 10), path(20, 10));
+    let end = Instant::ZERO + Duration::from_secs(600);
+    while net.sim.now() < end && net.sim.step() {
+        if client(&net).closed_at.is_some() && server(&net).closed_at.is_some() {
+            break;
+        }
+    }
+    let (c, s) = (client(&net), server(&net));
+    assert_eq!(s.mangle_a, 0, "a packet was rewritten");
+    assert_eq!(s.received, TOTAL, "{:?}", s.events);
+    assert_eq!(s.differing, 1, "only the rewritten byte differs");
+    assert!(s.peer_closed && c.closed_at.is_some() && s.closed_at.is_some());
+    let fell_back = MptcpEvent::FellBack(FallbackReason::ChecksumFailed);
+    assert!(c.events.contains(&fell_back), "{:?}", c.events);
+    assert!(s.events.contains(&fell_back), "{:?}", s.events);
+    for host in [c, s] {
+        let conn = host.conn.as_ref().unwrap();
+        assert_eq!(conn.fallback_reason(), Some(FallbackReason::ChecksumFailed));
+        assert!(
+            !host
+                .events
+                .iter()
+                .any(|e| matches!(e, MptcpEvent::Reset | MptcpEvent::ProtocolError(_)))
+        );
+    }
 }
 
 /// Cases of the property test below: 128 by default, more with
