@@ -1294,6 +1294,29 @@ impl MptcpConnection {
             ) => self.incoming_mapping(i, &m, data_fin),
             _ => None,
         };
+        if self.mode == Mode::Mptcp
+            && options.dss.is_none()
+            && options.capable.is_none()
+            && self.subflows[i].usable
+            && !segment.payload().is_empty()
+            && self.options_vanished(i, segment)
+        {
+            return true;
+        }
+        if self.mode == Mode::Mptcp
+            && !options.any
+            && !self.send_keys
+            && segment.flags().contains(TcpFlags::ACK)
+            && SubflowSeq(segment.ack()) > self.subflows[i].tcp.snd_una()
+            && self.live_subflows() == 1
+            && self.allow_infinite_fallback
+        {
+            // Our data acknowledged with no DSS (so no DATA_ACK), after
+            // the peer had shown it speaks MPTCP: it fell back (its side
+            // saw our options vanish), or a middlebox strips them. Either
+            // way TCP now carries the data (§3.7).
+            self.fall_back(FallbackReason::InfiniteMapping);
+        }
         if !self.admit_mapping(i, segment, incoming.as_ref()) {
             return true;
         }
@@ -1659,6 +1682,32 @@ impl MptcpConnection {
                 self.protocol_error(Violation::MappingContradiction);
                 false
             }
+        }
+    }
+
+    /// New data came with no DSS at all and no mapping of ours covers it:
+    /// a middlebox strips MPTCP options mid-connection (RFC 8684 §3.7).
+    /// On the only subflow, while its stream is the data stream, fall back
+    /// (the infinite mapping is implied; Linux does the same); a joined
+    /// subflow is reset; otherwise the connection is. Returns whether the
+    /// segment was consumed here (it was not, on a fallback).
+    fn options_vanished(&mut self, i: usize, segment: &Segment<'_>) -> bool {
+        let sub = &self.subflows[i];
+        let seq = SubflowSeq(segment.seq());
+        let end = seq + segment.payload().len() as u32;
+        if end <= sub.tcp.read_seq() || sub.rx.lookup(seq).is_some() {
+            // Old bytes, or bytes whose mapping came before.
+            return false;
+        }
+        if self.live_subflows() == 1 && self.allow_infinite_fallback {
+            self.fall_back(FallbackReason::InfiniteMapping);
+            false
+        } else if self.live_subflows() > 1 {
+            self.reset_subflow_at(i, TcpRstReason::MptcpSpecific);
+            true
+        } else {
+            self.protocol_error(Violation::MappingNotCovering);
+            true
         }
     }
 

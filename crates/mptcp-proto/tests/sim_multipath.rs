@@ -64,6 +64,9 @@ struct MptcpHost {
     mangle_b: u32,
     /// Server: the same on path A.
     mangle_a: u32,
+    /// A middlebox in front of this host: after this many packets, every
+    /// MPTCP option of the packets it receives becomes NOPs.
+    strip_after: Option<u32>,
     /// Bytes received that differ from the stream sent.
     differing: u64,
     /// Client: use the redundant scheduler.
@@ -96,6 +99,7 @@ impl MptcpHost {
             round_robin: false,
             mangle_b: 0,
             mangle_a: 0,
+            strip_after: None,
             differing: 0,
             redundant: false,
             scheduler: None,
@@ -226,6 +230,16 @@ impl Host for MptcpHost {
     fn handle_packet(&mut self, now: Instant, iface: IfaceId, packet: &[u8]) {
         let mut mangled;
         let mut packet = packet;
+        let mut stripped;
+        if let Some(n) = self.strip_after.as_mut() {
+            if *n == 0 {
+                stripped = packet.to_vec();
+                strip_mptcp_options(&mut stripped);
+                packet = &stripped;
+            } else {
+                *n -= 1;
+            }
+        }
         let mangle = match iface {
             IfaceId(0) => &mut self.mangle_a,
             _ => &mut self.mangle_b,
@@ -305,6 +319,30 @@ impl Host for MptcpHost {
 const SYN: mptcp_wire::segment::TcpFlags = mptcp_wire::segment::TcpFlags::SYN;
 
 /// Recompute the TCP checksum of an IPv4 packet (RFC 793 pseudo-header).
+/// Overwrite every MPTCP option (kind 30) of an IPv4 TCP packet with NOPs,
+/// as a middlebox that strips unknown options in place does, and fix the
+/// TCP checksum.
+fn strip_mptcp_options(packet: &mut [u8]) {
+    let ihl = usize::from(packet[0] & 0x0f) * 4;
+    let data_offset = usize::from(packet[ihl + 12] >> 4) * 4;
+    let mut k = ihl + 20;
+    let end = ihl + data_offset;
+    while k < end {
+        match packet[k] {
+            0 => break,
+            1 => k += 1,
+            kind => {
+                let len = usize::from(packet.get(k + 1).copied().unwrap_or(0)).max(2);
+                if kind == 30 {
+                    packet[k..(k + len).min(end)].fill(1);
+                }
+                k += len;
+            }
+        }
+    }
+    fix_tcp_checksum(packet);
+}
+
 fn fix_tcp_checksum(packet: &mut [u8]) {
     let ihl = usize::from(packet[0] & 0x0f) * 4;
     let tcp_len = packet.len() - ihl;
@@ -702,6 +740,27 @@ fn a_corrupting_middlebox_on_the_only_path_means_fallback() {
                 .any(|e| matches!(e, MptcpEvent::Reset | MptcpEvent::ProtocolError(_)))
         );
     }
+}
+
+/// A middlebox on the only path starts stripping MPTCP options in both
+/// directions mid-connection (RFC 8684 §3.7): data without a mapping, and
+/// ACKs without a DATA_ACK, make both sides fall back, and the transfer
+/// completes as plain TCP, byte-exact.
+#[test]
+fn options_stripped_mid_connection_on_the_only_path_mean_fallback() {
+    const TOTAL: u64 = 2 << 20;
+    let mut sender = MptcpHost::client(TOTAL);
+    sender.join_b = false;
+    sender.strip_after = Some(300);
+    let mut receiver = MptcpHost::server();
+    receiver.strip_after = Some(300);
+    let mut net = net_with(sender, receiver, path(20, 10), path(20, 10));
+    run(&mut net, TOTAL, Duration::from_secs(600));
+    let (c, s) = (client(&net), server(&net));
+    assert_eq!(c.strip_after, Some(0), "the middlebox started");
+    let fell_back = MptcpEvent::FellBack(FallbackReason::InfiniteMapping);
+    assert!(c.events.contains(&fell_back), "{:?}", c.events);
+    assert!(s.events.contains(&fell_back), "{:?}", s.events);
 }
 
 /// Cases of the property test below: 128 by default, more with
