@@ -290,10 +290,12 @@ struct SubflowOptions<'a> {
     /// An MP_PRIO (its B flag) for the next pure ACK.
     prio: Option<bool>,
     prio_sent: bool,
-    /// MP_FAIL for every segment (not a reset), at this DSN.
+    /// MP_FAIL for the next pure ACK (it rides alone, as ADD_ADDR does).
     mp_fail: Option<u64>,
-    /// The infinite mapping for the next data segment, at this DSN.
-    infinite: Option<u64>,
+    mp_fail_sent: bool,
+    /// The infinite mapping for the next data segment (after the peer's
+    /// MP_FAIL).
+    infinite: bool,
     infinite_sent: bool,
 }
 
@@ -314,8 +316,7 @@ const DSS_RESERVE: usize = 4 + 4 + 8 + 4 + 2 + 2;
 
 impl OptionSource for SubflowOptions<'_> {
     fn reserve(&self) -> usize {
-        let signalling = self.mp_fail.is_some() || self.infinite.is_some();
-        if matches!(self.mode, Mode::Fallback(_)) && !signalling {
+        if matches!(self.mode, Mode::Fallback(_)) {
             0
         } else {
             DSS_RESERVE
@@ -336,6 +337,9 @@ impl OptionSource for SubflowOptions<'_> {
                 mapping: Some(DssMapping { data_len: 0, .. }),
                 ..
             })) => self.infinite_sent = true,
+            Some(MptcpOption::MpFail(_)) if !segment.flags.contains(TcpFlags::RST) => {
+                self.mp_fail_sent = true;
+            }
             Some(MptcpOption::Dss(Dss { data_fin: true, .. })) => self.data_fin_sent = true,
             Some(MptcpOption::AddAddr(_)) => self.signal_sent = true,
             Some(MptcpOption::RemoveAddr(_)) => self.remove_sent = true,
@@ -352,15 +356,24 @@ impl OptionSource for SubflowOptions<'_> {
 impl SubflowOptions<'_> {
     fn option_for(&self, segment: &OutgoingSegment) -> Option<MptcpOption<'static>> {
         let flags = segment.flags;
-        if !flags.intersects(TcpFlags::RST | TcpFlags::SYN) {
-            // §3.7, after a fallback: our MP_FAIL for a checksum that
-            // failed here, or the infinite mapping answering the peer's.
-            if let Some(dsn) = self.mp_fail {
+        if self.mode == Mode::Mptcp
+            && !flags.intersects(TcpFlags::RST | TcpFlags::SYN | TcpFlags::FIN)
+        {
+            // §3.7: our MP_FAIL (a checksum failed here, or the peer's
+            // echoed) alone on a pure ACK; after the peer's, the infinite
+            // mapping in place of the next data segment's mapping.
+            if let Some(dsn) = self.mp_fail
+                && segment.payload_len == 0
+            {
                 return Some(MptcpOption::MpFail(MpFail { dsn }));
             }
-            if let Some(dsn) = self.infinite
+            if self.infinite
                 && segment.payload_len > 0
+                && let Some(m) = self.tx.find(segment.seq)
             {
+                let dsn = m
+                    .dsn
+                    .wrapping_add(u64::from(segment.seq.distance_from(m.start)));
                 let relative = segment.seq.get().wrapping_sub(self.iss.get());
                 return Some(MptcpOption::Dss(Dss {
                     data_ack: None,
@@ -615,14 +628,15 @@ pub struct MptcpConnection {
     /// byte stream is the data stream (one subflow ever, no data sent
     /// twice at the data level), as Linux's `allow_infinite_fallback`.
     allow_infinite_fallback: bool,
-    /// MP_FAIL to send on the subflow (not on a reset), on every segment
-    /// until the peer shows it fell back too: a checksum failed on the
-    /// only subflow at this DSN (or the peer's MP_FAIL, echoed as Linux
-    /// expects).
+    /// MP_FAIL to send on the subflow (not on a reset): a checksum failed
+    /// on the only subflow at this DSN, or the peer's MP_FAIL, echoed as
+    /// Linux expects.
     mp_fail_pending: Option<u64>,
-    /// The infinite mapping to send on the next data segment: the peer's
-    /// MP_FAIL made us fall back at this DSN.
-    infinite_pending: Option<u64>,
+    /// Our MP_FAIL went out: the peer's infinite mapping answers it.
+    mp_fail_sent: bool,
+    /// The peer's MP_FAIL came: our next data segment carries the
+    /// infinite mapping, and we fall back once it went.
+    infinite_pending: bool,
     closed: bool,
 
     /// We closed abruptly: our resets carry MP_FASTCLOSE.
@@ -744,7 +758,8 @@ impl MptcpConnection {
             fallback_fin: false,
             allow_infinite_fallback: true,
             mp_fail_pending: None,
-            infinite_pending: None,
+            mp_fail_sent: false,
+            infinite_pending: false,
             closed: false,
             fastclose: false,
             closed_cleanly: false,
@@ -1265,16 +1280,6 @@ impl MptcpConnection {
             self.push_event(MptcpEvent::Reset);
             return true;
         }
-        if self.mp_fail_pending.is_some() {
-            let infinite = options
-                .dss
-                .is_some_and(|d| d.mapping.is_some_and(|m| m.data_len == 0));
-            if options.fail.is_some() || infinite || !options.any {
-                // The peer fell back too (its MP_FAIL or infinite mapping,
-                // or a segment without MPTCP options): no more MP_FAIL.
-                self.mp_fail_pending = None;
-            }
-        }
         if let Some(fail) = options.fail
             && !segment.flags().contains(TcpFlags::RST)
         {
@@ -1543,16 +1548,20 @@ impl MptcpConnection {
     }
 
     /// The peer's MP_FAIL on a segment that is no reset (RFC 8684 §3.7):
-    /// a DSS checksum failed on its side of our only subflow. Fall back:
-    /// echo the MP_FAIL (Linux waits for it), send the infinite mapping,
-    /// and carry on as TCP. Where that is not safe, the subflow goes.
+    /// a DSS checksum failed on its side of our only subflow. Echo the
+    /// MP_FAIL (Linux waits for it), put the infinite mapping on the next
+    /// data segment, and fall back once it went (until then DATA_ACKs
+    /// keep flowing: the peer stays MPTCP until it sees the mapping).
+    /// Where that is not safe, the subflow goes.
     fn on_mp_fail(&mut self, i: usize, dsn: u64) {
         match self.mode {
+            Mode::Mptcp if self.mp_fail_sent => {
+                // The peer's echo of ours: its infinite mapping follows.
+            }
             Mode::Mptcp if self.live_subflows() == 1 && self.allow_infinite_fallback => {
                 self.mp_fail_pending = Some(dsn);
-                self.infinite_pending = Some(dsn);
+                self.infinite_pending = true;
                 self.subflows[i].tcp.request_ack();
-                self.fall_back(FallbackReason::ChecksumFailed);
             }
             Mode::Mptcp if self.live_subflows() > 1 => {
                 self.reset_subflow_at(i, TcpRstReason::MptcpSpecific);
@@ -1719,6 +1728,9 @@ impl MptcpConnection {
                     // §3.7: only the single subflow of a connection may
                     // fall back; with others, this one is reset.
                     self.reset_subflow_at(i, TcpRstReason::MptcpSpecific);
+                } else if self.mp_fail_sent {
+                    // The answer to our MP_FAIL.
+                    self.fall_back(FallbackReason::ChecksumFailed);
                 } else {
                     self.fall_back(FallbackReason::InfiniteMapping);
                 }
@@ -1781,7 +1793,7 @@ impl MptcpConnection {
                     if self.subflows[i].gone || self.subflows[i].fail_dsn.is_some() {
                         continue;
                     }
-                    let Err(dsn) = self.deliver_subflow(i) else {
+                    let Err((dsn, end)) = self.deliver_subflow(i) else {
                         continue;
                     };
                     if self.live_subflows() > 1 {
@@ -1792,16 +1804,20 @@ impl MptcpConnection {
                         self.subflows[i].fail_dsn = Some(dsn);
                         self.reset_subflow_at(i, TcpRstReason::MptcpSpecific);
                     } else if self.allow_infinite_fallback
+                        && self.mp_fail_pending.is_none()
+                        && !self.mp_fail_sent
                         && self.recv.as_ref().is_some_and(|r| r.rcv_nxt() == dsn)
                     {
                         // §3.7: on the only subflow, MP_FAIL with the DSN
-                        // of the failed mapping, and fall back: the
-                        // subflow's bytes from that mapping on are the
-                        // data stream, as they arrive (what a middlebox
-                        // changed is what plain TCP would have delivered).
+                        // of the failed mapping. Its bytes are taken as
+                        // they came (what a middlebox changed is what
+                        // plain TCP would have delivered), and the peer's
+                        // infinite mapping ends MPTCP; until then DATA_ACKs
+                        // go on, as Linux does, or the peer's window would
+                        // never move to let that mapping out.
                         self.mp_fail_pending = Some(dsn);
+                        self.subflows[i].verified_until = Some(end);
                         self.subflows[i].tcp.request_ack();
-                        self.fall_back(FallbackReason::ChecksumFailed);
                         return self.deliver();
                     } else {
                         // Data went twice or over several subflows: the
@@ -1835,7 +1851,7 @@ impl MptcpConnection {
 
     /// Move subflow `i`'s in-order, mapped bytes up; on a DSS checksum
     /// mismatch, `Err` with the failing mapping's data sequence number.
-    fn deliver_subflow(&mut self, i: usize) -> Result<(), u64> {
+    fn deliver_subflow(&mut self, i: usize) -> Result<(), (u64, SubflowSeq)> {
         let Some(recv) = self.recv.as_mut() else {
             return Ok(());
         };
@@ -1886,7 +1902,7 @@ impl MptcpConnection {
                 sub.verified_until = Some(found.mapping.end());
             }
             if bad_checksum {
-                return Err(found.mapping.dsn);
+                return Err((found.mapping.dsn, found.mapping.end()));
             }
             if taken == 0 {
                 return Ok(());
@@ -2584,13 +2600,16 @@ impl MptcpConnection {
                 .filter(|_| sub.usable),
             prio_sent: false,
             mp_fail: self.mp_fail_pending.filter(|_| i == 0),
-            infinite: self.infinite_pending.filter(|_| i == 0),
+            mp_fail_sent: false,
+            infinite: self.infinite_pending && i == 0,
             infinite_sent: false,
         };
         let n = sub.tcp.poll_transmit_with(now, buf, &mut options);
-        if options.infinite_sent {
-            self.infinite_pending = None;
+        if options.mp_fail_sent {
+            self.mp_fail_pending = None;
+            self.mp_fail_sent = !self.infinite_pending;
         }
+        let infinite_sent = options.infinite_sent;
         if options.prio_sent {
             sub.prio_pending = false;
         }
@@ -2621,6 +2640,11 @@ impl MptcpConnection {
                 // (only pure ACKs carry it): ask for one more.
                 sub.tcp.request_ack();
             }
+        }
+        if infinite_sent {
+            // §3.7: the infinite mapping went; plain TCP from here on.
+            self.infinite_pending = false;
+            self.fall_back(FallbackReason::ChecksumFailed);
         }
         n
     }

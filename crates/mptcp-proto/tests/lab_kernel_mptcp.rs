@@ -177,8 +177,101 @@ fn drive(
         cut: &|_, _| false,
         pace: None,
         watch: &|_, _| {},
+        tamper: &|_, _| {},
     };
     drive_paths(&paths, conn, data, epoch, record, |_, _| {})
+}
+
+/// [`drive`] through a middlebox that may rewrite packets (see
+/// [`Paths::tamper`]).
+fn drive_tampered(
+    dev: &SyncDevice,
+    conn: &mut MptcpConnection,
+    data: &[u8],
+    epoch: StdInstant,
+    tamper: &dyn Fn(bool, &mut [u8]),
+) -> Vec<u8> {
+    let paths = Paths {
+        devs: &[dev],
+        route: &|_, _| 0,
+        cut: &|_, _| false,
+        pace: None,
+        watch: &|_, _| {},
+        tamper,
+    };
+    drive_paths(&paths, conn, data, epoch, None, |_, _| {})
+}
+
+/// Recompute the TCP checksum of an IPv4 packet (after a middlebox
+/// rewrote its payload).
+fn fix_tcp_checksum(packet: &mut [u8]) {
+    let ihl = usize::from(packet[0] & 0x0f) * 4;
+    let tcp_len = packet.len() - ihl;
+    packet[ihl + 16] = 0;
+    packet[ihl + 17] = 0;
+    let mut sum: u32 = 0;
+    let mut add = |bytes: &[u8]| {
+        for pair in bytes.chunks(2) {
+            sum += (u32::from(pair[0]) << 8) | pair.get(1).map_or(0, |&b| u32::from(b));
+        }
+    };
+    add(&packet[12..20]);
+    add(&[0, 6]);
+    add(&(tcp_len as u16).to_be_bytes());
+    add(&packet[ihl..]);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let checksum = !(sum as u16);
+    packet[ihl + 16..ihl + 18].copy_from_slice(&checksum.to_be_bytes());
+}
+
+/// A middlebox that rewrites the last payload byte of the `nth` data
+/// packet (over 200 bytes) going one way, fixing the TCP checksum: DSS
+/// checksums must catch it. For our own packets (`ours`: our IDSN and
+/// subflow ISS) it records the data-level offset of the byte it changed.
+struct Rewriter {
+    incoming: bool,
+    nth: Cell<u32>,
+    ours: Option<(u64, u32)>,
+    hit: Cell<Option<u64>>,
+}
+
+impl Rewriter {
+    fn new(incoming: bool, nth: u32, ours: Option<(u64, u32)>) -> Self {
+        Rewriter {
+            incoming,
+            nth: Cell::new(nth),
+            ours,
+            hit: Cell::new(None),
+        }
+    }
+
+    fn tamper(&self, incoming: bool, packet: &mut [u8]) {
+        if incoming != self.incoming || packet.len() <= 200 || self.nth.get() == 0 {
+            return;
+        }
+        self.nth.set(self.nth.get() - 1);
+        if self.nth.get() > 0 {
+            return;
+        }
+        if let (Some((idsn, iss)), Ok(seg)) =
+            (self.ours, Segment::parse(packet, ChecksumCheck::Skip))
+        {
+            let mapping = seg.options().flatten().find_map(|o| match o {
+                mptcp_wire::TcpOption::Mptcp(mptcp_wire::mptcp::MptcpOption::Dss(d)) => d.mapping,
+                _ => None,
+            });
+            if let Some(m) = mapping {
+                let offset = seg.seq().wrapping_sub(iss).wrapping_sub(m.subflow_seq);
+                let last = m.dsn.as_u64() + u64::from(offset) + seg.payload().len() as u64 - 1;
+                self.hit.set(Some(last.wrapping_sub(idsn.wrapping_add(1))));
+            }
+        }
+        let last = packet.len() - 1;
+        packet[last] ^= 0x5a;
+        fix_tcp_checksum(packet);
+    }
 }
 
 /// The devices [`drive_paths`] runs over.
@@ -196,6 +289,9 @@ struct Paths<'a> {
     /// Shown the connection at every turn of the loop, with the time since
     /// the start (to watch it in a test about time).
     watch: &'a dyn Fn(&MptcpConnection, Duration),
+    /// A middlebox: may rewrite each packet, in (true) or out, in place
+    /// (and must then fix its TCP checksum).
+    tamper: &'a dyn Fn(bool, &mut [u8]),
 }
 
 /// [`drive`] over several devices. A SYN that no subflow owns is taken as
@@ -224,6 +320,7 @@ fn drive_paths(
                     Ok(_) if (paths.cut)(i, epoch.elapsed()) => busy = true,
                     Ok(n) => {
                         busy = true;
+                        (paths.tamper)(true, &mut packet[..n]);
                         if let Some(r) = record.as_deref_mut() {
                             r.push((epoch.elapsed(), packet[..n].to_vec()));
                         }
@@ -272,6 +369,7 @@ fn drive_paths(
         }
         while let Some(n) = conn.poll_transmit(now(), &mut packet) {
             busy = true;
+            (paths.tamper)(false, &mut packet[..n]);
             if let Some(r) = record.as_deref_mut() {
                 r.push((epoch.elapsed(), packet[..n].to_vec()));
             }
@@ -512,6 +610,85 @@ fn our_client(test: &str, case: Case, subnet: u8) {
     if case.pcap {
         check_pcap(test, &recording);
     }
+}
+
+/// Issue 4, MP_FAIL on the only subflow (RFC 8684 §3.7): a middlebox
+/// rewrites a byte of our data on its way to a kernel server (TCP checksum
+/// fixed). The kernel sends MP_FAIL; we echo it, send the infinite mapping
+/// and fall back; the kernel gets our data with that byte changed, and its
+/// reply comes back whole. (The other way, the kernel's data rewritten,
+/// is proven between two of our stacks in `sim_multipath.rs`; against the
+/// kernel it stalls, see docs/architecture.md.)
+#[test]
+fn lab_mp_fail_from_the_kernel_means_fallback() {
+    let test = "lab_mp_fail_from_the_kernel_means_fallback";
+    let mut case = Case::mptcp("mpfailout");
+    case.our_checksum = true;
+    let Some(Setup {
+        ns,
+        dev,
+        kernel,
+        ours,
+    }) = setup(test, &case, 41)
+    else {
+        return;
+    };
+    let server_addr = SocketAddr::new(kernel, 5001);
+    let listener = run_in(&ns, || kernel_mptcp_listener(server_addr))
+        .unwrap()
+        .expect("listener");
+    let data = stream(21, SIZE);
+    let reply = stream(22, REPLY);
+    let (conn, received, kernel_side, hit) = std::thread::scope(|scope| {
+        let ns = &ns;
+        let reply = &reply;
+        let kernel_side = scope.spawn(move || {
+            let mut s = accept_within_deadline(&listener);
+            kernel_serve(&mut s, reply, ns)
+        });
+        let epoch = StdInstant::now();
+        let key = Key(0x0123_4567_89ab_cdef);
+        let mut conn = connect_ours(
+            config(&case),
+            SocketAddr::new(ours, 40001),
+            server_addr,
+            3,
+            key,
+        );
+        let iss = conn.initial_subflow().iss().get();
+        // Well into the transfer: the kernel sends MP_FAIL only once a
+        // checksum has been good on the subflow (earlier it falls back
+        // silently).
+        let rewriter = Rewriter::new(false, 100, Some((mptcp_crypto::idsn(key), iss)));
+        let received = drive_tampered(&dev, &mut conn, &data, epoch, &|incoming, p| {
+            rewriter.tamper(incoming, p)
+        });
+        assert_eq!(rewriter.nth.get(), 0, "the middlebox rewrote a packet");
+        (
+            conn,
+            received,
+            kernel_side.join().unwrap(),
+            rewriter.hit.get(),
+        )
+    });
+    assert_eq!(
+        conn.fallback_reason(),
+        Some(FallbackReason::ChecksumFailed),
+        "{conn:?}"
+    );
+    assert_eq!(kernel_side.total, SIZE);
+    // The kernel got our data with the byte the middlebox rewrote.
+    let at = usize::try_from(hit.expect("the rewritten byte's offset")).unwrap();
+    let mut expected = data.clone();
+    expected[at] ^= 0x5a;
+    assert_eq!(kernel_side.digest, Sha256::digest(&expected).to_vec());
+    assert!(received == reply, "reply differs");
+    let counters = nstat(&ns).expect("nstat");
+    assert!(
+        counter(&counters, "MPTcpExtDataCsumErr") >= 1,
+        "{counters:?}"
+    );
+    assert!(counter(&counters, "MPTcpExtMPFailTx") >= 1, "{counters:?}");
 }
 
 /// A kernel client sends SIZE bytes to our server, which answers REPLY.
@@ -835,6 +1012,7 @@ fn our_client_two_paths(test: &str, tag: &'static str, subnet: u8, outage: Optio
                         sent_when_back.set(Some(b_sent));
                     }
                 },
+                tamper: &|_, _| {},
             },
             &mut conn,
             &data,
@@ -969,6 +1147,7 @@ fn lab_kernel_client_joins_our_server_over_a_second_path() {
                 cut: &|_, _| false,
                 pace: None,
                 watch: &|_, _| {},
+                tamper: &|_, _| {},
             },
             &mut conn,
             &reply,
@@ -1274,6 +1453,7 @@ fn kernel_announces(test: &str, tag: &str, subnet: u8, remove: bool) {
                 cut: &|_, _| false,
                 pace: None,
                 watch: &|_, _| {},
+                tamper: &|_, _| {},
             },
             &mut conn,
             &data,
@@ -1411,6 +1591,7 @@ fn our_server_announces(test: &str, tag: &'static str, subnet: u8, remove: bool)
                 cut: &|_, _| false,
                 pace: None,
                 watch: &|_, _| {},
+                tamper: &|_, _| {},
             },
             &mut conn,
             &reply,
