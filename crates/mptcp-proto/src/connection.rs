@@ -294,8 +294,11 @@ struct SubflowOptions<'a> {
     mp_fail: Option<u64>,
     mp_fail_sent: bool,
     /// The infinite mapping for the next data segment (after the peer's
-    /// MP_FAIL).
+    /// MP_FAIL, or its echo of ours).
     infinite: bool,
+    /// Where the subflow stream met the data stream at a mid-connection
+    /// fallback: (subflow sequence, data sequence).
+    fallback_at: Option<(SubflowSeq, u64)>,
     infinite_sent: bool,
 }
 
@@ -316,7 +319,7 @@ const DSS_RESERVE: usize = 4 + 4 + 8 + 4 + 2 + 2;
 
 impl OptionSource for SubflowOptions<'_> {
     fn reserve(&self) -> usize {
-        if matches!(self.mode, Mode::Fallback(_)) {
+        if matches!(self.mode, Mode::Fallback(_)) && !self.infinite {
             0
         } else {
             DSS_RESERVE
@@ -356,24 +359,31 @@ impl OptionSource for SubflowOptions<'_> {
 impl SubflowOptions<'_> {
     fn option_for(&self, segment: &OutgoingSegment) -> Option<MptcpOption<'static>> {
         let flags = segment.flags;
-        if self.mode == Mode::Mptcp
-            && !flags.intersects(TcpFlags::RST | TcpFlags::SYN | TcpFlags::FIN)
-        {
+        if !flags.intersects(TcpFlags::RST | TcpFlags::SYN | TcpFlags::FIN) {
             // §3.7: our MP_FAIL (a checksum failed here, or the peer's
             // echoed) alone on a pure ACK; after the peer's, the infinite
             // mapping in place of the next data segment's mapping.
             if let Some(dsn) = self.mp_fail
                 && segment.payload_len == 0
+                && self.mode == Mode::Mptcp
             {
                 return Some(MptcpOption::MpFail(MpFail { dsn }));
             }
+            let dsn = match self.tx.find(segment.seq) {
+                Some(m) => Some(
+                    m.dsn
+                        .wrapping_add(u64::from(segment.seq.distance_from(m.start))),
+                ),
+                // Written after a fallback: the stream continues the data
+                // sequence from where it fell back.
+                None => self
+                    .fallback_at
+                    .map(|(seq, dsn)| dsn.wrapping_add(u64::from(segment.seq.distance_from(seq)))),
+            };
             if self.infinite
                 && segment.payload_len > 0
-                && let Some(m) = self.tx.find(segment.seq)
+                && let Some(dsn) = dsn
             {
-                let dsn = m
-                    .dsn
-                    .wrapping_add(u64::from(segment.seq.distance_from(m.start)));
                 let relative = segment.seq.get().wrapping_sub(self.iss.get());
                 return Some(MptcpOption::Dss(Dss {
                     data_ack: None,
@@ -637,6 +647,8 @@ pub struct MptcpConnection {
     /// The peer's MP_FAIL came: our next data segment carries the
     /// infinite mapping, and we fall back once it went.
     infinite_pending: bool,
+    /// See `SubflowOptions::fallback_at`.
+    fallback_at: Option<(SubflowSeq, u64)>,
     closed: bool,
 
     /// We closed abruptly: our resets carry MP_FASTCLOSE.
@@ -760,6 +772,7 @@ impl MptcpConnection {
             mp_fail_pending: None,
             mp_fail_sent: false,
             infinite_pending: false,
+            fallback_at: None,
             closed: false,
             fastclose: false,
             closed_cleanly: false,
@@ -1521,6 +1534,7 @@ impl MptcpConnection {
             // the data stream): what the subflow carries is delivered by
             // it, so the data level keeps only what no subflow has.
             let assigned = usize::try_from(diff(self.data_nxt, self.data_una)).unwrap_or(0);
+            self.fallback_at = Some((self.subflows[0].tcp.write_seq(), self.data_nxt));
             self.send.consume(assigned.min(self.send.len()));
             self.data_una = self.data_nxt;
             self.reinject = None;
@@ -1555,8 +1569,11 @@ impl MptcpConnection {
     /// Where that is not safe, the subflow goes.
     fn on_mp_fail(&mut self, i: usize, dsn: u64) {
         match self.mode {
-            Mode::Mptcp if self.mp_fail_sent => {
-                // The peer's echo of ours: its infinite mapping follows.
+            Mode::Mptcp | Mode::Fallback(_) if self.mp_fail_sent => {
+                // The peer's echo of ours: its infinite mapping follows,
+                // and ours goes on our next data segment (Linux enters
+                // its receive fallback only on it).
+                self.infinite_pending = true;
             }
             Mode::Mptcp if self.live_subflows() == 1 && self.allow_infinite_fallback => {
                 self.mp_fail_pending = Some(dsn);
@@ -2602,6 +2619,7 @@ impl MptcpConnection {
             mp_fail: self.mp_fail_pending.filter(|_| i == 0),
             mp_fail_sent: false,
             infinite: self.infinite_pending && i == 0,
+            fallback_at: self.fallback_at,
             infinite_sent: false,
         };
         let n = sub.tcp.poll_transmit_with(now, buf, &mut options);
