@@ -20,30 +20,18 @@
 //! alone could not give aggregation). The goodputs are printed; their
 //! comparison is a benchmark (docs/benchmarks.md), not an assertion.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{hex, json_field};
 use mptcp_lab::{Netns, kernel_mptcp_connect, kernel_mptcp_listener, require_lab, run_in};
 use sha2::{Digest, Sha256};
 
 const SIZE: usize = 48 << 20;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn json_field<'a>(object: &'a str, key: &str) -> &'a str {
-    let pattern = format!("\"{key}\":");
-    let start = object
-        .find(&pattern)
-        .unwrap_or_else(|| panic!("no {key}: {object}"))
-        + pattern.len();
-    let rest = &object[start..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    rest[..end].trim_matches('"')
-}
 
 /// The two namespaces and their links.
 fn topology() -> (Netns, Netns) {

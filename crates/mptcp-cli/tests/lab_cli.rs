@@ -4,17 +4,16 @@
 //! binary creates). The result lines are parsed and their SHA-256 compared
 //! with what the kernel side saw.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::{hex, json_field};
 use mptcp_lab::{Netns, require_lab, run_in};
 use sha2::{Digest, Sha256};
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// A parsed result line: `<verb> N bytes sha256 HEX in S s (G Mbit/s)`.
 fn parse_result(line: &str, verb: &str) -> (u64, String, f64, f64) {
@@ -187,18 +186,6 @@ const KERNEL_LIMITS: [&str; 7] = [
 /// The kernel's scheduler decides its split over two subflows: each must
 /// carry at least this much to count as used.
 const SPLIT_MIN: u64 = 1 << 20;
-
-/// The value of `"key":` in a flat JSON object, as text.
-fn json_field<'a>(object: &'a str, key: &str) -> &'a str {
-    let pattern = format!("\"{key}\":");
-    let start = object
-        .find(&pattern)
-        .unwrap_or_else(|| panic!("no {key}: {object}"))
-        + pattern.len();
-    let rest = &object[start..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    rest[..end].trim_matches('"')
-}
 
 /// The subflow objects of `--json`'s `subflows` list.
 fn json_subflows(object: &str) -> Vec<&str> {

@@ -35,6 +35,7 @@
 mod bridge;
 mod capture;
 mod kernel;
+mod middlebox;
 mod netns;
 mod sys;
 mod tun;
@@ -50,6 +51,7 @@ pub use kernel::{
     IPPROTO_MPTCP, kernel_mptcp_connect, kernel_mptcp_listener, nstat, parse_nstat,
     parse_ss_tokens, ss_mptcp,
 };
+pub use middlebox::fix_tcp_checksum_v4;
 pub use netns::{Netns, run_in};
 pub use tun::{TunConfig, create_tun, tun_in};
 pub use tun_rs::SyncDevice;

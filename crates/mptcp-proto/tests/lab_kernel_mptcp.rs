@@ -202,30 +202,6 @@ fn drive_tampered(
     drive_paths(&paths, conn, data, epoch, None, |_, _| {})
 }
 
-/// Recompute the TCP checksum of an IPv4 packet (after a middlebox
-/// rewrote its payload).
-fn fix_tcp_checksum(packet: &mut [u8]) {
-    let ihl = usize::from(packet[0] & 0x0f) * 4;
-    let tcp_len = packet.len() - ihl;
-    packet[ihl + 16] = 0;
-    packet[ihl + 17] = 0;
-    let mut sum: u32 = 0;
-    let mut add = |bytes: &[u8]| {
-        for pair in bytes.chunks(2) {
-            sum += (u32::from(pair[0]) << 8) | pair.get(1).map_or(0, |&b| u32::from(b));
-        }
-    };
-    add(&packet[12..20]);
-    add(&[0, 6]);
-    add(&(tcp_len as u16).to_be_bytes());
-    add(&packet[ihl..]);
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    let checksum = !(sum as u16);
-    packet[ihl + 16..ihl + 18].copy_from_slice(&checksum.to_be_bytes());
-}
-
 /// A middlebox that rewrites the last payload byte of the `nth` data
 /// packet (over 200 bytes) going one way, fixing the TCP checksum: DSS
 /// checksums must catch it. For our own packets (`ours`: our IDSN and
@@ -270,7 +246,7 @@ impl Rewriter {
         }
         let last = packet.len() - 1;
         packet[last] ^= 0x5a;
-        fix_tcp_checksum(packet);
+        mptcp_lab::fix_tcp_checksum_v4(packet);
     }
 }
 

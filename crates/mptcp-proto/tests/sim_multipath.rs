@@ -249,7 +249,7 @@ impl Host for MptcpHost {
             mangled = packet.to_vec();
             let last = mangled.len() - 1;
             mangled[last] ^= 0x5a;
-            fix_tcp_checksum(&mut mangled);
+            mptcp_lab::fix_tcp_checksum_v4(&mut mangled);
             *mangle -= 1;
             packet = &mangled;
         }
@@ -318,7 +318,6 @@ impl Host for MptcpHost {
 
 const SYN: mptcp_wire::segment::TcpFlags = mptcp_wire::segment::TcpFlags::SYN;
 
-/// Recompute the TCP checksum of an IPv4 packet (RFC 793 pseudo-header).
 /// Overwrite every MPTCP option (kind 30) of an IPv4 TCP packet with NOPs,
 /// as a middlebox that strips unknown options in place does, and fix the
 /// TCP checksum.
@@ -340,30 +339,7 @@ fn strip_mptcp_options(packet: &mut [u8]) {
             }
         }
     }
-    fix_tcp_checksum(packet);
-}
-
-fn fix_tcp_checksum(packet: &mut [u8]) {
-    let ihl = usize::from(packet[0] & 0x0f) * 4;
-    let tcp_len = packet.len() - ihl;
-    packet[ihl + 16] = 0;
-    packet[ihl + 17] = 0;
-    let mut sum: u32 = 0;
-    let mut add = |bytes: &[u8]| {
-        for pair in bytes.chunks(2) {
-            let hi = u32::from(pair[0]) << 8;
-            sum += hi | pair.get(1).map_or(0, |&b| u32::from(b));
-        }
-    };
-    add(&packet[12..20]);
-    add(&[0, 6]);
-    add(&(tcp_len as u16).to_be_bytes());
-    add(&packet[ihl..]);
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    let checksum = !(sum as u16);
-    packet[ihl + 16..ihl + 18].copy_from_slice(&checksum.to_be_bytes());
+    mptcp_lab::fix_tcp_checksum_v4(packet);
 }
 
 struct Net {
