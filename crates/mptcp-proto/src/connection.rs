@@ -1714,27 +1714,24 @@ impl MptcpConnection {
     /// New data came with no DSS at all and no mapping of ours covers it:
     /// a middlebox strips MPTCP options mid-connection (RFC 8684 §3.7).
     /// On the only subflow, while its stream is the data stream, fall back
-    /// (the infinite mapping is implied; Linux does the same); a joined
-    /// subflow is reset; otherwise the connection is. Returns whether the
-    /// segment was consumed here (it was not, on a fallback).
+    /// (the infinite mapping is implied; Linux does the same). Otherwise
+    /// the segment goes on as before: no fallback is safe, and such a
+    /// segment has been seen in the random-impairment search after the
+    /// data-level close, so it is no reason to reset anything. Returns
+    /// whether the segment was consumed here (never, today).
     fn options_vanished(&mut self, i: usize, segment: &Segment<'_>) -> bool {
         let sub = &self.subflows[i];
         let seq = SubflowSeq(segment.seq());
         let end = seq + segment.payload().len() as u32;
-        if end <= sub.tcp.read_seq() || sub.rx.lookup(seq).is_some() {
-            // Old bytes, or bytes whose mapping came before.
+        if self.peer_closed || end <= sub.tcp.read_seq() || sub.rx.lookup(seq).is_some() {
+            // Everything arrived already, old bytes, or bytes whose
+            // mapping came before.
             return false;
         }
         if self.live_subflows() == 1 && self.allow_infinite_fallback {
             self.fall_back(FallbackReason::InfiniteMapping);
-            false
-        } else if self.live_subflows() > 1 {
-            self.reset_subflow_at(i, TcpRstReason::MptcpSpecific);
-            true
-        } else {
-            self.protocol_error(Violation::MappingNotCovering);
-            true
         }
+        false
     }
 
     /// Act on the mapping of a segment the subflow accepted.

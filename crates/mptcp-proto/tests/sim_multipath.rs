@@ -739,6 +739,29 @@ fn options_stripped_mid_connection_on_the_only_path_mean_fallback() {
     assert!(s.events.contains(&fell_back), "{:?}", s.events);
 }
 
+/// Regression (found by the random-impairment search): after the
+/// data-level close a data segment without DSS reached the server, which
+/// took it for options stripped by a middlebox and, with no fallback
+/// possible, reset the connection (ProtocolError) instead of closing.
+#[test]
+fn a_mapless_segment_after_the_close_is_no_protocol_error() {
+    const TOTAL: u64 = 256 << 10;
+    let mut client = MptcpHost::client(TOTAL);
+    client.scheduler = Some("redundant");
+    let link = |rate, delay, loss| {
+        let mut l = path(rate, delay).with_loss(loss);
+        l.reorder = Some(mptcp_sim::Reorder::new(
+            0.01039739170336712,
+            Duration::from_millis(2),
+        ));
+        l
+    };
+    let a = link(22, 53, 0.014567546750260426);
+    let b = link(7, 39, 0.01231946702690541);
+    let mut net = net_seeded(client, MptcpHost::server(), a, b, 17151169644655050813);
+    run(&mut net, TOTAL, Duration::from_secs(3600));
+}
+
 /// Cases of the property test below: 128 by default, more with
 /// `MPTCP_SIM_CASES` (a search: 6000 cases pass).
 fn cases() -> u32 {
