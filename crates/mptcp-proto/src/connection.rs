@@ -1317,9 +1317,8 @@ impl MptcpConnection {
             && options.capable.is_none()
             && self.subflows[i].usable
             && !segment.payload().is_empty()
-            && self.options_vanished(i, segment)
         {
-            return true;
+            self.options_vanished(i, segment);
         }
         if self.mode == Mode::Mptcp
             && !options.any
@@ -1717,21 +1716,19 @@ impl MptcpConnection {
     /// (the infinite mapping is implied; Linux does the same). Otherwise
     /// the segment goes on as before: no fallback is safe, and such a
     /// segment has been seen in the random-impairment search after the
-    /// data-level close, so it is no reason to reset anything. Returns
-    /// whether the segment was consumed here (never, today).
-    fn options_vanished(&mut self, i: usize, segment: &Segment<'_>) -> bool {
+    /// data-level close, so it is no reason to reset anything.
+    fn options_vanished(&mut self, i: usize, segment: &Segment<'_>) {
         let sub = &self.subflows[i];
         let seq = SubflowSeq(segment.seq());
         let end = seq + segment.payload().len() as u32;
         if self.peer_closed || end <= sub.tcp.read_seq() || sub.rx.lookup(seq).is_some() {
             // Everything arrived already, old bytes, or bytes whose
             // mapping came before.
-            return false;
+            return;
         }
         if self.live_subflows() == 1 && self.allow_infinite_fallback {
             self.fall_back(FallbackReason::InfiniteMapping);
         }
-        false
     }
 
     /// Act on the mapping of a segment the subflow accepted.
