@@ -357,6 +357,18 @@ impl OptionSource for SubflowOptions<'_> {
 }
 
 impl SubflowOptions<'_> {
+    /// The data sequence number of the byte at subflow sequence `seq`:
+    /// by its mapping, or, for bytes written after a fallback, from where
+    /// the streams met.
+    fn dsn_of(&self, seq: SubflowSeq) -> Option<u64> {
+        match self.tx.find(seq) {
+            Some(m) => Some(m.dsn.wrapping_add(u64::from(seq.distance_from(m.start)))),
+            None => self
+                .fallback_at
+                .map(|(at, dsn)| dsn.wrapping_add(u64::from(seq.distance_from(at)))),
+        }
+    }
+
     fn option_for(&self, segment: &OutgoingSegment) -> Option<MptcpOption<'static>> {
         let flags = segment.flags;
         if !flags.intersects(TcpFlags::RST | TcpFlags::SYN | TcpFlags::FIN) {
@@ -369,20 +381,9 @@ impl SubflowOptions<'_> {
             {
                 return Some(MptcpOption::MpFail(MpFail { dsn }));
             }
-            let dsn = match self.tx.find(segment.seq) {
-                Some(m) => Some(
-                    m.dsn
-                        .wrapping_add(u64::from(segment.seq.distance_from(m.start))),
-                ),
-                // Written after a fallback: the stream continues the data
-                // sequence from where it fell back.
-                None => self
-                    .fallback_at
-                    .map(|(seq, dsn)| dsn.wrapping_add(u64::from(segment.seq.distance_from(seq)))),
-            };
             if self.infinite
                 && segment.payload_len > 0
-                && let Some(dsn) = dsn
+                && let Some(dsn) = self.dsn_of(segment.seq)
             {
                 let relative = segment.seq.get().wrapping_sub(self.iss.get());
                 return Some(MptcpOption::Dss(Dss {
