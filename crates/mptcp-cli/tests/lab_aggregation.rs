@@ -83,16 +83,7 @@ fn topology() -> (Netns, Netns) {
     ])
     .unwrap();
     for ns in [&host, &peer] {
-        ns.ip(&[
-            "mptcp",
-            "limits",
-            "set",
-            "subflows",
-            "2",
-            "add_addr_accepted",
-            "2",
-        ])
-        .unwrap();
+        ns.ip(&mptcp_lab::TWO_PATH_LIMITS).unwrap();
     }
     peer.ip(&[
         "mptcp",

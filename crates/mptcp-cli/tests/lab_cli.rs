@@ -171,18 +171,6 @@ fn lab_cli_recv_from_kernel_clients() {
     assert!(!links.contains("mcr0"), "{links}");
 }
 
-/// `ip mptcp limits` for the two-path cases: the kernel's path manager
-/// accepts 2 extra subflows and 2 announced addresses.
-const KERNEL_LIMITS: [&str; 7] = [
-    "mptcp",
-    "limits",
-    "set",
-    "subflows",
-    "2",
-    "add_addr_accepted",
-    "2",
-];
-
 /// The kernel's scheduler decides its split over two subflows: each must
 /// carry at least this much to count as used.
 const SPLIT_MIN: u64 = 1 << 20;
@@ -213,7 +201,7 @@ fn lab_cli_mptcp_send_over_two_paths_to_a_kernel_server() {
         return;
     };
     let ns = Netns::new("clims").expect("namespace");
-    ns.ip(&KERNEL_LIMITS).unwrap();
+    ns.ip(&mptcp_lab::TWO_PATH_LIMITS).unwrap();
     let listener = run_in(&ns, || {
         mptcp_lab::kernel_mptcp_listener("0.0.0.0:5000".parse().unwrap())
     })
@@ -288,7 +276,7 @@ fn lab_cli_mptcp_recv_announces_its_second_path_to_a_kernel_client() {
         return;
     };
     let ns = Netns::new("climr").expect("namespace");
-    ns.ip(&KERNEL_LIMITS).unwrap();
+    ns.ip(&mptcp_lab::TWO_PATH_LIMITS).unwrap();
     let child = Command::new("ip")
         .args(["netns", "exec", ns.name(), env!("CARGO_BIN_EXE_mptcp")])
         .args([

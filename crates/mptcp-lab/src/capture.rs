@@ -265,15 +265,7 @@ fn configure_host(ns: &Netns, checksum: bool) -> io::Result<()> {
         "net.mptcp.checksum_enabled",
         if checksum { "1" } else { "0" },
     )?;
-    ns.ip(&[
-        "mptcp",
-        "limits",
-        "set",
-        "subflows",
-        "2",
-        "add_addr_accepted",
-        "2",
-    ])?;
+    ns.ip(&crate::TWO_PATH_LIMITS)?;
     Ok(())
 }
 

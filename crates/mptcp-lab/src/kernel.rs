@@ -14,6 +14,18 @@ use crate::netns::Netns;
 /// `IPPROTO_MPTCP`: the protocol number of a kernel MPTCP socket.
 pub const IPPROTO_MPTCP: i32 = 262;
 
+/// `ip mptcp limits` for two-path tests: the kernel's path manager accepts
+/// 2 extra subflows and 2 announced addresses (`ns.ip(&TWO_PATH_LIMITS)`).
+pub const TWO_PATH_LIMITS: [&str; 7] = [
+    "mptcp",
+    "limits",
+    "set",
+    "subflows",
+    "2",
+    "add_addr_accepted",
+    "2",
+];
+
 /// Open a kernel MPTCP listener on `addr`, in the calling thread's namespace
 /// (call it inside [`run_in`](crate::run_in)).
 ///

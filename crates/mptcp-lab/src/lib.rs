@@ -48,8 +48,8 @@ pub use bridge::{
 };
 pub use capture::{Capture, CaptureConfig, capture_kernel_session};
 pub use kernel::{
-    IPPROTO_MPTCP, kernel_mptcp_connect, kernel_mptcp_listener, nstat, parse_nstat,
-    parse_ss_tokens, ss_mptcp,
+    IPPROTO_MPTCP, TWO_PATH_LIMITS, kernel_mptcp_connect, kernel_mptcp_listener, nstat,
+    parse_nstat, parse_ss_tokens, ss_mptcp,
 };
 pub use middlebox::fix_tcp_checksum_v4;
 pub use netns::{Netns, run_in};

@@ -48,18 +48,6 @@ const SIZE: usize = 32 << 20;
 /// Bytes back from the server.
 const REPLY: usize = 1 << 20;
 
-/// `ip mptcp limits` for the two-path cases: the kernel's path manager
-/// accepts up to 2 extra subflows and 2 announced addresses.
-const KERNEL_LIMITS: [&str; 7] = [
-    "mptcp",
-    "limits",
-    "set",
-    "subflows",
-    "2",
-    "add_addr_accepted",
-    "2",
-];
-
 /// When the kernel sends over two subflows, its scheduler decides the
 /// split (it favours the one with the lower RTT; 10 % against 90 % has
 /// been seen): each must carry at least this much to count as used.
@@ -928,7 +916,7 @@ fn our_client_two_paths(test: &str, tag: &'static str, subnet: u8, outage: Optio
         dev_b,
         kernel: [kernel_a, kernel_b],
         ours: [ours_a, ours_b],
-    } = two_paths(tag, subnet, &[&KERNEL_LIMITS], &[]);
+    } = two_paths(tag, subnet, &[&mptcp_lab::TWO_PATH_LIMITS], &[]);
     let listener = run_in(&ns, || {
         kernel_mptcp_listener(SocketAddr::new("0.0.0.0".parse().unwrap(), 5001))
     })
@@ -1099,7 +1087,12 @@ fn lab_kernel_client_joins_our_server_over_a_second_path() {
         dev_b,
         kernel: [_, kernel_b],
         ours: [ours_a, _],
-    } = two_paths("mpjsrv", 22, &[&KERNEL_LIMITS], &[&endpoint, &rule, &route]);
+    } = two_paths(
+        "mpjsrv",
+        22,
+        &[&mptcp_lab::TWO_PATH_LIMITS],
+        &[&endpoint, &rule, &route],
+    );
     let target = SocketAddr::new(ours_a, 5002);
     let data = stream(13, SIZE);
     let reply = stream(14, REPLY);
@@ -1396,7 +1389,7 @@ fn kernel_announces(test: &str, tag: &str, subnet: u8, remove: bool) {
     };
     let second = format!("10.79.{}.1", subnet + 1);
     let endpoint = ["mptcp", "endpoint", "add", &second, "id", "1", "signal"];
-    let p = two_paths(tag, subnet, &[&KERNEL_LIMITS, &endpoint], &[]);
+    let p = two_paths(tag, subnet, &[&mptcp_lab::TWO_PATH_LIMITS, &endpoint], &[]);
     let listener = run_in(&p.ns, || {
         kernel_mptcp_listener(SocketAddr::new("0.0.0.0".parse().unwrap(), 5001))
     })
@@ -1541,7 +1534,7 @@ fn our_server_announces(test: &str, tag: &'static str, subnet: u8, remove: bool)
     let Some(_lab) = require_lab(test) else {
         return;
     };
-    let p = two_paths(tag, subnet, &[&KERNEL_LIMITS], &[]);
+    let p = two_paths(tag, subnet, &[&mptcp_lab::TWO_PATH_LIMITS], &[]);
     let target = SocketAddr::new(p.ours[0], 5002);
     let data = stream(19, SIZE);
     let reply = stream(20, REPLY);

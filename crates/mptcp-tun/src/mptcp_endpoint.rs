@@ -752,10 +752,7 @@ impl MptcpEndpoint {
             self.take_events();
             self.serve();
             while let Some(n) = self.endpoint.poll_transmit(now, &mut self.scratch) {
-                let src = Segment::parse(&self.scratch[..n], ChecksumCheck::Skip)
-                    .map(|s| s.src())
-                    .ok();
-                let device = src.map_or(0, |a| self.device_of(a));
+                let device = source_of(&self.scratch[..n]).map_or(0, |a| self.device_of(a));
                 out(device, &self.scratch[..n]);
             }
         }
@@ -958,6 +955,22 @@ impl MptcpEndpoint {
     }
 }
 
+/// The source address of a packet we built, read from its IP header
+/// (a full parse per packet only to pick the device would be waste).
+fn source_of(packet: &[u8]) -> Option<IpAddr> {
+    match packet.first()? >> 4 {
+        4 => {
+            let b: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
+            Some(IpAddr::from(b))
+        }
+        6 => {
+            let b: [u8; 16] = packet.get(8..24)?.try_into().ok()?;
+            Some(IpAddr::from(b))
+        }
+        _ => None,
+    }
+}
+
 /// Both views of a connection.
 fn snapshot(c: &MptcpConnection) -> (ConnectionInfo, MptcpInfo) {
     let mptcp = MptcpInfo {
@@ -984,4 +997,24 @@ fn connection_info(c: &MptcpConnection) -> ConnectionInfo {
     info.bytes_received = received;
     info.retransmissions = rtx;
     info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_address_from_either_header() {
+        let mut v4 = [0u8; 20];
+        v4[0] = 0x45;
+        v4[12..16].copy_from_slice(&[10, 9, 0, 2]);
+        assert_eq!(source_of(&v4), Some("10.9.0.2".parse().unwrap()));
+        let mut v6 = [0u8; 40];
+        v6[0] = 0x60;
+        v6[8] = 0xfd;
+        v6[23] = 2;
+        assert_eq!(source_of(&v6), Some("fd00::2".parse().unwrap()));
+        assert_eq!(source_of(&[]), None);
+        assert_eq!(source_of(&[0x45, 0]), None);
+    }
 }
