@@ -755,6 +755,13 @@ fn accept_first_syn(
 /// every pure ACK or FIN sent after a direction's last mapping; it does so
 /// on the kernel's own kernel-to-kernel captures too
 /// (`tests/fixtures/kernel`), so only segments with payload count.
+///
+/// tshark 4.0's interval tree of mappings also loses entries now and then
+/// once a subflow retransmits a run of segments: it flags a segment as
+/// unmapped while that very segment carries a DSS whose mapping covers it
+/// (seen when the TUN queue dropped a burst of the kernel's data). A
+/// flagged segment therefore counts as unmapped only when its own DSS does
+/// not cover it; see `covered_by_own_dss`.
 fn check_pcap(test: &str, recording: &Recording) {
     let dir = std::env::temp_dir().join(format!("mptcp-proto-{test}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -802,12 +809,25 @@ fn check_pcap(test: &str, recording: &Recording) {
     );
     let dss = tshark("mptcp.dss.dsn", &["frame.number"]).lines().count();
     assert!(dss > SIZE / 65536, "{dss} frames with a DSS mapping");
-    let bad = tshark(
+    let mut bad = tshark(
         "_ws.malformed || _ws.expert.severity == \"Error\" \
-         || (mptcp.dss.missing_mapping && tcp.len > 0) \
          || mptcp.connection.echoed_key_mismatch || mptcp.dss.infinite_mapping",
         &["frame.number", "_ws.expert.message"],
     );
+    let flagged = tshark(
+        "mptcp.dss.missing_mapping && tcp.len > 0",
+        &[
+            "frame.number",
+            "tcp.seq",
+            "tcp.len",
+            "tcp.options.mptcp.subflowseqno",
+            "tcp.options.mptcp.datalvllen",
+        ],
+    );
+    for line in flagged.lines().filter(|l| !covered_by_own_dss(l)) {
+        bad.push_str(line);
+        bad.push_str("\tNo mapping available\n");
+    }
     // The capture stays behind when tshark complains, for a look.
     assert!(
         bad.is_empty(),
@@ -815,6 +835,34 @@ fn check_pcap(test: &str, recording: &Recording) {
         path.display()
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether a line of tshark fields (frame, relative seq, payload length,
+/// the DSS's relative subflow sequence number and its data-level length)
+/// shows a segment whose own DSS maps all of its payload.
+fn covered_by_own_dss(line: &str) -> bool {
+    let fields: Vec<&str> = line.split('\t').collect();
+    let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    match (number(1), number(2), number(3), number(4)) {
+        (Some(seq), Some(len), Some(ssn), Some(map_len)) => {
+            ssn <= seq && seq + len <= ssn + map_len
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn a_segment_counts_as_mapped_only_under_its_own_dss() {
+    // The false positive seen in a capture: the segment's own DSS starts
+    // at its sequence number and maps 65320 bytes.
+    assert!(covered_by_own_dss("3203\t4148161\t1420\t4148161\t65320"));
+    assert!(covered_by_own_dss("7\t1000\t100\t900\t200"));
+    // Payload running past the mapping, a mapping that starts later, a
+    // segment with no DSS and an unparsable line stay unmapped.
+    assert!(!covered_by_own_dss("7\t1000\t100\t900\t150"));
+    assert!(!covered_by_own_dss("7\t1000\t100\t1001\t500"));
+    assert!(!covered_by_own_dss("7\t1000\t100\t\t"));
+    assert!(!covered_by_own_dss("garbage"));
 }
 
 #[test]
