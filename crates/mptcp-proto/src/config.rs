@@ -1,6 +1,8 @@
 //! What an MPTCP connection is configured with: its subflows' TCP settings
 //! and the data-level limits, each with a documented default.
 
+use std::time::Duration;
+
 use mptcp_tcp::TcpConfig;
 
 /// Configuration of one MPTCP connection.
@@ -61,6 +63,14 @@ pub struct MptcpConfig {
     /// one's window (Raiciu et al., NSDI 2012). Default on, as in the
     /// kernel's default scheduler.
     pub opportunistic_retransmission: bool,
+    /// How long a connection outlives its last subflow while its data is
+    /// not through (break-before-make, RFC 8684 §3.3.3): it keeps its
+    /// buffers and token, takes joins, and its path manager may open new
+    /// subflows. Without one by then it ends with the last subflow's
+    /// failure (`Reset`, or `TimedOut`). Default 60 s, the kernel's
+    /// `net.mptcp.close_timeout`; zero ends the connection with its last
+    /// subflow.
+    pub close_timeout: Duration,
 }
 
 impl Default for MptcpConfig {
@@ -80,6 +90,7 @@ impl Default for MptcpConfig {
             max_addresses: 8,
             mptcp_syns: 3,
             opportunistic_retransmission: true,
+            close_timeout: Duration::from_secs(60),
         }
     }
 }

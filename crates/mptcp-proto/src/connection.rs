@@ -656,6 +656,10 @@ pub struct MptcpConnection {
     fastclose: bool,
     /// A subflow closed with FINs after both DATA_FINs went through.
     closed_cleanly: bool,
+    /// Break-before-make: the last subflow is gone while the data is not
+    /// through. The connection waits until `deadline` for a new one, then
+    /// ends with `failure`.
+    orphaned: Option<Orphaned>,
     signals: Signals,
     /// Our address IDs to withdraw with REMOVE_ADDR, one per pure ACK.
     removals: VecDeque<AddrId>,
@@ -677,6 +681,7 @@ impl core::fmt::Debug for MptcpConnection {
             .field("rcv_nxt", &self.recv.as_ref().map(Reassembly::rcv_nxt))
             .field("peer_closed", &self.peer_closed)
             .field("reinject", &self.reinject)
+            .field("orphaned", &self.orphaned)
             .field(
                 "subflow_states",
                 &self
@@ -698,6 +703,16 @@ impl core::fmt::Debug for MptcpConnection {
             )
             .finish_non_exhaustive()
     }
+}
+
+/// A connection that lost its last subflow before its data was through.
+#[derive(Clone, Copy, Debug)]
+struct Orphaned {
+    /// When it ends if no subflow came back.
+    deadline: Instant,
+    /// What it then reports: how the last subflow ended (`Reset`,
+    /// `TimedOut`), or `TimedOut` if it closed without an error.
+    failure: MptcpEvent,
 }
 
 /// How a connection starts: its side, mode, key and checksum choice.
@@ -777,6 +792,7 @@ impl MptcpConnection {
             closed: false,
             fastclose: false,
             closed_cleanly: false,
+            orphaned: None,
             signals,
             removals: VecDeque::new(),
             events: VecDeque::new(),
@@ -1450,6 +1466,7 @@ impl MptcpConnection {
                 sub.joined = true;
                 sub.join_ack_timer = None;
                 let id = sub.id;
+                self.orphaned = None;
                 self.push_event(MptcpEvent::SubflowEstablished(id));
             }
             Ok(false) => {}
@@ -1777,7 +1794,7 @@ impl MptcpConnection {
     /// feed the controller, close what is finished.
     fn after_input(&mut self, now: Instant) {
         self.deliver();
-        self.subflow_events();
+        self.subflow_events(now);
         self.feed_controller();
         self.progress_close(now);
     }
@@ -1923,25 +1940,25 @@ impl MptcpConnection {
         }
     }
 
-    fn subflow_events(&mut self) {
+    fn subflow_events(&mut self, now: Instant) {
         for i in 0..self.subflows.len() {
             while let Some(event) = self.subflows[i].tcp.poll_event() {
-                self.on_subflow_event(i, event);
+                self.on_subflow_event(now, i, event);
             }
             // An engine can reach CLOSED without an event to say so (a
             // reset of a subflow that had already closed its side, say):
             // its state is what counts.
             if !self.subflows[i].gone && self.subflows[i].tcp.state() == State::Closed {
-                self.subflow_gone(i, None);
+                self.subflow_gone(now, i, None);
             }
         }
-        if !self.closed && self.subflows.iter().all(|s| s.gone) {
+        if !self.closed && self.orphaned.is_none() && self.subflows.iter().all(|s| s.gone) {
             self.closed = true;
             self.push_event(MptcpEvent::Closed);
         }
     }
 
-    fn on_subflow_event(&mut self, i: usize, event: Event) {
+    fn on_subflow_event(&mut self, now: Instant, i: usize, event: Event) {
         let fallback = matches!(self.mode, Mode::Fallback(_));
         match event {
             Event::Connected => {
@@ -1969,15 +1986,15 @@ impl MptcpConnection {
                     self.reinject_outstanding();
                 }
             }
-            Event::Closed => self.subflow_gone(i, None),
-            Event::Reset => self.subflow_gone(i, Some(MptcpEvent::Reset)),
-            Event::TimedOut => self.subflow_gone(i, Some(MptcpEvent::TimedOut)),
+            Event::Closed => self.subflow_gone(now, i, None),
+            Event::Reset => self.subflow_gone(now, i, Some(MptcpEvent::Reset)),
+            Event::TimedOut => self.subflow_gone(now, i, Some(MptcpEvent::TimedOut)),
         }
     }
 
     /// Subflow `i` finished; `failure` is what it means for the connection
     /// if it was the last one.
-    fn subflow_gone(&mut self, i: usize, failure: Option<MptcpEvent>) {
+    fn subflow_gone(&mut self, now: Instant, i: usize, failure: Option<MptcpEvent>) {
         let sub = &mut self.subflows[i];
         if sub.gone {
             return;
@@ -2009,6 +2026,22 @@ impl MptcpConnection {
         // Once both DATA_FINs are acknowledged the connection is complete,
         // whatever happens to its last subflow.
         let complete = self.data_fin_acked && self.peer_closed;
+        // RFC 8684 §3.3.3: with every subflow closed but the data not
+        // through, the connection is closed only after a timeout, so that
+        // a new subflow can take over (break-before-make). Like the
+        // kernel's `close_timeout`, this holds however the last subflow
+        // ended; only an MPTCP connection can take a join.
+        let joinable = self.mode == Mode::Mptcp && self.peer_key.is_some();
+        if !complete && joinable && !self.config.close_timeout.is_zero() {
+            self.cc.remove_path(path);
+            self.push_event(MptcpEvent::SubflowClosed(id));
+            self.reinject_outstanding();
+            self.orphaned = Some(Orphaned {
+                deadline: now + self.config.close_timeout,
+                failure: failure.unwrap_or(MptcpEvent::TimedOut),
+            });
+            return;
+        }
         match failure {
             Some(event) if !complete => {
                 self.closed = true;
@@ -2154,11 +2187,26 @@ impl MptcpConnection {
             .chain(self.data_fin_timer)
             .chain(self.data_rtx_timer)
             .chain(self.signals.poll_timeout())
+            .chain(self.orphaned.map(|o| o.deadline))
             .min()
     }
 
     /// Run the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(orphaned) = self.orphaned
+            && orphaned.deadline <= now
+            && !self.closed
+        {
+            // No subflow came back in time (joins still opening are reset).
+            for sub in self.subflows.iter_mut().filter(|s| !s.gone) {
+                sub.usable = false;
+                sub.tcp.abort();
+            }
+            self.orphaned = None;
+            self.closed = true;
+            self.push_event(orphaned.failure);
+            return;
+        }
         let first = &self.subflows[0].tcp;
         if self.role == Role::Client
             && self.mode == Mode::Handshake
@@ -2543,11 +2591,11 @@ impl MptcpConnection {
             if let Some(n) = self.transmit_on(now, i, buf) {
                 self.tx_cursor = (i + 1) % count;
                 // Events the transmission caused (an RST closing, say).
-                self.subflow_events();
+                self.subflow_events(now);
                 return Some(n);
             }
         }
-        self.subflow_events();
+        self.subflow_events(now);
         None
     }
 

@@ -11,7 +11,8 @@
 //! TCP kernel listener and a plain TCP kernel client; a second subflow
 //! over a second device, joined by us and by the kernel (`subflow`
 //! endpoint); a path cut for 1.5 s mid-transfer and back; ADD_ADDR and
-//! REMOVE_ADDR (mid-transfer) from each side; MP_FASTCLOSE from each side.
+//! REMOVE_ADDR (mid-transfer) from each side; MP_FASTCLOSE from each side;
+//! our only subflow reset mid-transfer and a join taking over.
 //!
 //! The driver here is a minimal single-connection loop (the TUN driver's
 //! MPTCP streams come later); it is enough to judge the protocol.
@@ -26,6 +27,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant as StdInstant};
 
 use mptcp_cc::{CcConfig, Registry};
@@ -37,6 +39,7 @@ use mptcp_lab::{
 use mptcp_proto::{FallbackReason, MptcpConfig, MptcpConnection, MptcpEvent, SubflowId};
 use mptcp_tcp::{FourTuple, IsnKey};
 use mptcp_time::Instant;
+use mptcp_wire::mptcp::TcpRstReason;
 use mptcp_wire::pcap::PcapWriter;
 use mptcp_wire::segment::{ChecksumCheck, Segment, TcpFlags};
 use mptcp_wire::{AddrId, Key, Nonce};
@@ -79,6 +82,10 @@ struct Case {
     our_checksum: bool,
     /// Record a pcap and check it with tshark.
     pcap: bool,
+    /// How long both sides keep a connection without subflows (ours:
+    /// `MptcpConfig::close_timeout`; the kernel: `net.mptcp.close_timeout`,
+    /// set when it is not the default 60 s).
+    close_timeout: Duration,
 }
 
 impl Case {
@@ -90,6 +97,7 @@ impl Case {
             kernel_checksum: false,
             our_checksum: false,
             pcap: false,
+            close_timeout: Duration::from_secs(60),
         }
     }
 
@@ -127,6 +135,10 @@ fn setup(test: &str, case: &Case, subnet: u8) -> Option<Setup> {
     };
     if case.kernel_checksum {
         ns.sysctl("net.mptcp.checksum_enabled", "1").unwrap();
+    }
+    if case.close_timeout != Duration::from_secs(60) {
+        let secs = case.close_timeout.as_secs().to_string();
+        ns.sysctl("net.mptcp.close_timeout", &secs).unwrap();
     }
     let dev = tun_in(
         &ns,
@@ -251,8 +263,8 @@ struct Paths<'a> {
     /// fast as it takes them.
     pace: Option<u64>,
     /// Shown the connection at every turn of the loop, with the time since
-    /// the start (to watch it in a test about time).
-    watch: &'a dyn Fn(&MptcpConnection, Duration),
+    /// the start (to watch or steer it in a test about time).
+    watch: &'a dyn Fn(&mut MptcpConnection, Duration),
     /// A middlebox: may rewrite each packet, in (true) or out, in place
     /// (and must then fix its TCP checksum).
     tamper: &'a dyn Fn(bool, &mut [u8]),
@@ -374,6 +386,7 @@ fn config(case: &Case) -> MptcpConfig {
     let mut c = MptcpConfig::default();
     c.checksum = case.our_checksum;
     c.tcp.time_wait = Duration::from_millis(100);
+    c.close_timeout = case.close_timeout;
     c
 }
 
@@ -1098,6 +1111,142 @@ fn our_client_two_paths(test: &str, tag: &'static str, subnet: u8, outage: Optio
     }
 }
 
+/// Break-before-make against the kernel (issue 4, 5): once 4 MiB went
+/// over path A, our client resets its only subflow (MP_TCPRST). For
+/// 300 ms neither side has a subflow; both keep the connection (the
+/// kernel for its `close_timeout`), then our client joins from path B,
+/// the kernel takes the join by token, and the transfer completes
+/// byte-exact there.
+#[test]
+fn lab_our_only_subflow_breaks_and_a_join_takes_over() {
+    let test = "lab_our_only_subflow_breaks_and_a_join_takes_over";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let tag = "mpbreak";
+    let TwoPaths {
+        ns,
+        dev_a,
+        dev_b,
+        kernel: [kernel_a, kernel_b],
+        ours: [ours_a, ours_b],
+    } = two_paths(tag, 22, &[&mptcp_lab::TWO_PATH_LIMITS], &[]);
+    let listener = run_in(&ns, || {
+        kernel_mptcp_listener(SocketAddr::new("0.0.0.0".parse().unwrap(), 5001))
+    })
+    .unwrap()
+    .expect("listener");
+    let data = stream(21, SIZE);
+    let reply = stream(22, REPLY);
+    let gap = Duration::from_millis(300);
+    // When the break came, and whether the connection was still open
+    // with no subflow when the join went out.
+    let broke_at: Cell<Option<Duration>> = Cell::new(None);
+    let orphan_seen: Cell<Option<bool>> = Cell::new(None);
+    let (conn, received, kernel_side, events) = std::thread::scope(|scope| {
+        let ns = &ns;
+        let reply = &reply;
+        let kernel_side = scope.spawn(move || {
+            let mut s = accept_within_deadline(&listener);
+            kernel_serve(&mut s, reply, ns)
+        });
+        let epoch = StdInstant::now();
+        let mut conn = connect_ours(
+            config(&Case::mptcp(tag)),
+            SocketAddr::new(ours_a, 40001),
+            SocketAddr::new(kernel_a, 5001),
+            5,
+            Key(0x0bad_c0de_1234_9999),
+        );
+        let mut events = Vec::new();
+        let received = drive_paths(
+            &Paths {
+                devs: &[&dev_a, &dev_b],
+                route: &|src, _| usize::from(src == ours_b),
+                cut: &|_, _| false,
+                // 20 MB/s: the transfer goes on well past the gap.
+                pace: Some(20_000_000),
+                watch: &|conn, t| {
+                    let a_sent = conn.subflows().next().map_or(0, |s| s.bytes_sent);
+                    if broke_at.get().is_none() && a_sent > 4 << 20 {
+                        conn.reset_subflow(SubflowId(0), TcpRstReason::Unspecified);
+                        broke_at.set(Some(t));
+                    }
+                    if let Some(at) = broke_at.get()
+                        && t >= at + gap
+                        && orphan_seen.get().is_none()
+                    {
+                        orphan_seen
+                            .set(Some(!conn.is_closed() && conn.subflows().all(|s| s.closed)));
+                        let tuple = FourTuple {
+                            local: SocketAddr::new(ours_b, 40002),
+                            remote: SocketAddr::new(kernel_b, 5001),
+                        };
+                        let now = Instant::from_nanos(t.as_nanos() as u64);
+                        conn.open_subflow(
+                            now,
+                            tuple,
+                            IsnKey::from_bytes([6; 32]),
+                            Nonce(0x5eed_0002),
+                            AddrId(1),
+                            false,
+                        )
+                        .expect("open a subflow after the break");
+                    }
+                },
+                tamper: &|_, _| {},
+            },
+            &mut conn,
+            &data,
+            epoch,
+            None,
+            |_, event| {
+                if event != MptcpEvent::Writable && event != MptcpEvent::Readable {
+                    events.push(event);
+                }
+            },
+        );
+        (conn, received, kernel_side.join().unwrap(), events)
+    });
+    assert_eq!(kernel_side.total, SIZE);
+    assert_eq!(
+        kernel_side.digest,
+        Sha256::digest(&data).to_vec(),
+        "SHA-256 differs"
+    );
+    assert!(received == reply, "reply differs");
+    assert_eq!(
+        orphan_seen.get(),
+        Some(true),
+        "open with no subflow at the join: {events:?}"
+    );
+    let closed = events
+        .iter()
+        .position(|e| *e == MptcpEvent::SubflowClosed(SubflowId(0)));
+    let joined = events
+        .iter()
+        .position(|e| *e == MptcpEvent::SubflowEstablished(SubflowId(1)));
+    assert!(
+        matches!((closed, joined), (Some(c), Some(j)) if c < j),
+        "{events:?}"
+    );
+    check_mptcp(&Case::mptcp(tag), &ns, &conn, &kernel_side.ss, false);
+    let counters = nstat(&ns).expect("nstat");
+    assert!(counter(&counters, "MPTcpExtMPRstRx") >= 1, "{counters:?}");
+    assert!(
+        counter(&counters, "MPTcpExtMPJoinAckRx") >= 1,
+        "{counters:?}"
+    );
+    assert_eq!(counter(&counters, "MPTcpExtMPJoinAckHMacFailure"), 0);
+    let sent: Vec<_> = conn.subflows().map(|s| (s.id, s.bytes_sent)).collect();
+    eprintln!("per subflow: {sent:?}");
+    assert!(
+        sent.iter()
+            .any(|&(id, bytes)| id == SubflowId(1) && bytes > (SIZE / 2) as u64),
+        "the join carried the rest: {sent:?}"
+    );
+}
+
 /// Two paths, the other way (issue 4, c): a kernel client with a
 /// `subflow` endpoint on its second address connects to our server and
 /// joins from there; a policy route sends that subflow over the second
@@ -1353,6 +1502,162 @@ fn lab_kernel_fastclose_resets_our_connection() {
         counter(&counters, "MPTcpExtMPFastcloseTx") >= 1,
         "{counters:?}"
     );
+}
+
+/// MP_TCPRST alone from us (issue 4, g): our client resets its only
+/// subflow in mid-transfer and opens no other. Both sides keep the
+/// connection for their close timeout (2 s here, `net.mptcp.close_timeout`
+/// in the kernel), then the kernel's socket reports an error and ours
+/// `TimedOut`: neither hangs.
+#[test]
+fn lab_our_mp_tcprst_alone_ends_both_sides_after_the_close_timeout() {
+    let test = "lab_our_mp_tcprst_alone_ends_both_sides_after_the_close_timeout";
+    let mut case = Case::mptcp("mprst");
+    case.close_timeout = Duration::from_secs(2);
+    let Some(Setup {
+        ns,
+        dev,
+        kernel,
+        ours,
+    }) = setup(test, &case, 26)
+    else {
+        return;
+    };
+    let server_addr = SocketAddr::new(kernel, 5001);
+    let listener = run_in(&ns, || kernel_mptcp_listener(server_addr))
+        .unwrap()
+        .expect("listener");
+    let data = stream(17, 16 << 20);
+    let broke_at: Cell<Option<StdInstant>> = Cell::new(None);
+    // The kernel closes at once a connection still in its accept queue
+    // that loses its subflow; the reset waits until it was accepted.
+    let accepted = AtomicBool::new(false);
+    let (kernel_result, kernel_ended, ours_ended, last) = std::thread::scope(|scope| {
+        let accepted = &accepted;
+        let kernel_side = scope.spawn(move || {
+            let mut s = accept_within_deadline(&listener);
+            accepted.store(true, Ordering::SeqCst);
+            bounded(&s);
+            let mut buf = vec![0u8; 65536];
+            let result = loop {
+                match s.read(&mut buf) {
+                    Ok(0) => break Ok(()),
+                    Ok(_) => {}
+                    Err(e) => break Err(e.kind()),
+                }
+            };
+            (result, StdInstant::now())
+        });
+        let epoch = StdInstant::now();
+        let mut conn = connect_ours(
+            config(&case),
+            SocketAddr::new(ours, 40001),
+            server_addr,
+            7,
+            Key(0x1357_9bdf_0246_1111),
+        );
+        let mut last = None;
+        drive_until(&dev, &mut conn, &data, epoch, |conn, event| {
+            let sent = conn.subflows().next().map_or(0, |s| s.bytes_sent);
+            if broke_at.get().is_none() && accepted.load(Ordering::SeqCst) && sent > 1 << 20 {
+                // Some data went through: reset the only subflow.
+                conn.reset_subflow(SubflowId(0), TcpRstReason::Unspecified);
+                broke_at.set(Some(StdInstant::now()));
+            }
+            last = Some(event);
+            matches!(
+                event,
+                MptcpEvent::Reset | MptcpEvent::Closed | MptcpEvent::TimedOut
+            )
+        });
+        let ours_ended = StdInstant::now();
+        let (result, kernel_ended) = kernel_side.join().unwrap();
+        (result, kernel_ended, ours_ended, last)
+    });
+    let broke_at = broke_at.get().expect("the subflow was reset");
+    assert_eq!(last, Some(MptcpEvent::TimedOut), "our side ends by timeout");
+    let ours_after = ours_ended - broke_at;
+    let kernel_after = kernel_ended - broke_at;
+    eprintln!(
+        "ours ended {ours_after:?} and the kernel {kernel_after:?} after the reset \
+         ({kernel_result:?})"
+    );
+    assert!(
+        ours_after >= case.close_timeout,
+        "ours ended after {ours_after:?}"
+    );
+    assert!(
+        kernel_after >= case.close_timeout && kernel_after < Duration::from_secs(15),
+        "the kernel ended {kernel_after:?} after the reset"
+    );
+    assert!(
+        kernel_result.is_err(),
+        "the kernel saw an end without error"
+    );
+    let counters = nstat(&ns).expect("nstat");
+    assert!(counter(&counters, "MPTcpExtMPRstRx") >= 1, "{counters:?}");
+}
+
+/// MP_TCPRST alone from the kernel (issue 4, g): `ss -K` kills the kernel
+/// client's only subflow in mid-transfer, which resets it with
+/// MP_TCPRST. Our server keeps the connection for its close timeout (2 s)
+/// in case a join comes, then reports Reset: not a hang.
+#[test]
+fn lab_kernel_mp_tcprst_alone_resets_our_connection_after_the_close_timeout() {
+    let test = "lab_kernel_mp_tcprst_alone_resets_our_connection_after_the_close_timeout";
+    let mut case = Case::mptcp("mprsk");
+    case.close_timeout = Duration::from_secs(2);
+    let Some(Setup { ns, dev, ours, .. }) = setup(test, &case, 27) else {
+        return;
+    };
+    let target = SocketAddr::new(ours, 5002);
+    let data = stream(18, 64 << 20);
+    let killed: Cell<Option<StdInstant>> = Cell::new(None);
+    let (last, ended) = std::thread::scope(|scope| {
+        let ns = &ns;
+        let data = &data;
+        let _kernel_side = scope.spawn(move || {
+            let mut s = run_in(ns, || kernel_mptcp_connect(target))
+                .unwrap()
+                .expect("kernel connect");
+            // Writes stall once the subflow is gone (the kernel keeps the
+            // connection, with nothing to send on); the test is about
+            // our side, so the writer gives up after a while.
+            s.set_write_timeout(Some(Duration::from_secs(8))).unwrap();
+            let result = s.write_all(data).map_err(|e| e.kind());
+            eprintln!("kernel writer: {result:?}");
+        });
+        let epoch = StdInstant::now();
+        let mut conn = accept_first_syn(&dev, 5002, &case, epoch, None);
+        let mut last = None;
+        drive_until(&dev, &mut conn, &[], epoch, |conn, event| {
+            let received = conn.subflows().next().map_or(0, |s| s.bytes_received);
+            if killed.get().is_none() && received > 1 << 20 {
+                let port = target.port().to_string();
+                let out = ns
+                    .run(&["ss", "-K", "dst", &ours.to_string(), "dport", "=", &port])
+                    .expect("ss -K");
+                assert!(out.contains("ESTAB"), "ss -K killed nothing:\n{out}");
+                killed.set(Some(StdInstant::now()));
+            }
+            last = Some(event);
+            matches!(
+                event,
+                MptcpEvent::Reset | MptcpEvent::Closed | MptcpEvent::TimedOut
+            )
+        });
+        (last, StdInstant::now())
+    });
+    let killed = killed.get().expect("the kernel's subflow was killed");
+    assert_eq!(last, Some(MptcpEvent::Reset), "our side reports the reset");
+    let after = ended - killed;
+    eprintln!("our side ended {after:?} after ss -K");
+    assert!(
+        after >= case.close_timeout && after < case.close_timeout + Duration::from_secs(3),
+        "ended {after:?} after ss -K"
+    );
+    let counters = nstat(&ns).expect("nstat");
+    assert!(counter(&counters, "MPTcpExtMPRstTx") >= 1, "{counters:?}");
 }
 
 /// A namespace with two TUN devices: the kernel's addresses `10.79.N.1`

@@ -18,6 +18,7 @@ use mptcp_proto::{
 use mptcp_sim::{Direction, Host, IfaceId, LinkConfig, LinkId, Rate, SimConfig, Simulator};
 use mptcp_tcp::{FourTuple, IsnKey};
 use mptcp_time::Instant;
+use mptcp_wire::mptcp::TcpRstReason;
 use mptcp_wire::segment::{ChecksumCheck, Segment};
 use mptcp_wire::{AddrId, Key, Nonce};
 
@@ -77,6 +78,13 @@ struct MptcpHost {
     backup_b: bool,
     /// Client: make subflow B a backup with MP_PRIO at this time.
     prio_b_at: Option<Instant>,
+    /// Client: reset the initial subflow (MP_TCPRST) at this time.
+    reset_a_at: Option<Instant>,
+    /// Client: join path B at this time (instead of at `Connected`).
+    join_b_at: Option<Instant>,
+    /// Client: when it joined at `join_b_at`, the connection was open
+    /// with no subflow left.
+    joined_after_break: bool,
     scratch: Vec<u8>,
 }
 
@@ -105,6 +113,9 @@ impl MptcpHost {
             scheduler: None,
             backup_b: false,
             prio_b_at: None,
+            reset_a_at: None,
+            join_b_at: None,
+            joined_after_break: false,
             scratch: vec![0; 64 * 1024],
         }
     }
@@ -168,6 +179,29 @@ impl MptcpHost {
                 _ => {}
             }
             self.events.push(event);
+        }
+        if self.reset_a_at.is_some_and(|at| now >= at) {
+            conn.reset_subflow(SubflowId(0), TcpRstReason::Unspecified);
+            self.reset_a_at = None;
+        }
+        if self.join_b_at.is_some_and(|at| now >= at) {
+            self.joined_after_break = !conn.is_closed() && conn.subflows().all(|s| s.closed);
+            let tuple = FourTuple {
+                local: addr(CLIENT_B),
+                remote: addr(SERVER_B),
+            };
+            let id = conn
+                .open_subflow(
+                    now,
+                    tuple,
+                    IsnKey::from_bytes([self.isn; 32]),
+                    Nonce(0xabcd_0002),
+                    AddrId(1),
+                    false,
+                )
+                .expect("open subflow B after the break");
+            self.joined = Some(id);
+            self.join_b_at = None;
         }
         if let (Some(at), Some(b)) = (self.prio_b_at, self.joined)
             && now >= at
@@ -305,7 +339,14 @@ impl Host for MptcpHost {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.conn.as_ref()?.poll_timeout()
+        // The application's own plans wake it too.
+        let planned = [self.reset_a_at, self.join_b_at, self.prio_b_at];
+        self.conn
+            .as_ref()?
+            .poll_timeout()
+            .into_iter()
+            .chain(planned.into_iter().flatten())
+            .min()
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -837,4 +878,125 @@ fn copies_left_in_a_subflow_at_the_close_do_not_reset_it() {
     let b = path(31, 44).with_loss(0.00872459970651093);
     let mut net = net_seeded(client, MptcpHost::server(), a, b, 7833917050300212903);
     run(&mut net, TOTAL, Duration::from_secs(3600));
+}
+
+/// A one-path client whose only subflow is reset at 1 s, and which joins
+/// path B at `join_at` (if any); the server's close timeout is `timeout`.
+fn break_before_make(total: u64, join_at: Option<u64>, timeout: Duration) -> Net {
+    let mut config = MptcpConfig::default();
+    config.close_timeout = timeout;
+    let mut client = MptcpHost::client_with(total, config.clone());
+    client.join_b = false;
+    client.reset_a_at = Some(Instant::ZERO + Duration::from_secs(1));
+    client.join_b_at = join_at.map(|s| Instant::ZERO + Duration::from_secs(s));
+    let mut server = MptcpHost::server();
+    server.config = config;
+    net_with(client, server, path(20, 10), path(20, 10))
+}
+
+fn failures(host: &MptcpHost) -> Vec<MptcpEvent> {
+    host.events
+        .iter()
+        .copied()
+        .filter(|e| {
+            matches!(
+                e,
+                MptcpEvent::Reset | MptcpEvent::TimedOut | MptcpEvent::ProtocolError(_)
+            )
+        })
+        .collect()
+}
+
+/// Break-before-make (RFC 8684 §3.3.3): the only subflow is reset
+/// mid-transfer; for two seconds the connection has no subflow at all,
+/// then the client joins path B and the transfer completes byte-exact on
+/// it, with neither side reporting a failure.
+#[test]
+fn a_connection_outlives_its_last_subflow_until_a_new_one_joins() {
+    const TOTAL: u64 = 16 << 20;
+    let mut net = break_before_make(TOTAL, Some(3), Duration::from_secs(60));
+    while net.sim.now() < Instant::ZERO + Duration::from_secs(2) && net.sim.step() {}
+    let halfway = server(&net).received;
+    assert!(
+        halfway > 0 && halfway < TOTAL,
+        "{halfway} bytes before the break"
+    );
+    run(&mut net, TOTAL, Duration::from_secs(600));
+    assert!(client(&net).joined_after_break, "{:?}", client(&net).events);
+    assert_eq!(failures(client(&net)), []);
+    assert_eq!(failures(server(&net)), []);
+    // The server lost its only subflow, then took the join.
+    let server_events: Vec<_> = server(&net)
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                MptcpEvent::SubflowClosed(_) | MptcpEvent::SubflowEstablished(_)
+            )
+        })
+        .collect();
+    assert!(
+        matches!(
+            server_events[..],
+            [
+                MptcpEvent::SubflowClosed(_),
+                MptcpEvent::SubflowEstablished(_),
+                ..
+            ]
+        ),
+        "{server_events:?}"
+    );
+    let joined = client(&net).joined.expect("joined path B");
+    assert!(
+        sent_per_subflow(&net)
+            .iter()
+            .any(|&(id, bytes)| id == joined && bytes > TOTAL - halfway - (1 << 20)),
+        "{:?}",
+        sent_per_subflow(&net)
+    );
+}
+
+/// Without a new subflow the connection ends `close_timeout` after its
+/// last subflow: the server, whose subflow the peer reset, reports Reset;
+/// the client, which reset it itself, reports TimedOut. Neither hangs.
+#[test]
+fn with_no_new_subflow_the_connection_ends_after_close_timeout() {
+    const TOTAL: u64 = 16 << 20;
+    let mut net = break_before_make(TOTAL, None, Duration::from_secs(5));
+    let mut ended = [None, None];
+    while net.sim.now() < Instant::ZERO + Duration::from_secs(60) && net.sim.step() {
+        for (k, host) in [client(&net), server(&net)].into_iter().enumerate() {
+            if ended[k].is_none() && !failures(host).is_empty() {
+                ended[k] = Some(net.sim.now());
+            }
+        }
+        if ended.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    assert_eq!(failures(client(&net)), [MptcpEvent::TimedOut]);
+    assert_eq!(failures(server(&net)), [MptcpEvent::Reset]);
+    for at in ended {
+        let at = at.unwrap() - Instant::ZERO;
+        // Reset at 1 s (the server hears of it a few ms later), then 5 s.
+        assert!(
+            at >= Duration::from_secs(6) && at < Duration::from_millis(6100),
+            "ended at {at:?}"
+        );
+    }
+    for host in [client(&net), server(&net)] {
+        assert!(host.conn.as_ref().unwrap().is_closed());
+    }
+}
+
+/// A zero `close_timeout` ends the connection with its last subflow.
+#[test]
+fn a_zero_close_timeout_ends_the_connection_with_its_last_subflow() {
+    const TOTAL: u64 = 16 << 20;
+    let mut net = break_before_make(TOTAL, None, Duration::ZERO);
+    while net.sim.now() < Instant::ZERO + Duration::from_millis(1100) && net.sim.step() {}
+    assert_eq!(failures(server(&net)), [MptcpEvent::Reset]);
+    assert!(server(&net).conn.as_ref().unwrap().is_closed());
+    assert!(client(&net).conn.as_ref().unwrap().is_closed());
 }
