@@ -10,7 +10,8 @@
 //! (`net.mptcp.checksum_enabled=1`) and by us; fallback against a plain
 //! TCP kernel listener and a plain TCP kernel client; a second subflow
 //! over a second device, joined by us and by the kernel (`subflow`
-//! endpoint); a path cut for 1.5 s mid-transfer and back; ADD_ADDR and
+//! endpoint); a path cut for 1.5 s mid-transfer and back (loss in our
+//! driver, or its device down); ADD_ADDR and
 //! REMOVE_ADDR (mid-transfer) from each side; MP_FASTCLOSE from each side;
 //! our only subflow reset mid-transfer and a join taking over.
 //!
@@ -958,7 +959,10 @@ fn lab_our_client_joins_a_second_path() {
 /// once the path is back it carries data again.
 #[test]
 fn lab_a_path_fails_and_returns_mid_transfer() {
-    let outage = Duration::from_millis(1500);
+    let outage = Outage {
+        length: Duration::from_millis(1500),
+        device_down: false,
+    };
     our_client_two_paths(
         "lab_a_path_fails_and_returns_mid_transfer",
         "mpcut",
@@ -967,7 +971,34 @@ fn lab_a_path_fails_and_returns_mid_transfer() {
     );
 }
 
-fn our_client_two_paths(test: &str, tag: &'static str, subnet: u8, outage: Option<Duration>) {
+/// Path failure, the device variant (issue 4, f): once path B carried
+/// 4 MiB, its device goes down for 1.5 s (`ip link set mp1 down`: the
+/// kernel loses its route that way, and our side cannot send there).
+/// The transfer completes byte-exact over path A, and once the device is
+/// up again path B carries data again.
+#[test]
+fn lab_a_device_goes_down_and_up_mid_transfer() {
+    let outage = Outage {
+        length: Duration::from_millis(1500),
+        device_down: true,
+    };
+    our_client_two_paths(
+        "lab_a_device_goes_down_and_up_mid_transfer",
+        "mpdown",
+        36,
+        Some(outage),
+    );
+}
+
+/// A path failure in mid-transfer.
+#[derive(Clone, Copy)]
+struct Outage {
+    length: Duration,
+    /// Path B's device goes down (else the driver drops its packets).
+    device_down: bool,
+}
+
+fn our_client_two_paths(test: &str, tag: &'static str, subnet: u8, outage: Option<Outage>) {
     let Some(_lab) = require_lab(test) else {
         return;
     };
@@ -991,6 +1022,9 @@ fn our_client_two_paths(test: &str, tag: &'static str, subnet: u8, outage: Optio
     // once it was over.
     let cut_at: Cell<Option<Duration>> = Cell::new(None);
     let sent_when_back: Cell<Option<u64>> = Cell::new(None);
+    // Path B's device is down now (the device variant).
+    let down = Cell::new(false);
+    let length = outage.map(|o| o.length);
     let mut recording = Recording::new();
     let (conn, received, kernel_side, events) = std::thread::scope(|scope| {
         let ns = &ns;
@@ -1009,11 +1043,24 @@ fn our_client_two_paths(test: &str, tag: &'static str, subnet: u8, outage: Optio
         );
         let mut events = Vec::new();
         let cut = |dev: usize, t: Duration| {
-            dev == 1
-                && cut_at
-                    .get()
-                    .zip(outage)
-                    .is_some_and(|(at, d)| t >= at && t < at + d)
+            let in_window = cut_at
+                .get()
+                .zip(length)
+                .is_some_and(|(at, d)| t >= at && t < at + d);
+            // A device that is down takes no packet from us either.
+            dev == 1 && (in_window || down.get())
+        };
+        let device_down = outage.is_some_and(|o| o.device_down);
+        let set_link = |state: &str| {
+            ns.ip(&["link", "set", "mp1", state]).expect("ip link set");
+            down.set(state == "down");
+            // The kernel's route over the device goes and comes with it.
+            let routes = ns.ip(&["route", "show", "dev", "mp1"]).expect("ip route");
+            assert_eq!(
+                routes.trim().is_empty(),
+                state == "down",
+                "{state}: {routes}"
+            );
         };
         let record = outage.is_none().then_some(&mut recording);
         let received = drive_paths(
@@ -1029,11 +1076,17 @@ fn our_client_two_paths(test: &str, tag: &'static str, subnet: u8, outage: Optio
                     let b_sent = conn.subflows().nth(1).map_or(0, |s| s.bytes_sent);
                     if outage.is_some() && cut_at.get().is_none() && b_sent > 4 << 20 {
                         cut_at.set(Some(t));
+                        if device_down {
+                            set_link("down");
+                        }
                     }
-                    if let (Some(at), Some(d)) = (cut_at.get(), outage)
+                    if let (Some(at), Some(d)) = (cut_at.get(), length)
                         && t >= at + d
                         && sent_when_back.get().is_none()
                     {
+                        if device_down {
+                            set_link("up");
+                        }
                         sent_when_back.set(Some(b_sent));
                     }
                 },
