@@ -999,6 +999,11 @@ impl MptcpConnection {
         self.scheduler = scheduler;
     }
 
+    /// The congestion controller in use.
+    pub fn congestion_control(&self) -> &dyn CongestionControl {
+        &*self.cc
+    }
+
     /// The scheduler in use.
     pub fn scheduler(&self) -> &dyn Scheduler {
         &*self.scheduler

@@ -11,7 +11,7 @@
 //! Sans-I/O like the connections: the caller passes segments, `now`, and
 //! the random number generator the keys, nonces and ISN secret come from.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 use mptcp_cc::CongestionControl;
@@ -27,6 +27,7 @@ use crate::config::MptcpConfig;
 use crate::connection::{ConnectError, MptcpConnection, SubflowStats};
 use crate::event::MptcpEvent;
 use crate::path_manager::{Manual, PathManager, PmAction, PmView};
+use crate::policy::{ConnectionPolicy, PolicyFactory};
 
 /// Local ports for subflows the path manager opens (IANA's dynamic range).
 const EPHEMERAL_PORTS: std::ops::Range<u16> = 49152..65535;
@@ -85,7 +86,9 @@ pub struct Endpoint {
     cc: Box<dyn FnMut() -> Box<dyn CongestionControl> + Send>,
     // Ordered maps: iteration order (timers, transmission) is the same on
     // every run, and no hasher seeded from the OS is needed.
-    listeners: BTreeSet<SocketAddr>,
+    /// Listening addresses, with the policy factory of their connections
+    /// (`None`: the endpoint's defaults).
+    listeners: BTreeMap<SocketAddr, Option<PolicyFactory>>,
     connections: BTreeMap<ConnectionId, MptcpConnection>,
     /// Subflows by (local, remote) address.
     by_tuple: BTreeMap<(SocketAddr, SocketAddr), ConnectionId>,
@@ -98,6 +101,8 @@ pub struct Endpoint {
     order: Vec<ConnectionId>,
     tx_cursor: usize,
     pm: Box<dyn PathManager>,
+    /// Connections with a path manager of their own.
+    own_pm: BTreeMap<ConnectionId, Box<dyn PathManager>>,
     /// The host's addresses besides each connection's initial one.
     extra_local: Vec<IpAddr>,
     /// The next local port to try for a subflow the path manager opens.
@@ -112,7 +117,7 @@ impl core::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Endpoint")
             .field("connections", &self.connections.len())
-            .field("listeners", &self.listeners)
+            .field("listeners", &self.listeners.keys())
             .field("pending_resets", &self.resets.len())
             .finish_non_exhaustive()
     }
@@ -135,7 +140,7 @@ impl Endpoint {
             rng,
             isn_key,
             cc,
-            listeners: BTreeSet::new(),
+            listeners: BTreeMap::new(),
             connections: BTreeMap::new(),
             by_tuple: BTreeMap::new(),
             by_token: BTreeMap::new(),
@@ -145,6 +150,7 @@ impl Endpoint {
             order: Vec::new(),
             tx_cursor: 0,
             pm: Box::new(Manual),
+            own_pm: BTreeMap::new(),
             extra_local: Vec::new(),
             next_port: EPHEMERAL_PORTS.start,
             pm_actions: Vec::new(),
@@ -167,9 +173,28 @@ impl Endpoint {
         }
     }
 
-    /// Accept connections to `addr`.
+    /// Accept connections to `addr`, with the endpoint's policies.
     pub fn listen(&mut self, addr: SocketAddr) {
-        self.listeners.insert(addr);
+        self.listeners.insert(addr, None);
+    }
+
+    /// Accept connections to `addr`, each with a policy from `policies`
+    /// (built when its SYN arrives).
+    pub fn listen_with(&mut self, addr: SocketAddr, policies: PolicyFactory) {
+        self.listeners.insert(addr, Some(policies));
+    }
+
+    /// Give connection `id` the parts of `policy` that are set; the
+    /// congestion controller was given at its creation.
+    fn adopt(&mut self, id: ConnectionId, policy: ConnectionPolicy) {
+        if let Some(scheduler) = policy.scheduler
+            && let Some(conn) = self.connections.get_mut(&id)
+        {
+            conn.set_scheduler(scheduler);
+        }
+        if let Some(pm) = policy.path_manager {
+            self.own_pm.insert(id, pm);
+        }
     }
 
     /// A key whose token no connection here uses (§3.2: the token must
@@ -204,11 +229,29 @@ impl Endpoint {
         now: Instant,
         tuple: FourTuple,
     ) -> Result<ConnectionId, ConnectError> {
+        self.connect_with(now, tuple, ConnectionPolicy::default())
+    }
+
+    /// [`Endpoint::connect`] with policies of its own in place of the
+    /// endpoint's.
+    ///
+    /// # Errors
+    ///
+    /// As [`Endpoint::connect`].
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        tuple: FourTuple,
+        mut policy: ConnectionPolicy,
+    ) -> Result<ConnectionId, ConnectError> {
         if self.connections.len() >= self.limits.max_connections {
             return Err(ConnectError::Limit);
         }
         let key = self.unique_key();
-        let cc = (self.cc)();
+        let cc = policy
+            .congestion_control
+            .take()
+            .unwrap_or_else(|| (self.cc)());
         let conn = MptcpConnection::connect(
             self.config.clone(),
             tuple,
@@ -217,7 +260,9 @@ impl Endpoint {
             cc,
             now,
         )?;
-        Ok(self.add(conn, tuple))
+        let id = self.add(conn, tuple);
+        self.adopt(id, policy);
+        Ok(id)
     }
 
     /// The next connection opened by a peer.
@@ -346,15 +391,25 @@ impl Endpoint {
             .values()
             .filter(|c| c.initial_subflow().state() == State::SynReceived)
             .count();
-        if !self.listeners.contains(&tuple.local)
-            || self.connections.len() >= self.limits.max_connections
+        let Some(policies) = self.listeners.get(&tuple.local).cloned() else {
+            self.refuse(segment, None);
+            return Routed::Refused;
+        };
+        if self.connections.len() >= self.limits.max_connections
             || half_open >= self.limits.max_half_open
         {
             self.refuse(segment, None);
             return Routed::Refused;
         }
+        let mut policy = policies
+            .as_ref()
+            .map(PolicyFactory::build)
+            .unwrap_or_default();
         let key = self.unique_key();
-        let cc = (self.cc)();
+        let cc = policy
+            .congestion_control
+            .take()
+            .unwrap_or_else(|| (self.cc)());
         match MptcpConnection::accept(
             self.config.clone(),
             segment,
@@ -365,6 +420,7 @@ impl Endpoint {
         ) {
             Ok(conn) => {
                 let id = self.add(conn, tuple);
+                self.adopt(id, policy);
                 self.accept_queue.push_back(id);
                 Routed::Accepted(id)
             }
@@ -457,7 +513,8 @@ impl Endpoint {
             closing: conn.is_closing(),
         };
         self.pm_actions.clear();
-        self.pm.on_event(&view, event, &mut self.pm_actions);
+        let pm = self.own_pm.get_mut(&id).unwrap_or(&mut self.pm);
+        pm.on_event(&view, event, &mut self.pm_actions);
         // A failed action (a limit, a refused address) is not an error of
         // the connection: the policy tries again on a later event.
         for k in 0..self.pm_actions.len() {
@@ -540,6 +597,7 @@ impl Endpoint {
             self.by_tuple.retain(|_, v| *v != id);
             self.by_token.retain(|_, v| *v != id);
             self.order.retain(|v| *v != id);
+            self.own_pm.remove(&id);
             self.tx_cursor = 0;
         }
     }

@@ -6,7 +6,10 @@ use std::net::SocketAddr;
 
 use mptcp_cc::{CcConfig, CongestionControl, Registry};
 use mptcp_crypto::token;
-use mptcp_proto::{Endpoint, EndpointConfig, MptcpConfig, MptcpEvent, Routed};
+use mptcp_proto::path_manager::{Announce, NDiffPorts};
+use mptcp_proto::{
+    ConnectionPolicy, Endpoint, EndpointConfig, MptcpConfig, MptcpEvent, PolicyFactory, Routed,
+};
 use mptcp_tcp::FourTuple;
 use mptcp_time::Instant;
 use mptcp_wire::mptcp::{MpJoin, MptcpOption, TcpRstReason};
@@ -164,17 +167,25 @@ fn two_endpoints_join_and_close() {
     server.listen(addr("10.0.1.2:80"));
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let mut joined = false;
-    let (events, tuples) = transfer_with(&mut client, &mut server, &data, |ep, id, now, event| {
-        // The application opens a subflow itself (the `manual` policy).
-        if matches!(event, MptcpEvent::Connected { mptcp: true }) && !joined {
-            let tuple = FourTuple {
-                local: addr("10.0.1.1:5001"),
-                remote: addr("10.0.1.2:80"),
-            };
-            ep.open_subflow(now, id, tuple, AddrId(1), false).unwrap();
-            joined = true;
-        }
-    });
+    server.listen(addr("10.0.0.2:80"));
+    let policy = ConnectionPolicy::default();
+    let (events, tuples) = transfer_with(
+        &mut client,
+        &mut server,
+        &data,
+        policy,
+        |ep, id, now, event| {
+            // The application opens a subflow itself (the `manual` policy).
+            if matches!(event, MptcpEvent::Connected { mptcp: true }) && !joined {
+                let tuple = FourTuple {
+                    local: addr("10.0.1.1:5001"),
+                    remote: addr("10.0.1.2:80"),
+                };
+                ep.open_subflow(now, id, tuple, AddrId(1), false).unwrap();
+                joined = true;
+            }
+        },
+    );
     assert!(joined);
     assert!(
         events.contains(&MptcpEvent::SubflowEstablished(mptcp_proto::SubflowId(1))),
@@ -192,24 +203,28 @@ fn transfer(
     server: &mut Endpoint,
     data: &[u8],
 ) -> (Vec<MptcpEvent>, Vec<FourTuple>) {
-    transfer_with(client, server, data, |_, _, _, _| {})
+    server.listen(addr("10.0.0.2:80"));
+    let policy = ConnectionPolicy::default();
+    transfer_with(client, server, data, policy, |_, _, _, _| {})
 }
 
-/// [`transfer`], showing the client's every event to `on_event` first.
+/// [`transfer`] to a server already listening, the client's connection
+/// opened with `policy`; `on_event` sees the client's every event first.
 fn transfer_with(
     client: &mut Endpoint,
     server: &mut Endpoint,
     data: &[u8],
+    policy: ConnectionPolicy,
     mut on_event: impl FnMut(&mut Endpoint, mptcp_proto::ConnectionId, Instant, MptcpEvent),
 ) -> (Vec<MptcpEvent>, Vec<FourTuple>) {
-    server.listen(addr("10.0.0.2:80"));
     let id = client
-        .connect(
+        .connect_with(
             Instant::ZERO,
             FourTuple {
                 local: addr("10.0.0.1:5000"),
                 remote: addr("10.0.0.2:80"),
             },
+            policy,
         )
         .unwrap();
     let (mut written, mut received) = (0, Vec::new());
@@ -363,4 +378,82 @@ fn the_backlog_bounds_half_open_connections() {
         }
     }
     assert_eq!(ep.len(), 3);
+}
+
+/// A connection's own policy wins over its endpoint's: the client
+/// endpoint opens nothing by itself (`manual`), but one connection asks
+/// for `ndiffports` with 3 subflows, round-robin and CUBIC, and gets
+/// them; the next connection, without a policy, keeps the defaults.
+#[test]
+fn a_connection_policy_replaces_the_endpoint_defaults() {
+    let mut client = endpoint(21);
+    let mut server = endpoint(22);
+    server.listen(addr("10.0.0.2:80"));
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 249) as u8).collect();
+    let cubic = Registry::with_builtins()
+        .build("cubic", &CcConfig::default())
+        .unwrap();
+    let policy = ConnectionPolicy::new()
+        .with_path_manager(Box::new(NDiffPorts { n: 3 }))
+        .with_scheduler(mptcp_proto::scheduler::by_name("roundrobin").unwrap())
+        .with_congestion_control(cubic);
+    let mut seen = None;
+    let (_, tuples) = transfer_with(&mut client, &mut server, &data, policy, |ep, id, _, e| {
+        if e == (MptcpEvent::Connected { mptcp: true }) {
+            let conn = ep.connection(id).unwrap();
+            seen = Some((
+                conn.scheduler().name(),
+                conn.congestion_control().name().to_owned(),
+            ));
+        }
+    });
+    assert_eq!(tuples.len(), 2, "ndiffports opened two more: {tuples:?}");
+    let (scheduler, cc) = seen.expect("connected");
+    assert_eq!(scheduler, "roundrobin");
+    assert_eq!(cc, "cubic");
+    let (_, tuples) = transfer_with(
+        &mut client,
+        &mut server,
+        &data,
+        ConnectionPolicy::default(),
+        |ep, id, _, e| {
+            if e == (MptcpEvent::Connected { mptcp: true }) {
+                assert_eq!(ep.connection(id).unwrap().scheduler().name(), "minrtt");
+            }
+        },
+    );
+    assert!(
+        tuples.is_empty(),
+        "the default (manual) opens none: {tuples:?}"
+    );
+}
+
+/// A listener's policy factory gives each accepted connection its own
+/// path manager: this server announces its second address (`announce`)
+/// although the endpoint's default is `manual`.
+#[test]
+fn a_listener_policy_applies_to_every_connection_it_accepts() {
+    let mut client = endpoint(23);
+    let mut server = endpoint(24);
+    server.add_local_address("10.0.1.2".parse().unwrap());
+    server.listen_with(
+        addr("10.0.0.2:80"),
+        PolicyFactory::new(|| ConnectionPolicy::new().with_path_manager(Box::new(Announce))),
+    );
+    let data: Vec<u8> = (0..50_000u32).map(|i| (i % 247) as u8).collect();
+    for _ in 0..2 {
+        let (events, _) = transfer_with(
+            &mut client,
+            &mut server,
+            &data,
+            ConnectionPolicy::default(),
+            |_, _, _, _| {},
+        );
+        assert!(
+            events.iter().any(
+                |e| matches!(e, MptcpEvent::AddressAnnounced(a) if a.addr.to_string() == "10.0.1.2")
+            ),
+            "{events:?}"
+        );
+    }
 }
