@@ -39,6 +39,6 @@ pub use event::{MptcpEvent, Violation};
 pub use handshake::FallbackReason;
 pub use join::{JoinError, JoinInitiator, JoinParams, JoinResponder};
 pub use path_manager::{PathManager, PmAction, PmView};
-pub use policy::{ConnectionPolicy, PolicyFactory};
+pub use policy::{ConnectionPolicy, PolicyFactory, UnknownPolicy};
 pub use scheduler::{Candidate, MinRtt, RoundRobin, Scheduler, SubflowId};
 pub use signal::{AnnounceError, RemoteAddress};

@@ -14,10 +14,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use mptcp_cc::CongestionControl;
+use mptcp_cc::{CcConfig, CongestionControl, Registry};
 
-use crate::path_manager::PathManager;
-use crate::scheduler::Scheduler;
+use crate::path_manager::{self, PathManager};
+use crate::scheduler::{self, Scheduler};
 
 /// One connection's policies; each `None` keeps the endpoint's default.
 #[derive(Debug, Default)]
@@ -57,6 +57,59 @@ impl ConnectionPolicy {
         self.congestion_control = Some(cc);
         self
     }
+
+    /// A policy by names (`None` keeps that default): a built-in path
+    /// manager (`path_manager::BUILTIN`), scheduler (`scheduler::BUILTIN`)
+    /// and a controller from `registry`, built with `cc_config`.
+    ///
+    /// # Errors
+    ///
+    /// [`UnknownPolicy`] for the first name nobody knows.
+    pub fn by_names(
+        path_manager: Option<&str>,
+        scheduler: Option<&str>,
+        congestion_control: Option<&str>,
+        registry: &Registry,
+        cc_config: &CcConfig,
+    ) -> Result<Self, UnknownPolicy> {
+        let unknown = |kind, name: &str, known: Vec<String>| UnknownPolicy {
+            kind,
+            name: name.to_owned(),
+            known,
+        };
+        let builtin = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
+        let mut policy = ConnectionPolicy::new();
+        if let Some(name) = path_manager {
+            let pm = path_manager::by_name(name)
+                .ok_or_else(|| unknown("path manager", name, builtin(path_manager::BUILTIN)))?;
+            policy.path_manager = Some(pm);
+        }
+        if let Some(name) = scheduler {
+            let s = scheduler::by_name(name)
+                .ok_or_else(|| unknown("scheduler", name, builtin(scheduler::BUILTIN)))?;
+            policy.scheduler = Some(s);
+        }
+        if let Some(name) = congestion_control {
+            let cc = registry.build(name, cc_config).map_err(|_| {
+                let known = registry.names().map(str::to_owned).collect();
+                unknown("congestion control", name, known)
+            })?;
+            policy.congestion_control = Some(cc);
+        }
+        Ok(policy)
+    }
+}
+
+/// A policy name nobody knows.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {name:?} (known: {})", known.join(", "))]
+pub struct UnknownPolicy {
+    /// "path manager", "scheduler" or "congestion control".
+    pub kind: &'static str,
+    /// The name asked for.
+    pub name: String,
+    /// The names there are.
+    pub known: Vec<String>,
 }
 
 /// Builds the policy of each connection a listener accepts (a path

@@ -7,6 +7,7 @@
 //! Buffers travel both ways and are reused: a read sends its buffer in and
 //! gets it back filled.
 
+use mptcp_proto::{ConnectionPolicy, PolicyFactory};
 use std::io;
 use std::net::SocketAddr;
 
@@ -46,6 +47,8 @@ pub(crate) enum Command {
         /// cached for this peer) or right after the handshake (asking for
         /// one). `None`: a plain open.
         fast_open: Option<Vec<u8>>,
+        /// MPTCP: the connection's own policies (`None`: the stack's).
+        policy: Option<ConnectionPolicy>,
         reply: Sender<io::Result<Opened>>,
     },
     /// Give up a pending connect (its timeout expired).
@@ -53,6 +56,9 @@ pub(crate) enum Command {
     /// Listen on a port on every path address.
     Listen {
         port: u16,
+        /// MPTCP: the policies of each connection accepted (`None`: the
+        /// stack's).
+        policy: Option<PolicyFactory>,
         reply: Sender<io::Result<ListenerId>>,
     },
     /// Take the next established connection; pending until one arrives.

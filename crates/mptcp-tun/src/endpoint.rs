@@ -353,10 +353,13 @@ impl Endpoint {
     /// Handle one application request. `Stop` is the stack thread's.
     pub(crate) fn handle_command(&mut self, now: Instant, command: Command) {
         match command {
+            // Policies are MPTCP's; `MptcpStream` never reaches a
+            // plain-TCP stack.
             Command::Connect {
                 remote,
                 fast_open,
                 reply,
+                ..
             } => self.connect(now, remote, fast_open, reply),
             Command::CancelConnect { remote } => {
                 let found = self.slots.iter().position(|s| {
@@ -377,7 +380,7 @@ impl Endpoint {
                     }
                 }
             }
-            Command::Listen { port, reply } => {
+            Command::Listen { port, reply, .. } => {
                 let result = if port == 0 {
                     Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
@@ -961,6 +964,7 @@ mod tests {
             Command::Connect {
                 remote,
                 fast_open: None,
+                policy: None,
                 reply: tx,
             },
         );
@@ -969,7 +973,14 @@ mod tests {
 
     fn listen(b: &mut Endpoint, port: u16) -> ListenerId {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        b.handle_command(Instant::ZERO, Command::Listen { port, reply: tx });
+        b.handle_command(
+            Instant::ZERO,
+            Command::Listen {
+                port,
+                policy: None,
+                reply: tx,
+            },
+        );
         rx.try_recv().unwrap().unwrap()
     }
 
@@ -1148,6 +1159,7 @@ mod hostile_input {
             Instant::ZERO,
             Command::Listen {
                 port: 80,
+                policy: None,
                 reply: tx,
             },
         );

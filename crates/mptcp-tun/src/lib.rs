@@ -52,6 +52,7 @@ pub use error::StackError;
 pub use impairment::{Impairer, Impairment, MAX_HELD_PACKETS, Verdict};
 pub use listener::TcpListener;
 pub use mptcp_listener::MptcpListener;
+pub use mptcp_proto::{ConnectionPolicy, PolicyFactory, UnknownPolicy};
 pub use mptcp_stream::MptcpStream;
 pub use stack::Stack;
 pub use stats::{ConnectionInfo, MptcpInfo, PathCommand, StackStats};

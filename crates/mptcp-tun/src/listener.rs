@@ -1,5 +1,6 @@
 //! A blocking listener over the stack, like `std::net::TcpListener`.
 
+use mptcp_proto::PolicyFactory;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -28,10 +29,22 @@ impl TcpListener {
     /// `AddrInUse` if another listener has the port, `InvalidInput` for port
     /// 0, `NotConnected` if the stack has stopped.
     pub fn bind(stack: &Stack, port: u16) -> io::Result<TcpListener> {
+        Self::bind_inner(stack, port, None)
+    }
+
+    pub(crate) fn bind_inner(
+        stack: &Stack,
+        port: u16,
+        policy: Option<PolicyFactory>,
+    ) -> io::Result<TcpListener> {
         let commands = stack.commands();
         let id = request(
             &commands,
-            |reply| Command::Listen { port, reply },
+            |reply| Command::Listen {
+                port,
+                policy,
+                reply,
+            },
             None,
             || unreachable!("no timeout"),
         )?;

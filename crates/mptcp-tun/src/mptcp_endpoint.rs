@@ -16,8 +16,8 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use mptcp_cc::{CcConfig, Registry};
 use mptcp_proto::{
-    ConnectionId, Endpoint, EndpointConfig, MptcpConfig, MptcpConnection, MptcpEvent, Routed,
-    path_manager, scheduler,
+    ConnectionId, ConnectionPolicy, Endpoint, EndpointConfig, MptcpConfig, MptcpConnection,
+    MptcpEvent, PolicyFactory, Routed, path_manager, scheduler,
 };
 use mptcp_tcp::{FourTuple, State};
 use mptcp_time::Instant;
@@ -320,7 +320,6 @@ impl MptcpEndpoint {
                     Some(l) if l.children < self.accept_backlog => {
                         l.children += 1;
                         let lid = l.id;
-                        self.set_scheduler(id);
                         self.slots.insert(id, Slot::new(tuple, Some(lid)));
                     }
                     // No listener any more (it was closed), or a full
@@ -339,15 +338,6 @@ impl MptcpEndpoint {
         }
     }
 
-    fn set_scheduler(&mut self, id: ConnectionId) {
-        if let (Some(conn), Some(s)) = (
-            self.endpoint.connection(id),
-            scheduler::by_name(&self.scheduler),
-        ) {
-            conn.set_scheduler(s);
-        }
-    }
-
     // ----------------------------------------------------------- commands
 
     /// Handle one application request. `Stop` is the stack thread's.
@@ -356,6 +346,7 @@ impl MptcpEndpoint {
             Command::Connect {
                 remote,
                 fast_open,
+                policy,
                 reply,
             } => {
                 if fast_open.is_some() {
@@ -364,7 +355,7 @@ impl MptcpEndpoint {
                         "TCP Fast Open is not offered over MPTCP (use a plain-TCP stack)",
                     )));
                 } else {
-                    self.connect(now, remote, reply);
+                    self.connect(now, remote, policy.unwrap_or_default(), reply);
                 }
             }
             Command::CancelConnect { remote } => {
@@ -388,7 +379,11 @@ impl MptcpEndpoint {
                     }
                 }
             }
-            Command::Listen { port, reply } => {
+            Command::Listen {
+                port,
+                policy,
+                reply,
+            } => {
                 let result = if port == 0 {
                     Err(io::Error::new(
                         io::ErrorKind::InvalidInput,
@@ -408,8 +403,22 @@ impl MptcpEndpoint {
                         .map(|p| p.addr)
                         .chain(self.announce.iter().map(|(_, a)| *a))
                         .collect();
+                    // Each accepted connection gets the listener's policies,
+                    // with the stack's scheduler where they name none.
+                    let scheduler = self.scheduler.clone();
+                    let policies = PolicyFactory::new(move || {
+                        let mut p = policy
+                            .as_ref()
+                            .map(PolicyFactory::build)
+                            .unwrap_or_default();
+                        if p.scheduler.is_none() {
+                            p.scheduler = scheduler::by_name(&scheduler);
+                        }
+                        p
+                    });
                     for addr in addrs {
-                        self.endpoint.listen(SocketAddr::new(addr, port));
+                        self.endpoint
+                            .listen_with(SocketAddr::new(addr, port), policies.clone());
                     }
                     self.listeners.insert(
                         port,
@@ -582,7 +591,13 @@ impl MptcpEndpoint {
         }
     }
 
-    fn connect(&mut self, now: Instant, remote: SocketAddr, reply: Reply<Opened>) {
+    fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        mut policy: ConnectionPolicy,
+        reply: Reply<Opened>,
+    ) {
         let paths = &self.paths;
         let Some(device) = paths
             .iter()
@@ -620,10 +635,12 @@ impl MptcpEndpoint {
             return;
         };
         let tuple = FourTuple { local, remote };
-        match self.endpoint.connect(now, tuple) {
+        if policy.scheduler.is_none() {
+            policy.scheduler = scheduler::by_name(&self.scheduler);
+        }
+        match self.endpoint.connect_with(now, tuple, policy) {
             Ok(id) => {
                 self.stats.connections += 1;
-                self.set_scheduler(id);
                 let mut slot = Slot::new(tuple, None);
                 slot.connect_reply = Some(reply);
                 self.slots.insert(id, slot);

@@ -4,6 +4,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use mptcp_proto::PolicyFactory;
+
 use crate::listener::TcpListener;
 use crate::mptcp_stream::MptcpStream;
 use crate::stack::Stack;
@@ -30,6 +32,26 @@ impl MptcpListener {
             return Err(crate::endpoint::not_mptcp());
         }
         TcpListener::bind(stack, port).map(|listener| MptcpListener { listener })
+    }
+
+    /// Listen on `port`; every connection accepted gets its path manager,
+    /// scheduler and congestion controller from `policies` (each it leaves
+    /// `None` keeps the stack's). The policy is built when the SYN comes,
+    /// so the path manager sees the connection from its first event.
+    ///
+    /// # Errors
+    ///
+    /// As [`MptcpListener::bind`].
+    pub fn bind_with(
+        stack: &Stack,
+        port: u16,
+        policies: PolicyFactory,
+    ) -> io::Result<MptcpListener> {
+        if !stack.is_mptcp() {
+            return Err(crate::endpoint::not_mptcp());
+        }
+        TcpListener::bind_inner(stack, port, Some(policies))
+            .map(|listener| MptcpListener { listener })
     }
 
     /// The port listened on.

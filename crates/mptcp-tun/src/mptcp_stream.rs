@@ -4,7 +4,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
 
-use mptcp_proto::MptcpEvent;
+use mptcp_proto::{ConnectionPolicy, MptcpEvent};
 
 use crate::command::Command;
 use crate::stack::{Stack, request};
@@ -47,7 +47,27 @@ impl MptcpStream {
         if !stack.is_mptcp() {
             return Err(crate::endpoint::not_mptcp());
         }
-        TcpStream::connect_inner(stack, remote, timeout, None).map(MptcpStream::new)
+        Self::connect_with(stack, remote, timeout, ConnectionPolicy::default())
+    }
+
+    /// [`MptcpStream::connect`] with the connection's own path manager,
+    /// scheduler and congestion controller in place of the stack's
+    /// (each left `None` in `policy` keeps the stack's). By name:
+    /// [`ConnectionPolicy::by_names`].
+    ///
+    /// # Errors
+    ///
+    /// As [`MptcpStream::connect`].
+    pub fn connect_with(
+        stack: &Stack,
+        remote: SocketAddr,
+        timeout: Option<Duration>,
+        policy: ConnectionPolicy,
+    ) -> io::Result<MptcpStream> {
+        if !stack.is_mptcp() {
+            return Err(crate::endpoint::not_mptcp());
+        }
+        TcpStream::connect_inner(stack, remote, timeout, None, Some(policy)).map(MptcpStream::new)
     }
 
     /// The subflows, the fallback state and the peer's addresses.

@@ -1,5 +1,6 @@
 //! A blocking TCP stream over the stack, like `std::net::TcpStream`.
 
+use mptcp_proto::ConnectionPolicy;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
@@ -57,7 +58,7 @@ impl TcpStream {
     /// (no answer), `HostUnreachable` (an ICMP error came back), or
     /// `NotConnected` if the stack has stopped.
     pub fn connect(stack: &Stack, remote: SocketAddr) -> io::Result<TcpStream> {
-        Self::connect_inner(stack, remote, None, None)
+        Self::connect_inner(stack, remote, None, None, None)
     }
 
     /// Open a connection to `remote`, giving up after `timeout`.
@@ -70,7 +71,7 @@ impl TcpStream {
         remote: SocketAddr,
         timeout: Duration,
     ) -> io::Result<TcpStream> {
-        Self::connect_inner(stack, remote, Some(timeout), None)
+        Self::connect_inner(stack, remote, Some(timeout), None, None)
     }
 
     /// Open a connection with TCP Fast Open (RFC 7413), `data` being the
@@ -96,7 +97,7 @@ impl TcpStream {
                 "Fast Open data is limited to 64 KiB",
             ));
         }
-        Self::connect_inner(stack, remote, Some(timeout), Some(data.to_vec()))
+        Self::connect_inner(stack, remote, Some(timeout), Some(data.to_vec()), None)
     }
 
     pub(crate) fn connect_inner(
@@ -104,6 +105,7 @@ impl TcpStream {
         remote: SocketAddr,
         timeout: Option<Duration>,
         fast_open: Option<Vec<u8>>,
+        policy: Option<ConnectionPolicy>,
     ) -> io::Result<TcpStream> {
         let commands = stack.commands();
         let opened = request(
@@ -111,6 +113,7 @@ impl TcpStream {
             |reply| Command::Connect {
                 remote,
                 fast_open,
+                policy,
                 reply,
             },
             timeout,
