@@ -705,6 +705,20 @@ impl core::fmt::Debug for MptcpConnection {
     }
 }
 
+/// The MSS to offer when DSS checksums are on: `mss` less the room of a
+/// DSS with a checksum (28 bytes).
+///
+/// After our MP_FAIL, Linux sends its infinite mapping on a data segment
+/// sized for plain TCP (the MSS less the timestamps), so with the DSS it
+/// is 28 bytes over the path MTU; its own IP layer drops it (`IpFragFails`)
+/// at every retransmission and the connection stalls. Offering 28 bytes
+/// less keeps that segment within the MTU; the price is 28 bytes of
+/// payload per segment the peer sends, only on connections with
+/// checksums, which are there for middleboxes that rewrite data.
+fn mss_for_infinite_mapping(mss: u16) -> u16 {
+    mss.saturating_sub(28)
+}
+
 /// A connection that lost its last subflow before its data was through.
 #[derive(Clone, Copy, Debug)]
 struct Orphaned {
@@ -815,8 +829,11 @@ impl MptcpConnection {
         now: Instant,
     ) -> Result<Self, ConnectError> {
         config.validate()?;
-        let tcp = Connection::connect(config.tcp.clone(), tuple, isn_key, now)?;
+        let mut tcp = Connection::connect(config.tcp.clone(), tuple, isn_key, now)?;
         let checksum = config.checksum;
+        if checksum {
+            tcp.offer_mss(mss_for_infinite_mapping(config.tcp.mss));
+        }
         let start = Start {
             role: Role::Client,
             mode: Mode::Handshake,
@@ -844,11 +861,14 @@ impl MptcpConnection {
     ) -> Result<Self, ConnectError> {
         config.validate()?;
         let offer = IncomingOptions::of(syn).capable;
-        let tcp = Connection::accept(config.tcp.clone(), syn, isn_key, now)?;
+        let mut tcp = Connection::accept(config.tcp.clone(), syn, isn_key, now)?;
         let (mode, checksum) = match handshake::negotiate(offer.as_ref(), config.checksum, false) {
             Ok(n) => (Mode::Handshake, n.checksum),
             Err(reason) => (Mode::Fallback(reason), false),
         };
+        if checksum {
+            tcp.offer_mss(mss_for_infinite_mapping(config.tcp.mss));
+        }
         let start = Start {
             role: Role::Server,
             mode,
@@ -1354,7 +1374,7 @@ impl MptcpConnection {
             // the peer had shown it speaks MPTCP: it fell back (its side
             // saw our options vanish), or a middlebox strips them. Either
             // way TCP now carries the data (§3.7).
-            self.fall_back(FallbackReason::InfiniteMapping);
+            self.fall_back(self.options_vanished_reason());
         }
         if !self.admit_mapping(i, segment, incoming.as_ref()) {
             return true;
@@ -1750,7 +1770,19 @@ impl MptcpConnection {
             return;
         }
         if self.live_subflows() == 1 && self.allow_infinite_fallback {
-            self.fall_back(FallbackReason::InfiniteMapping);
+            self.fall_back(self.options_vanished_reason());
+        }
+    }
+
+    /// Why the connection falls back when the peer's MPTCP options stop:
+    /// after our MP_FAIL that is the peer's answer to the failed checksum
+    /// (Linux may go straight to plain TCP without the infinite mapping on
+    /// the wire); otherwise as if an infinite mapping had come.
+    fn options_vanished_reason(&self) -> FallbackReason {
+        if self.mp_fail_sent || self.mp_fail_pending.is_some() {
+            FallbackReason::ChecksumFailed
+        } else {
+            FallbackReason::InfiniteMapping
         }
     }
 

@@ -13,7 +13,9 @@
 //! endpoint); a path cut for 1.5 s mid-transfer and back (loss in our
 //! driver, or its device down); ADD_ADDR and
 //! REMOVE_ADDR (mid-transfer) from each side; MP_FASTCLOSE from each side;
-//! our only subflow reset mid-transfer and a join taking over.
+//! our only subflow reset mid-transfer and a join taking over; MP_TCPRST
+//! alone from each side; MP_FAIL for a rewritten byte of ours (the kernel
+//! detects) and of the kernel's (we detect, in both roles).
 //!
 //! The driver here is a minimal single-connection loop (the TUN driver's
 //! MPTCP streams come later); it is enough to judge the protocol.
@@ -670,6 +672,151 @@ fn lab_mp_fail_from_the_kernel_means_fallback() {
 }
 
 /// A kernel client sends SIZE bytes to our server, which answers REPLY.
+/// MP_FAIL the other way (issue 4, 3): a middlebox rewrites a byte of
+/// the kernel's reply to our client. Our DSS checksum catches it on the
+/// only subflow: we send MP_FAIL, the kernel answers with the infinite
+/// mapping, both fall back, and the reply arrives with exactly that byte
+/// changed.
+#[test]
+fn lab_our_mp_fail_for_the_kernels_data_means_fallback() {
+    let test = "lab_our_mp_fail_for_the_kernels_data_means_fallback";
+    let mut case = Case::mptcp("mpfailin");
+    case.our_checksum = true;
+    let Some(Setup {
+        ns,
+        dev,
+        kernel,
+        ours,
+    }) = setup(test, &case, 42)
+    else {
+        return;
+    };
+    let server_addr = SocketAddr::new(kernel, 5001);
+    let listener = run_in(&ns, || kernel_mptcp_listener(server_addr))
+        .unwrap()
+        .expect("listener");
+    let data = stream(23, SIZE);
+    let reply = stream(24, REPLY);
+    let mut recording = Recording::new();
+    let (conn, received, kernel_side) = std::thread::scope(|scope| {
+        let ns = &ns;
+        let reply = &reply;
+        let kernel_side = scope.spawn(move || {
+            let mut s = accept_within_deadline(&listener);
+            kernel_serve(&mut s, reply, ns)
+        });
+        let epoch = StdInstant::now();
+        let mut conn = connect_ours(
+            config(&case),
+            SocketAddr::new(ours, 40001),
+            server_addr,
+            3,
+            Key(0x0123_4567_89ab_0042),
+        );
+        let rewriter = Rewriter::new(true, 100, None);
+        let paths = Paths {
+            devs: &[&dev],
+            route: &|_, _| 0,
+            cut: &|_, _| false,
+            pace: None,
+            watch: &|_, _| {},
+            tamper: &|incoming, p| rewriter.tamper(incoming, p),
+        };
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drive_paths(
+                &paths,
+                &mut conn,
+                &data,
+                epoch,
+                Some(&mut recording),
+                |_, _| {},
+            )
+        }));
+        // A stall is a kernel-side matter to look into: keep the capture.
+        let received = run.unwrap_or_else(|e| {
+            let path = std::env::temp_dir().join(format!("{test}.pcap"));
+            if let Ok(file) = std::fs::File::create(&path)
+                && let Ok(mut writer) = PcapWriter::new(file)
+            {
+                for (at, packet) in &recording {
+                    let _ = writer.write_packet(*at, packet);
+                }
+                eprintln!("capture kept in {}", path.display());
+            }
+            std::panic::resume_unwind(e)
+        });
+        assert_eq!(rewriter.nth.get(), 0, "the middlebox rewrote a packet");
+        (conn, received, kernel_side.join().unwrap())
+    });
+    assert_eq!(kernel_side.total, SIZE);
+    assert_eq!(kernel_side.digest, Sha256::digest(&data).to_vec());
+    assert_eq!(
+        conn.fallback_reason(),
+        Some(FallbackReason::ChecksumFailed),
+        "{conn:?}"
+    );
+    assert_eq!(received.len(), REPLY);
+    let differing: Vec<_> = (0..REPLY).filter(|&i| received[i] != reply[i]).collect();
+    assert_eq!(differing.len(), 1, "{differing:?}");
+    assert_eq!(received[differing[0]], reply[differing[0]] ^ 0x5a);
+    let counters = nstat(&ns).expect("nstat");
+    assert!(counter(&counters, "MPTcpExtMPFailRx") >= 1, "{counters:?}");
+    assert!(
+        counter(&counters, "MPTcpExtInfiniteMapTx") >= 1,
+        "{counters:?}"
+    );
+    // The kernel's infinite mapping fit the MTU (see `mss_for_infinite_mapping`).
+    assert_eq!(counter(&counters, "IpFragFails"), 0, "{counters:?}");
+}
+
+/// [`lab_our_mp_fail_for_the_kernels_data_means_fallback`] with our side
+/// as the server: a kernel client's data is rewritten on its way to us;
+/// we send MP_FAIL, both fall back, the kernel's data arrives with that
+/// byte changed and our reply intact.
+#[test]
+fn lab_our_server_mp_fail_for_the_kernels_data_means_fallback() {
+    let test = "lab_our_server_mp_fail_for_the_kernels_data_means_fallback";
+    let mut case = Case::mptcp("mpfailsrv");
+    case.our_checksum = true;
+    let Some(Setup { ns, dev, ours, .. }) = setup(test, &case, 43) else {
+        return;
+    };
+    let target = SocketAddr::new(ours, 5002);
+    let data = stream(25, SIZE);
+    let reply = stream(26, REPLY);
+    let (conn, received, kernel_received) = std::thread::scope(|scope| {
+        let ns = &ns;
+        let data = &data;
+        let kernel_side = scope.spawn(move || {
+            let s = run_in(ns, || kernel_mptcp_connect(target))
+                .unwrap()
+                .expect("kernel connect");
+            kernel_send(s, data)
+        });
+        let epoch = StdInstant::now();
+        let mut conn = accept_first_syn(&dev, 5002, &case, epoch, None);
+        let rewriter = Rewriter::new(true, 100, None);
+        let received = drive_tampered(&dev, &mut conn, &reply, epoch, &|incoming, p| {
+            rewriter.tamper(incoming, p)
+        });
+        assert_eq!(rewriter.nth.get(), 0, "the middlebox rewrote a packet");
+        (conn, received, kernel_side.join().unwrap())
+    });
+    assert_eq!(
+        conn.fallback_reason(),
+        Some(FallbackReason::ChecksumFailed),
+        "{conn:?}"
+    );
+    assert!(kernel_received == reply, "reply differs");
+    assert_eq!(received.len(), SIZE);
+    let differing: Vec<_> = (0..SIZE).filter(|&i| received[i] != data[i]).collect();
+    assert_eq!(differing.len(), 1, "{differing:?}");
+    assert_eq!(received[differing[0]], data[differing[0]] ^ 0x5a);
+    let counters = nstat(&ns).expect("nstat");
+    assert!(counter(&counters, "MPTcpExtMPFailRx") >= 1, "{counters:?}");
+    assert_eq!(counter(&counters, "IpFragFails"), 0, "{counters:?}");
+}
+
 fn our_server(test: &str, case: Case, subnet: u8) {
     let Some(Setup { ns, dev, ours, .. }) = setup(test, &case, subnet) else {
         return;

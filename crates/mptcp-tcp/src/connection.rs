@@ -152,6 +152,8 @@ pub struct Connection {
     /// Shift applied to our window field.
     rcv_shift: u8,
     peer_mss: u16,
+    /// The MSS our SYN or SYN/ACK offers, if not `config.mss`.
+    offered_mss: Option<u16>,
     send_buf: SendBuffer,
     /// Sequence number of the send buffer's first byte.
     buf_seq: SubflowSeq,
@@ -306,6 +308,7 @@ impl Connection {
             snd_shift: 0,
             rcv_shift: 0,
             peer_mss: default_peer_mss(&tuple),
+            offered_mss: None,
             buf_seq: iss + 1u32,
             fin_queued: false,
             irs: SubflowSeq(0),
@@ -721,6 +724,14 @@ impl Connection {
         if self.state != State::Closed {
             self.terminate(Event::Closed);
         }
+    }
+
+    /// Offer `mss` in our SYN or SYN/ACK instead of `config.mss` (at
+    /// least 64; our own segments stay sized by `config.mss` and the
+    /// peer's offer). Only before the SYN or SYN/ACK goes; later it changes
+    /// nothing.
+    pub fn offer_mss(&mut self, mss: u16) {
+        self.offered_mss = Some(mss.clamp(64, self.config.mss));
     }
 
     /// Use `bytes` as the congestion window (from the controller).
@@ -1835,7 +1846,7 @@ impl Connection {
         let mut b = SegmentBuilder::new(self.tuple.local, self.tuple.remote);
         b.seq = self.iss.get();
         b.flags = TcpFlags::SYN;
-        b.mss = Some(self.config.mss);
+        b.mss = Some(self.offered_mss.unwrap_or(self.config.mss));
         // RFC 7323 §2.2: the window of a SYN is not scaled.
         b.window = self.recv_buf.window().min(usize::from(u16::MAX)) as u16;
         if syn_ack {
