@@ -1161,8 +1161,11 @@ fn our_client_two_paths(test: &str, tag: &'static str, subnet: u8, outage: Optio
     })
     .unwrap()
     .expect("listener");
-    // Long enough, with an outage, for the path to come back in time.
-    let size = if outage.is_some() { 4 * SIZE } else { SIZE };
+    // Long enough, with an outage, for the path to come back in time: at
+    // 20 MB/s, about 13 s, of which 1.5 s without path B and up to 3 s of
+    // its retransmission backoff after it (more on a loaded host, where
+    // 6 s of transfer once proved too short).
+    let size = if outage.is_some() { 8 * SIZE } else { SIZE };
     let data = stream(11, size);
     let reply = stream(12, REPLY);
     // When the cut starts (time since the start), and what path B had sent
