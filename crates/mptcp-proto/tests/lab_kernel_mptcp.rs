@@ -592,33 +592,45 @@ fn our_client(test: &str, case: Case, subnet: u8) {
     }
 }
 
-/// Issue 4, MP_FAIL on the only subflow (RFC 8684 §3.7): a middlebox
-/// rewrites a byte of our data on its way to a kernel server (TCP checksum
-/// fixed). The kernel sends MP_FAIL; we echo it, send the infinite mapping
-/// and fall back; the kernel gets our data with that byte changed, and its
-/// reply comes back whole. (The other way, the kernel's data rewritten,
-/// is proven between two of our stacks in `sim_multipath.rs`; against the
-/// kernel it stalls, see docs/architecture.md.)
-#[test]
-fn lab_mp_fail_from_the_kernel_means_fallback() {
-    let test = "lab_mp_fail_from_the_kernel_means_fallback";
-    let mut case = Case::mptcp("mpfailout");
+/// What [`mp_fail_as_client`] leaves to check.
+struct MpFailRun {
+    ns: Netns,
+    data: Vec<u8>,
+    reply: Vec<u8>,
+    received: Vec<u8>,
+    kernel_side: KernelSide,
+    /// For our own data rewritten: the data-level offset of that byte.
+    hit: Option<u64>,
+}
+
+/// MP_FAIL on the only subflow (RFC 8684 §3.7), our client against a
+/// kernel server, DSS checksums on: our client sends SIZE bytes, the
+/// kernel answers REPLY, and a middlebox rewrites the last byte of the
+/// 100th data packet going `incoming` (the kernel's data) or out (ours),
+/// fixing the TCP checksum. Well into the transfer, as the kernel sends
+/// MP_FAIL only once a checksum has been good on the subflow (earlier it
+/// falls back silently). If the run stalls, its capture is kept.
+fn mp_fail_as_client(
+    test: &str,
+    tag: &'static str,
+    subnet: u8,
+    incoming: bool,
+) -> Option<MpFailRun> {
+    let mut case = Case::mptcp(tag);
     case.our_checksum = true;
-    let Some(Setup {
+    let Setup {
         ns,
         dev,
         kernel,
         ours,
-    }) = setup(test, &case, 41)
-    else {
-        return;
-    };
+    } = setup(test, &case, subnet)?;
     let server_addr = SocketAddr::new(kernel, 5001);
     let listener = run_in(&ns, || kernel_mptcp_listener(server_addr))
         .unwrap()
         .expect("listener");
-    let data = stream(21, SIZE);
-    let reply = stream(22, REPLY);
+    let data = stream(u64::from(subnet), SIZE);
+    let reply = stream(u64::from(subnet) + 100, REPLY);
+    let mut recording = Recording::new();
     let (conn, received, kernel_side, hit) = std::thread::scope(|scope| {
         let ns = &ns;
         let reply = &reply;
@@ -627,7 +639,7 @@ fn lab_mp_fail_from_the_kernel_means_fallback() {
             kernel_serve(&mut s, reply, ns)
         });
         let epoch = StdInstant::now();
-        let key = Key(0x0123_4567_89ab_cdef);
+        let key = Key(0x0123_4567_89ab_cdef ^ u64::from(subnet));
         let mut conn = connect_ours(
             config(&case),
             SocketAddr::new(ours, 40001),
@@ -636,84 +648,8 @@ fn lab_mp_fail_from_the_kernel_means_fallback() {
             key,
         );
         let iss = conn.initial_subflow().iss().get();
-        // Well into the transfer: the kernel sends MP_FAIL only once a
-        // checksum has been good on the subflow (earlier it falls back
-        // silently).
-        let rewriter = Rewriter::new(false, 100, Some((mptcp_crypto::idsn(key), iss)));
-        let received = drive_tampered(&dev, &mut conn, &data, epoch, &|incoming, p| {
-            rewriter.tamper(incoming, p)
-        });
-        assert_eq!(rewriter.nth.get(), 0, "the middlebox rewrote a packet");
-        (
-            conn,
-            received,
-            kernel_side.join().unwrap(),
-            rewriter.hit.get(),
-        )
-    });
-    assert_eq!(
-        conn.fallback_reason(),
-        Some(FallbackReason::ChecksumFailed),
-        "{conn:?}"
-    );
-    assert_eq!(kernel_side.total, SIZE);
-    // The kernel got our data with the byte the middlebox rewrote.
-    let at = usize::try_from(hit.expect("the rewritten byte's offset")).unwrap();
-    let mut expected = data.clone();
-    expected[at] ^= 0x5a;
-    assert_eq!(kernel_side.digest, Sha256::digest(&expected).to_vec());
-    assert!(received == reply, "reply differs");
-    let counters = nstat(&ns).expect("nstat");
-    assert!(
-        counter(&counters, "MPTcpExtDataCsumErr") >= 1,
-        "{counters:?}"
-    );
-    assert!(counter(&counters, "MPTcpExtMPFailTx") >= 1, "{counters:?}");
-}
-
-/// A kernel client sends SIZE bytes to our server, which answers REPLY.
-/// MP_FAIL the other way (issue 4, 3): a middlebox rewrites a byte of
-/// the kernel's reply to our client. Our DSS checksum catches it on the
-/// only subflow: we send MP_FAIL, the kernel answers with the infinite
-/// mapping, both fall back, and the reply arrives with exactly that byte
-/// changed.
-#[test]
-fn lab_our_mp_fail_for_the_kernels_data_means_fallback() {
-    let test = "lab_our_mp_fail_for_the_kernels_data_means_fallback";
-    let mut case = Case::mptcp("mpfailin");
-    case.our_checksum = true;
-    let Some(Setup {
-        ns,
-        dev,
-        kernel,
-        ours,
-    }) = setup(test, &case, 42)
-    else {
-        return;
-    };
-    let server_addr = SocketAddr::new(kernel, 5001);
-    let listener = run_in(&ns, || kernel_mptcp_listener(server_addr))
-        .unwrap()
-        .expect("listener");
-    let data = stream(23, SIZE);
-    let reply = stream(24, REPLY);
-    let mut recording = Recording::new();
-    let (conn, received, kernel_side) = std::thread::scope(|scope| {
-        let ns = &ns;
-        let reply = &reply;
-        let kernel_side = scope.spawn(move || {
-            let mut s = accept_within_deadline(&listener);
-            kernel_serve(&mut s, reply, ns)
-        });
-        let epoch = StdInstant::now();
-        let mut conn = connect_ours(
-            config(&case),
-            SocketAddr::new(ours, 40001),
-            server_addr,
-            3,
-            Key(0x0123_4567_89ab_0042),
-        );
-        let rewriter = Rewriter::new(true, 100, None);
+        let ours = (!incoming).then(|| (mptcp_crypto::idsn(key), iss));
+        let rewriter = Rewriter::new(incoming, 100, ours);
         let paths = Paths {
             devs: &[&dev],
             route: &|_, _| 0,
@@ -732,7 +668,6 @@ fn lab_our_mp_fail_for_the_kernels_data_means_fallback() {
                 |_, _| {},
             )
         }));
-        // A stall is a kernel-side matter to look into: keep the capture.
         let received = run.unwrap_or_else(|e| {
             let path = std::env::temp_dir().join(format!("{test}.pcap"));
             if let Ok(file) = std::fs::File::create(&path)
@@ -746,26 +681,75 @@ fn lab_our_mp_fail_for_the_kernels_data_means_fallback() {
             std::panic::resume_unwind(e)
         });
         assert_eq!(rewriter.nth.get(), 0, "the middlebox rewrote a packet");
-        (conn, received, kernel_side.join().unwrap())
+        let hit = rewriter.hit.get();
+        (conn, received, kernel_side.join().unwrap(), hit)
     });
-    assert_eq!(kernel_side.total, SIZE);
-    assert_eq!(kernel_side.digest, Sha256::digest(&data).to_vec());
     assert_eq!(
         conn.fallback_reason(),
         Some(FallbackReason::ChecksumFailed),
         "{conn:?}"
     );
-    assert_eq!(received.len(), REPLY);
-    let differing: Vec<_> = (0..REPLY).filter(|&i| received[i] != reply[i]).collect();
+    assert_eq!(kernel_side.total, SIZE);
+    Some(MpFailRun {
+        ns,
+        data,
+        reply,
+        received,
+        kernel_side,
+        hit,
+    })
+}
+
+/// `got` is `sent` with exactly one byte changed, as the middlebox does.
+fn assert_one_byte_rewritten(got: &[u8], sent: &[u8]) {
+    assert_eq!(got.len(), sent.len());
+    let differing: Vec<_> = (0..sent.len()).filter(|&i| got[i] != sent[i]).collect();
     assert_eq!(differing.len(), 1, "{differing:?}");
-    assert_eq!(received[differing[0]], reply[differing[0]] ^ 0x5a);
-    let counters = nstat(&ns).expect("nstat");
+    assert_eq!(got[differing[0]], sent[differing[0]] ^ 0x5a);
+}
+
+/// MP_FAIL from the kernel: our data is rewritten, the kernel sends
+/// MP_FAIL; we echo it, send the infinite mapping and fall back. The
+/// kernel gets our data with that byte changed; its reply comes back
+/// whole.
+#[test]
+fn lab_mp_fail_from_the_kernel_means_fallback() {
+    let test = "lab_mp_fail_from_the_kernel_means_fallback";
+    let Some(run) = mp_fail_as_client(test, "mpfailout", 41, false) else {
+        return;
+    };
+    let at = usize::try_from(run.hit.expect("the rewritten byte's offset")).unwrap();
+    let mut expected = run.data.clone();
+    expected[at] ^= 0x5a;
+    assert_eq!(run.kernel_side.digest, Sha256::digest(&expected).to_vec());
+    assert!(run.received == run.reply, "reply differs");
+    let counters = nstat(&run.ns).expect("nstat");
+    assert!(
+        counter(&counters, "MPTcpExtDataCsumErr") >= 1,
+        "{counters:?}"
+    );
+    assert!(counter(&counters, "MPTcpExtMPFailTx") >= 1, "{counters:?}");
+}
+
+/// MP_FAIL the other way (issue 4, 3): the kernel's reply is rewritten.
+/// Our DSS checksum catches it: we send MP_FAIL, the kernel answers with
+/// the infinite mapping (which fits the MTU only thanks to the MSS we
+/// offer, see `mss_for_infinite_mapping`), both fall back, and the reply
+/// arrives with exactly that byte changed.
+#[test]
+fn lab_our_mp_fail_for_the_kernels_data_means_fallback() {
+    let test = "lab_our_mp_fail_for_the_kernels_data_means_fallback";
+    let Some(run) = mp_fail_as_client(test, "mpfailin", 42, true) else {
+        return;
+    };
+    assert_eq!(run.kernel_side.digest, Sha256::digest(&run.data).to_vec());
+    assert_one_byte_rewritten(&run.received, &run.reply);
+    let counters = nstat(&run.ns).expect("nstat");
     assert!(counter(&counters, "MPTcpExtMPFailRx") >= 1, "{counters:?}");
     assert!(
         counter(&counters, "MPTcpExtInfiniteMapTx") >= 1,
         "{counters:?}"
     );
-    // The kernel's infinite mapping fit the MTU (see `mss_for_infinite_mapping`).
     assert_eq!(counter(&counters, "IpFragFails"), 0, "{counters:?}");
 }
 
@@ -808,15 +792,13 @@ fn lab_our_server_mp_fail_for_the_kernels_data_means_fallback() {
         "{conn:?}"
     );
     assert!(kernel_received == reply, "reply differs");
-    assert_eq!(received.len(), SIZE);
-    let differing: Vec<_> = (0..SIZE).filter(|&i| received[i] != data[i]).collect();
-    assert_eq!(differing.len(), 1, "{differing:?}");
-    assert_eq!(received[differing[0]], data[differing[0]] ^ 0x5a);
+    assert_one_byte_rewritten(&received, &data);
     let counters = nstat(&ns).expect("nstat");
     assert!(counter(&counters, "MPTcpExtMPFailRx") >= 1, "{counters:?}");
     assert_eq!(counter(&counters, "IpFragFails"), 0, "{counters:?}");
 }
 
+/// A kernel client sends SIZE bytes to our server, which answers REPLY.
 fn our_server(test: &str, case: Case, subnet: u8) {
     let Some(Setup { ns, dev, ours, .. }) = setup(test, &case, subnet) else {
         return;

@@ -158,21 +158,7 @@ impl MptcpHost {
         while let Some(event) = conn.poll_event() {
             match event {
                 MptcpEvent::Connected { mptcp: true } if self.join_b => {
-                    let tuple = FourTuple {
-                        local: addr(CLIENT_B),
-                        remote: addr(SERVER_B),
-                    };
-                    let id = conn
-                        .open_subflow(
-                            now,
-                            tuple,
-                            IsnKey::from_bytes([self.isn; 32]),
-                            Nonce(0xabcd_0001),
-                            AddrId(1),
-                            self.backup_b,
-                        )
-                        .expect("open subflow B");
-                    self.joined = Some(id);
+                    self.joined = Some(join_path_b(conn, now, self.isn, self.backup_b));
                 }
                 MptcpEvent::PeerClosed => self.peer_closed = true,
                 MptcpEvent::Closed => self.closed_at = Some(now),
@@ -186,21 +172,7 @@ impl MptcpHost {
         }
         if self.join_b_at.is_some_and(|at| now >= at) {
             self.joined_after_break = !conn.is_closed() && conn.subflows().all(|s| s.closed);
-            let tuple = FourTuple {
-                local: addr(CLIENT_B),
-                remote: addr(SERVER_B),
-            };
-            let id = conn
-                .open_subflow(
-                    now,
-                    tuple,
-                    IsnKey::from_bytes([self.isn; 32]),
-                    Nonce(0xabcd_0002),
-                    AddrId(1),
-                    false,
-                )
-                .expect("open subflow B after the break");
-            self.joined = Some(id);
+            self.joined = Some(join_path_b(conn, now, self.isn, false));
             self.join_b_at = None;
         }
         if let (Some(at), Some(b)) = (self.prio_b_at, self.joined)
@@ -251,6 +223,23 @@ impl MptcpHost {
             self.received += n as u64;
         }
     }
+}
+
+/// The client opens its subflow over path B (MP_JOIN).
+fn join_path_b(conn: &mut MptcpConnection, now: Instant, isn: u8, backup: bool) -> SubflowId {
+    let tuple = FourTuple {
+        local: addr(CLIENT_B),
+        remote: addr(SERVER_B),
+    };
+    conn.open_subflow(
+        now,
+        tuple,
+        IsnKey::from_bytes([isn; 32]),
+        Nonce(0xabcd_0001),
+        AddrId(1),
+        backup,
+    )
+    .expect("open subflow B")
 }
 
 fn iface_of(ip: IpAddr) -> IfaceId {
