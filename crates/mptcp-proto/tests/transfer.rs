@@ -685,3 +685,62 @@ fn syns_with_mp_capable_blackholed_means_fallback() {
         Some(FallbackReason::NoMpCapable)
     );
 }
+
+/// The MSS option of a SYN or SYN/ACK.
+fn offered_mss(packet: &[u8]) -> Option<u16> {
+    let seg = Segment::parse(packet, ChecksumCheck::Verify).unwrap();
+    assert!(seg.flags().contains(TcpFlags::SYN));
+    seg.options().flatten().find_map(|o| match o {
+        TcpOption::MaxSegmentSize(mss) => Some(mss),
+        _ => None,
+    })
+}
+
+/// With DSS checksums the SYN and the SYN/ACK offer an MSS 28 bytes
+/// lower (room for the DSS on the segment that carries a peer's infinite
+/// mapping, see `mss_for_infinite_mapping`); without, the configured MSS.
+#[test]
+fn checksums_lower_the_offered_mss_by_the_dss_room() {
+    for checksum in [false, true] {
+        let mut config = MptcpConfig::default();
+        config.checksum = checksum;
+        let want = config.tcp.mss - if checksum { 28 } else { 0 };
+        let mut client = MptcpConnection::connect(
+            config.clone(),
+            tuple(),
+            IsnKey::from_bytes([1; 32]),
+            Key(0x1111),
+            cc(),
+            Instant::ZERO,
+        )
+        .unwrap();
+        let mut buf = vec![0u8; 2048];
+        let n = client
+            .poll_transmit(Instant::ZERO, &mut buf)
+            .expect("a SYN");
+        let syn = buf[..n].to_vec();
+        assert_eq!(offered_mss(&syn), Some(want), "SYN, checksum {checksum}");
+        // A server that does not ask for checksums itself still lowers it
+        // when the client's SYN asks for them.
+        let mut server_config = MptcpConfig::default();
+        server_config.checksum = false;
+        let seg = Segment::parse(&syn, ChecksumCheck::Verify).unwrap();
+        let mut server = MptcpConnection::accept(
+            server_config,
+            &seg,
+            IsnKey::from_bytes([2; 32]),
+            Key(0x2222),
+            cc(),
+            Instant::ZERO,
+        )
+        .unwrap();
+        let n = server
+            .poll_transmit(Instant::ZERO, &mut buf)
+            .expect("a SYN/ACK");
+        assert_eq!(
+            offered_mss(&buf[..n]),
+            Some(want),
+            "SYN/ACK, checksum {checksum}"
+        );
+    }
+}
