@@ -178,7 +178,7 @@ fn drive(
         devs: &[dev],
         route: &|_, _| 0,
         cut: &|_, _| false,
-        pace: None,
+        pace: &|_| None,
         watch: &|_, _| {},
         tamper: &|_, _| {},
     };
@@ -198,7 +198,7 @@ fn drive_tampered(
         devs: &[dev],
         route: &|_, _| 0,
         cut: &|_, _| false,
-        pace: None,
+        pace: &|_| None,
         watch: &|_, _| {},
         tamper,
     };
@@ -261,10 +261,10 @@ struct Paths<'a> {
     /// Whether device `i` is cut at this time since the start: every packet
     /// it carries either way is lost (100 % loss in the driver).
     cut: &'a dyn Fn(usize, Duration) -> bool,
-    /// Hand the connection at most this many bytes per second (the whole
-    /// transfer then lasts long enough for a test about time); `None`: as
-    /// fast as it takes them.
-    pace: Option<u64>,
+    /// At the time since the start, hand the connection at most this many
+    /// bytes per second since the start (a transfer then lasts long enough
+    /// for a test about time); `None`: as fast as it takes them.
+    pace: &'a dyn Fn(Duration) -> Option<u64>,
     /// Shown the connection at every turn of the loop, with the time since
     /// the start (to watch or steer it in a test about time).
     watch: &'a dyn Fn(&mut MptcpConnection, Duration),
@@ -328,7 +328,7 @@ fn drive_paths(
             conn.handle_timeout(now());
         }
         if written < data.len() {
-            let allowed = paths.pace.map_or(data.len(), |rate| {
+            let allowed = (paths.pace)(epoch.elapsed()).map_or(data.len(), |rate| {
                 let due = epoch.elapsed().as_secs_f64() * rate as f64;
                 (due as usize).min(data.len())
             });
@@ -654,7 +654,7 @@ fn mp_fail_as_client(
             devs: &[&dev],
             route: &|_, _| 0,
             cut: &|_, _| false,
-            pace: None,
+            pace: &|_| None,
             watch: &|_, _| {},
             tamper: &|incoming, p| rewriter.tamper(incoming, p),
         };
@@ -1143,10 +1143,8 @@ fn our_client_two_paths(test: &str, tag: &'static str, subnet: u8, outage: Optio
     })
     .unwrap()
     .expect("listener");
-    // Long enough, with an outage, for the path to come back in time: at
-    // 20 MB/s, about 13 s, of which 1.5 s without path B and up to 3 s of
-    // its retransmission backoff after it (more on a loaded host, where
-    // 6 s of transfer once proved too short).
+    // Long enough, with an outage, for the path to come back in time and
+    // then carry a share of what is left (see `pace` below).
     let size = if outage.is_some() { 8 * SIZE } else { SIZE };
     let data = stream(11, size);
     let reply = stream(12, REPLY);
@@ -1200,10 +1198,19 @@ fn our_client_two_paths(test: &str, tag: &'static str, subnet: u8, outage: Optio
                 devs: &[&dev_a, &dev_b],
                 route: &|src, _| usize::from(src == ours_b),
                 cut: &cut,
-                // With an outage, at most 20 MB/s: the transfer outlasts
-                // the cut and path B's retransmission backoff after it,
-                // however fast the host.
-                pace: outage.map(|_| 20_000_000),
+                // Paced to 20 MB/s only from the cut until 3 s after path B
+                // returned, so the transfer outlasts the cut and B's
+                // retransmission backoff after it, however fast the host.
+                // Before and after, as fast as it goes: path A alone is too
+                // slow for that demand, so a working path B carries a
+                // share (when paced, path A may take it all).
+                pace: &|t| {
+                    let paced = cut_at
+                        .get()
+                        .zip(length)
+                        .is_some_and(|(at, d)| t < at + d + Duration::from_secs(3));
+                    paced.then_some(20_000_000)
+                },
                 watch: &|conn, t| {
                     let b_sent = conn.subflows().nth(1).map_or(0, |s| s.bytes_sent);
                     if outage.is_some() && cut_at.get().is_none() && b_sent > 4 << 20 {
@@ -1350,7 +1357,7 @@ fn lab_our_only_subflow_breaks_and_a_join_takes_over() {
                 route: &|src, _| usize::from(src == ours_b),
                 cut: &|_, _| false,
                 // 20 MB/s: the transfer goes on well past the gap.
-                pace: Some(20_000_000),
+                pace: &|_| Some(20_000_000),
                 watch: &|conn, t| {
                     let a_sent = conn.subflows().next().map_or(0, |s| s.bytes_sent);
                     if broke_at.get().is_none() && a_sent > 4 << 20 {
@@ -1496,7 +1503,7 @@ fn lab_kernel_client_joins_our_server_over_a_second_path() {
                 devs: &[&dev_a, &dev_b],
                 route: &|_, dst| usize::from(dst == kernel_b),
                 cut: &|_, _| false,
-                pace: None,
+                pace: &|_| None,
                 watch: &|_, _| {},
                 tamper: &|_, _| {},
             },
@@ -1958,7 +1965,7 @@ fn kernel_announces(test: &str, tag: &str, subnet: u8, remove: bool) {
                 devs: &[&p.dev_a, &p.dev_b],
                 route: &|src, _| usize::from(src == ours_b),
                 cut: &|_, _| false,
-                pace: None,
+                pace: &|_| None,
                 watch: &|_, _| {},
                 tamper: &|_, _| {},
             },
@@ -2096,7 +2103,7 @@ fn our_server_announces(test: &str, tag: &'static str, subnet: u8, remove: bool)
                 devs: &[&p.dev_a, &p.dev_b],
                 route: &|src, _| usize::from(src == ours_b),
                 cut: &|_, _| false,
-                pace: None,
+                pace: &|_| None,
                 watch: &|_, _| {},
                 tamper: &|_, _| {},
             },
