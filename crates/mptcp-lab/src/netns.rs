@@ -3,12 +3,16 @@
 use std::io;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::sys;
 
 /// Counter that makes namespace names unique within this process.
 static NEXT_NETNS: AtomicU32 = AtomicU32::new(0);
+
+/// Reaping of namespaces left by dead processes happens once per process.
+static REAP_STALE: Once = Once::new();
 
 /// A named network namespace (`ip netns add`), deleted on drop.
 ///
@@ -29,6 +33,7 @@ impl Netns {
     ///
     /// `ip netns add` or `ip link set lo up` fails (no root, no `ip`).
     pub fn new(tag: &str) -> io::Result<Self> {
+        REAP_STALE.call_once(reap_stale);
         let n = NEXT_NETNS.fetch_add(1, Ordering::Relaxed);
         let tag: String = tag
             .chars()
@@ -139,6 +144,43 @@ where
     })
 }
 
+/// Delete the namespaces named `ml<pid>-...` whose process is gone.
+///
+/// `Drop` cleans up on success and on a panic, but a test process killed
+/// outright (SIGKILL, a timeout, the machine's session ending) leaves its
+/// namespaces behind, and CI fails on leftovers. Nothing can be using the
+/// namespaces of a dead process, so the next lab run removes them. A pid
+/// that is alive, possibly reused, keeps its namespaces.
+fn reap_stale() {
+    let Ok(entries) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = owner_pid(&name) else {
+            continue;
+        };
+        if PathBuf::from(format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        match checked(Command::new("ip").args(["netns", "del", &name])) {
+            Ok(_) => eprintln!("mptcp-lab: deleted {name}, left by process {pid} (gone)"),
+            Err(e) => eprintln!("mptcp-lab: could not delete stale netns {name}: {e}"),
+        }
+    }
+}
+
+/// The pid in a name made by [`Netns::new`] (`ml<pid>-<n>-<tag>`).
+fn owner_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("ml")?;
+    let (pid, rest) = rest.split_once('-')?;
+    let (n, _tag) = rest.split_once('-')?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
 /// Run `command`, returning its standard output, or an error carrying its
 /// standard error when it fails.
 fn checked(command: &mut Command) -> io::Result<String> {
@@ -151,5 +193,51 @@ fn checked(command: &mut Command) -> io::Result<String> {
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{checked, owner_pid, reap_stale};
+    use std::process::Command;
+
+    #[test]
+    fn only_our_names_have_an_owner() {
+        assert_eq!(owner_pid("ml16510-1-aggpeer"), Some(16510));
+        assert_eq!(owner_pid("ml7-0-"), Some(7));
+        assert_eq!(owner_pid("mlp1"), None);
+        assert_eq!(owner_pid("ml-1-x"), None);
+        assert_eq!(owner_pid("mlx-1-x"), None);
+        assert_eq!(owner_pid("ml12-a-x"), None);
+        assert_eq!(owner_pid("ml12"), None);
+        assert_eq!(owner_pid("other-1-x"), None);
+    }
+
+    #[test]
+    fn lab_a_dead_process_namespace_is_reaped_and_a_live_one_kept() {
+        if crate::require_lab("lab_a_dead_process_namespace_is_reaped_and_a_live_one_kept")
+            .is_none()
+        {
+            return;
+        }
+        let mut child = Command::new("true").spawn().expect("spawn true");
+        let dead = child.id();
+        child.wait().expect("wait for true");
+        let stale = format!("ml{dead}-0-reaptest");
+        let live = format!("ml{}-999-reaptest", std::process::id());
+        let listed = || checked(Command::new("ip").args(["netns", "list"])).expect("ip netns list");
+        let has = |list: &str, name: &str| {
+            list.lines()
+                .any(|l| l.split_whitespace().next() == Some(name))
+        };
+        for name in [&stale, &live] {
+            checked(Command::new("ip").args(["netns", "add", name])).expect("ip netns add");
+        }
+        reap_stale();
+        let after = listed();
+        let _ = checked(Command::new("ip").args(["netns", "del", &live]));
+        let _ = checked(Command::new("ip").args(["netns", "del", &stale]));
+        assert!(!has(&after, &stale), "{stale} survived: {after}");
+        assert!(has(&after, &live), "{live} was reaped: {after}");
     }
 }
