@@ -49,17 +49,25 @@
 //! # Ok::<(), mptcp_cc::UnknownAlgorithm>(())
 //! ```
 
+pub mod balia;
 pub mod controller;
+pub mod coupled;
 pub mod cubic;
+pub mod lia;
 mod limits;
+pub mod olia;
 pub mod path_table;
 pub mod registry;
 pub mod reno;
 
+pub use balia::{Balia, BaliaFactory};
 pub use controller::{
     CcConfig, CongestionControl, CongestionControlFactory, CongestionEvent, PathId, PathInfo,
 };
+pub use coupled::{Coupled, CoupledAlgorithm, PathWindow};
 pub use cubic::Cubic;
+pub use lia::{Lia, LiaFactory};
+pub use olia::{Olia, OliaFactory};
 pub use path_table::PathTable;
 pub use registry::{CubicFactory, NewRenoFactory, Registry, UnknownAlgorithm};
 pub use reno::NewReno;

@@ -4,8 +4,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::balia::BaliaFactory;
 use crate::controller::{CcConfig, CongestionControl, CongestionControlFactory};
 use crate::cubic::{self, Cubic};
+use crate::lia::LiaFactory;
+use crate::olia::OliaFactory;
 use crate::reno::{self, NewReno};
 
 /// Builds [`NewReno`] controllers, under the name `"reno"`.
@@ -50,7 +53,10 @@ pub struct UnknownAlgorithm {
 /// use mptcp_cc::{CcConfig, Registry};
 ///
 /// let registry = Registry::with_builtins();
-/// assert_eq!(registry.names().collect::<Vec<_>>(), ["cubic", "reno"]);
+/// assert_eq!(
+///     registry.names().collect::<Vec<_>>(),
+///     ["balia", "cubic", "lia", "olia", "reno"]
+/// );
 /// let cc = registry.build("reno", &CcConfig::default()).unwrap();
 /// assert_eq!(cc.name(), "reno");
 /// assert!(registry.build("vegas", &CcConfig::default()).is_err());
@@ -66,12 +72,15 @@ impl Registry {
         Self::default()
     }
 
-    /// Make a registry holding the built-in algorithms: `"reno"` and
-    /// `"cubic"`.
+    /// Make a registry holding the built-in algorithms: uncoupled `"reno"`
+    /// and `"cubic"`, coupled `"lia"`, `"olia"` and `"balia"`.
     pub fn with_builtins() -> Self {
         let mut registry = Self::new();
         registry.register(Arc::new(NewRenoFactory));
         registry.register(Arc::new(CubicFactory));
+        registry.register(Arc::new(LiaFactory));
+        registry.register(Arc::new(OliaFactory));
+        registry.register(Arc::new(BaliaFactory));
         registry
     }
 
@@ -120,13 +129,14 @@ mod tests {
     #[test]
     fn builtins_are_listed_in_name_order_and_build() {
         let registry = Registry::with_builtins();
-        assert_eq!(registry.names().collect::<Vec<_>>(), ["cubic", "reno"]);
-        for name in ["cubic", "reno"] {
+        let builtins = ["balia", "cubic", "lia", "olia", "reno"];
+        assert_eq!(registry.names().collect::<Vec<_>>(), builtins);
+        for name in builtins {
             let factory = registry.get(name).expect("registered");
             assert_eq!(factory.name(), name);
             assert_eq!(factory.build(&CcConfig::default()).name(), name);
         }
-        assert!(registry.get("lia").is_none());
+        assert!(registry.get("mine").is_none());
         assert!(Registry::new().names().next().is_none());
     }
 
@@ -148,7 +158,10 @@ mod tests {
         assert_eq!(old.build(&CcConfig::default()).name(), "cubic");
         let cc = registry.build("cubic", &CcConfig::default()).unwrap();
         assert_eq!(cc.name(), "reno");
-        assert_eq!(registry.names().count(), 2);
+        assert_eq!(
+            registry.names().count(),
+            Registry::with_builtins().names().count()
+        );
     }
 
     #[test]

@@ -127,9 +127,21 @@ impl RenoWindow {
     /// fast retransmit and of an ECN echo.
     fn reduce(&mut self, flight_size: u64) {
         let ssthresh = self.halved_flight(flight_size);
+        self.reduce_to(ssthresh);
+    }
+
+    /// Set ssthresh and cwnd to `window` (bounded): a reduction whose size
+    /// the algorithm chose.
+    pub(crate) fn reduce_to(&mut self, window: u64) {
+        let ssthresh = self.limits.clamp(window);
         self.ssthresh = Some(ssthresh);
         self.cwnd = ssthresh;
         self.bytes_acked = 0;
+    }
+
+    /// Add `bytes` to cwnd (bounded), as a coupled increase decided.
+    pub(crate) fn grow(&mut self, bytes: u64) {
+        self.cwnd = self.limits.clamp(self.cwnd.saturating_add(bytes));
     }
 
     /// Collapse to the loss window after an RTO.
