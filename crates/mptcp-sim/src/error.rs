@@ -1,6 +1,7 @@
 //! The one error type of the simulator: what a caller can get wrong.
 
 use std::io;
+use std::net::IpAddr;
 
 use mptcp_time::Instant;
 
@@ -59,6 +60,15 @@ pub enum Error {
         at: Instant,
         /// The simulator's current instant.
         now: Instant,
+    },
+    /// A route's prefix length is longer than its address: more than 32
+    /// bits for IPv4, more than 128 for IPv6.
+    #[error("prefix length {len} is too long for {prefix}")]
+    InvalidPrefixLen {
+        /// The route's prefix.
+        prefix: IpAddr,
+        /// The prefix length given.
+        len: u8,
     },
     /// More hosts, interfaces, links, captures or scheduled changes than
     /// identifiers can number (2^32).

@@ -20,6 +20,10 @@
 //!   bytes, MTU, random loss, Gilbert–Elliott bursty loss, reordering,
 //!   duplication, single-bit corruption, up/down; changeable at run time
 //!   ([`Simulator::set_link`], [`Simulator::schedule_link`]).
+//! - **Routing**: a [`Router`] host forwards by longest-prefix match over
+//!   a static table of [`Route`]s (IPv4 and IPv6), so several flows can
+//!   cross one shared bottleneck link; it drops and counts
+//!   ([`RouterStats`]) what it cannot forward.
 //! - **Observation**: [`LinkStats`] per link direction, [`SimStats`] for the
 //!   run, and pcap captures ([`Simulator::add_capture`]) of raw IP packets
 //!   into sinks the caller opens.
@@ -72,6 +76,7 @@ mod event;
 mod host;
 mod link;
 mod packet_pool;
+mod router;
 mod simulator;
 mod stats;
 
@@ -80,5 +85,6 @@ pub use config::{MAX_PACKET_SIZE_LIMIT, SimConfig};
 pub use error::Error;
 pub use host::{Host, HostId, IfaceId};
 pub use link::{Direction, GilbertElliott, LinkConfig, LinkId, Rate, Reorder};
+pub use router::{Route, Router, RouterStats};
 pub use simulator::Simulator;
 pub use stats::{LinkStats, SimStats};
