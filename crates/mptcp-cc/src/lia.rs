@@ -187,7 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn two_equal_paths_together_grow_as_much_as_one_reno() {
+    fn each_of_two_equal_paths_grows_a_quarter_as_fast_as_reno() {
         // Both paths at 10 000 B in congestion avoidance, RTT 10 ms: alpha
         // 0.5, so a window of ACKs on path 0 grows it by 0.5 * 10 000 *
         // 1000 / 20 000 = 250 bytes, where Reno would grow it by 1 000.

@@ -7,9 +7,13 @@
 //! researcher can depend on it alone.
 //!
 //! Built in, uncoupled (each path on its own): [`NewReno`] (`"reno"`) and
-//! [`Cubic`] (`"cubic"`). A [`Registry`] finds a factory by name; a new
-//! algorithm implements [`CongestionControl`] and [`CongestionControlFactory`],
-//! keeps its per-path state in a [`PathTable`], and registers itself.
+//! [`Cubic`] (`"cubic"`); coupled: [`Lia`] (`"lia"`, RFC 6356), [`Olia`]
+//! (`"olia"`), [`Balia`] (`"balia"`), and the delay-based [`WVegas`]
+//! (`"wvegas"`). A [`Registry`] finds a factory by name; a new algorithm
+//! implements [`CongestionControl`] and [`CongestionControlFactory`], keeps
+//! its per-path state in a [`PathTable`], and registers itself. A coupled
+//! Reno-family algorithm only needs [`CoupledAlgorithm`] (its increase and
+//! decrease): [`Coupled`] does the rest.
 //!
 //! ```
 //! use core::time::Duration;
@@ -59,6 +63,7 @@ pub mod olia;
 pub mod path_table;
 pub mod registry;
 pub mod reno;
+pub mod wvegas;
 
 pub use balia::{Balia, BaliaFactory};
 pub use controller::{
@@ -71,3 +76,4 @@ pub use olia::{Olia, OliaFactory};
 pub use path_table::PathTable;
 pub use registry::{CubicFactory, NewRenoFactory, Registry, UnknownAlgorithm};
 pub use reno::NewReno;
+pub use wvegas::{WVegas, WVegasFactory};

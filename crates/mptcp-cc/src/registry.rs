@@ -10,6 +10,7 @@ use crate::cubic::{self, Cubic};
 use crate::lia::LiaFactory;
 use crate::olia::OliaFactory;
 use crate::reno::{self, NewReno};
+use crate::wvegas::WVegasFactory;
 
 /// Builds [`NewReno`] controllers, under the name `"reno"`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,7 +56,7 @@ pub struct UnknownAlgorithm {
 /// let registry = Registry::with_builtins();
 /// assert_eq!(
 ///     registry.names().collect::<Vec<_>>(),
-///     ["balia", "cubic", "lia", "olia", "reno"]
+///     ["balia", "cubic", "lia", "olia", "reno", "wvegas"]
 /// );
 /// let cc = registry.build("reno", &CcConfig::default()).unwrap();
 /// assert_eq!(cc.name(), "reno");
@@ -73,7 +74,8 @@ impl Registry {
     }
 
     /// Make a registry holding the built-in algorithms: uncoupled `"reno"`
-    /// and `"cubic"`, coupled `"lia"`, `"olia"` and `"balia"`.
+    /// and `"cubic"`, coupled `"lia"`, `"olia"` and `"balia"`, and the
+    /// delay-based coupled `"wvegas"`.
     pub fn with_builtins() -> Self {
         let mut registry = Self::new();
         registry.register(Arc::new(NewRenoFactory));
@@ -81,6 +83,7 @@ impl Registry {
         registry.register(Arc::new(LiaFactory));
         registry.register(Arc::new(OliaFactory));
         registry.register(Arc::new(BaliaFactory));
+        registry.register(Arc::new(WVegasFactory));
         registry
     }
 
@@ -129,7 +132,7 @@ mod tests {
     #[test]
     fn builtins_are_listed_in_name_order_and_build() {
         let registry = Registry::with_builtins();
-        let builtins = ["balia", "cubic", "lia", "olia", "reno"];
+        let builtins = ["balia", "cubic", "lia", "olia", "reno", "wvegas"];
         assert_eq!(registry.names().collect::<Vec<_>>(), builtins);
         for name in builtins {
             let factory = registry.get(name).expect("registered");

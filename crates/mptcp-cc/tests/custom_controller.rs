@@ -66,7 +66,7 @@ fn a_custom_controller_registers_and_runs() {
     assert!(registry.register(Arc::new(AimdFactory)).is_none());
     assert_eq!(
         registry.names().collect::<Vec<_>>(),
-        ["aimd", "balia", "cubic", "lia", "olia", "reno"]
+        ["aimd", "balia", "cubic", "lia", "olia", "reno", "wvegas"]
     );
     let mut cc = registry.build("aimd", &CcConfig::default()).unwrap();
     let paths = [PathInfo::new(PathId(3), 100)];

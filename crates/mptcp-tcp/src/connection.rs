@@ -1376,8 +1376,19 @@ impl Connection {
             None
         };
         let in_recovery = self.in_recovery;
-        let unsent = self.send_buf.len() as u64;
-        let app_limited = flight_before + unsent < self.cwnd;
+        // What the buffer holds beyond what was ever sent (the buffer also
+        // holds what is in flight).
+        let buf_end = self.buf_seq + self.send_buf.len();
+        let unsent = if self.snd_max < buf_end {
+            u64::from(buf_end.distance_from(self.snd_max))
+        } else {
+            0
+        };
+        // Application-limited (RFC 7661) only if a full segment of window
+        // went unused: room for less than one cannot be filled, and
+        // calling that app-limited would freeze a window that is not a
+        // multiple of the MSS (coupled controllers make such windows).
+        let app_limited = flight_before + unsent + self.mss() as u64 <= self.cwnd;
         let rtt = self.last_sample;
         self.push_cc(CongestionEvent::Ack {
             now,

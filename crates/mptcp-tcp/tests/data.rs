@@ -81,6 +81,30 @@ fn cwnd_limits_sending() {
 }
 
 #[test]
+fn less_than_a_segment_of_unused_window_is_not_app_limited() {
+    let app_limited = |cwnd: u64| {
+        let (mut conn, iss) = established();
+        conn.set_congestion_window(cwnd);
+        // Exactly two full segments, all sent: nothing left unsent.
+        conn.write(&[1; 2920]);
+        while try_recv(&mut conn, ms(1)).is_some() {}
+        congestion(&mut conn);
+        send(&mut conn, ms(2), In::new(ACK, PEER_ISS + 1, iss + 1 + 1460));
+        match congestion(&mut conn)[..] {
+            [CongestionEvent::Ack { app_limited, .. }] => app_limited,
+            ref other => panic!("unexpected {other:?}"),
+        }
+    };
+    // 2920 in flight when the ACK came (the 1460 bytes still in flight
+    // after it are not unsent data): 80 bytes of room cannot carry a
+    // segment.
+    assert!(!app_limited(3000));
+    assert!(!app_limited(4379));
+    // 1460 bytes of room: the application left a full segment unsent.
+    assert!(app_limited(4380));
+}
+
+#[test]
 fn nagle_holds_small_segments() {
     let mut config = plain_config();
     config.nagle = true;

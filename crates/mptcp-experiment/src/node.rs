@@ -1,0 +1,234 @@
+//! [`Node`]: one of our endpoints in the simulator, with the application of
+//! an experiment: bulk senders that never run out of data, and a sink that
+//! reads everything and counts it per connection.
+
+use std::net::{IpAddr, SocketAddr};
+
+use mptcp_cc::{CcConfig, Registry};
+use mptcp_proto::{
+    ConnectionId, ConnectionPolicy, Endpoint, EndpointConfig, MptcpConfig, MptcpEvent, SubflowStats,
+};
+use mptcp_sim::{Host, IfaceId};
+use mptcp_tcp::FourTuple;
+use mptcp_time::Instant;
+use mptcp_wire::AddrId;
+use mptcp_wire::segment::{ChecksumCheck, Segment};
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
+
+use crate::error::ExperimentError;
+
+/// Bytes handed to a connection per write: all zeros, the content does not
+/// matter to congestion control.
+const CHUNK: usize = 64 * 1024;
+
+/// A bulk flow this node sends on.
+#[derive(Debug)]
+struct Flow {
+    id: ConnectionId,
+    /// Subflows to open once MPTCP is up, with the address ID of their
+    /// local address.
+    joins: Vec<(FourTuple, AddrId)>,
+    joined: bool,
+}
+
+/// What the sink read from one connection.
+#[derive(Clone, Copy, Debug)]
+struct Received {
+    id: ConnectionId,
+    /// The peer's address on the connection's first subflow: the name of
+    /// the flow in the experiment.
+    peer: IpAddr,
+    bytes: u64,
+}
+
+/// An endpoint and its application, as a simulator host.
+pub(crate) struct Node {
+    ep: Endpoint,
+    /// The address of each interface, in `IfaceId` order.
+    ifaces: Vec<IpAddr>,
+    flows: Vec<Flow>,
+    sink: Vec<Received>,
+    zeros: Vec<u8>,
+    buf: Vec<u8>,
+    /// The first failure any connection reported.
+    failure: Option<String>,
+}
+
+impl Node {
+    /// A node with interfaces holding `ifaces` (one address each), whose
+    /// connections buffer `buffer` bytes each way.
+    pub(crate) fn new(ifaces: &[IpAddr], buffer: usize, seed: u64) -> Self {
+        let mut config = MptcpConfig::default();
+        config.send_buffer = buffer;
+        config.recv_buffer = buffer;
+        config.tcp.recv_buffer = buffer;
+        config.tcp.send_buffer = buffer;
+        let rng = Box::new(ChaCha20Rng::seed_from_u64(seed));
+        // Connections get their controller from their policy; this one
+        // serves the sink's side, which sends nothing but ACKs.
+        let cc = Box::new(|| {
+            Registry::with_builtins()
+                .build("reno", &CcConfig::default())
+                .expect("reno is built in")
+        });
+        Self {
+            ep: Endpoint::new(config, EndpointConfig::default(), rng, cc),
+            ifaces: ifaces.to_vec(),
+            flows: Vec::new(),
+            sink: Vec::new(),
+            zeros: vec![0; CHUNK],
+            buf: vec![0; CHUNK],
+            failure: None,
+        }
+    }
+
+    /// Accept connections on `addr` and read them to the end.
+    pub(crate) fn listen(&mut self, addr: SocketAddr) {
+        self.ep.listen(addr);
+    }
+
+    /// Open a bulk flow over `first` with congestion control `cc` (a
+    /// controller built for this connection) and, once MPTCP is up, one
+    /// more subflow over each of `joins`. Returns the flow's index.
+    pub(crate) fn bulk(
+        &mut self,
+        now: Instant,
+        first: FourTuple,
+        joins: &[FourTuple],
+        cc: &str,
+        registry: &Registry,
+    ) -> Result<usize, ExperimentError> {
+        let controller = registry
+            .build(cc, &CcConfig::default())
+            .map_err(|e| ExperimentError::UnknownAlgorithm(e.name))?;
+        let policy = ConnectionPolicy::new().with_congestion_control(controller);
+        let id = self
+            .ep
+            .connect_with(now, first, policy)
+            .map_err(|e| ExperimentError::Setup(format!("connect: {e}")))?;
+        let joins = joins
+            .iter()
+            .zip(1u8..)
+            .map(|(tuple, n)| (*tuple, AddrId(n)))
+            .collect();
+        self.flows.push(Flow {
+            id,
+            joins,
+            joined: false,
+        });
+        Ok(self.flows.len() - 1)
+    }
+
+    /// The subflows of flow `index`, with their figures now.
+    pub(crate) fn subflows(&mut self, index: usize) -> Vec<SubflowStats> {
+        let Some(id) = self.flows.get(index).map(|f| f.id) else {
+            return Vec::new();
+        };
+        self.ep
+            .connection(id)
+            .map(|c| c.subflows().collect())
+            .unwrap_or_default()
+    }
+
+    /// Bytes the sink read from the connection whose first subflow came
+    /// from `peer`.
+    pub(crate) fn received_from(&self, peer: IpAddr) -> u64 {
+        self.sink
+            .iter()
+            .filter(|r| r.peer == peer)
+            .map(|r| r.bytes)
+            .sum()
+    }
+
+    /// The first failure a connection of this node reported.
+    pub(crate) fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// The application's part, before every transmission.
+    fn service(&mut self, now: Instant) {
+        while let Some(id) = self.ep.accept() {
+            let peer = self
+                .ep
+                .connection(id)
+                .and_then(|c| c.subflows().next())
+                .map(|s| s.tuple.remote.ip());
+            if let Some(peer) = peer {
+                self.sink.push(Received { id, peer, bytes: 0 });
+            }
+        }
+        while let Some((id, event)) = self.ep.poll_event() {
+            match event {
+                MptcpEvent::Connected { mptcp: true } => {
+                    let Some(flow) = self.flows.iter_mut().find(|f| f.id == id) else {
+                        continue;
+                    };
+                    if !flow.joined {
+                        flow.joined = true;
+                        for &(tuple, addr_id) in &flow.joins {
+                            // A refused join leaves the flow with fewer
+                            // subflows; the experiment's table shows it.
+                            let _ = self.ep.open_subflow(now, id, tuple, addr_id, false);
+                        }
+                    }
+                }
+                MptcpEvent::Reset | MptcpEvent::TimedOut | MptcpEvent::ProtocolError(_)
+                    if self.failure.is_none() =>
+                {
+                    self.failure = Some(format!("connection {}: {event:?}", id.0));
+                }
+                _ => {}
+            }
+        }
+        for flow in &self.flows {
+            let Some(conn) = self.ep.connection(flow.id) else {
+                continue;
+            };
+            loop {
+                let n = conn.writable().min(self.zeros.len());
+                if n == 0 || conn.write(&self.zeros[..n]) == 0 {
+                    break;
+                }
+            }
+        }
+        for received in &mut self.sink {
+            let Some(conn) = self.ep.connection(received.id) else {
+                continue;
+            };
+            loop {
+                let n = conn.read(&mut self.buf);
+                if n == 0 {
+                    break;
+                }
+                received.bytes += n as u64;
+            }
+        }
+    }
+}
+
+impl Host for Node {
+    fn handle_packet(&mut self, now: Instant, _iface: IfaceId, packet: &[u8]) {
+        if let Ok(seg) = Segment::parse(packet, ChecksumCheck::Verify) {
+            self.ep.handle_segment(now, &seg);
+        }
+        self.service(now);
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(IfaceId, usize)> {
+        self.service(now);
+        let n = self.ep.poll_transmit(now, buf)?;
+        let src = Segment::parse(&buf[..n], ChecksumCheck::Skip).ok()?.src();
+        let iface = self.ifaces.iter().position(|a| *a == src)?;
+        Some((IfaceId(u32::try_from(iface).ok()?), n))
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.ep.poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.ep.handle_timeout(now);
+        self.service(now);
+    }
+}
