@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use mptcp_cc::Registry;
 use mptcp_tun::{Impairment, MptcpSettings, PathConfig, StackConfig};
 
 use crate::error::one_line;
@@ -31,16 +32,23 @@ as it is, with the addresses and routes you gave it.
 
 Opening TUN devices needs root or CAP_NET_ADMIN. 'mptcp demo' needs neither:
 it runs two of our MPTCP stacks over two simulated paths in this process.
+Nor does 'mptcp experiment', which runs congestion-control experiments on
+the same simulator and writes their CSV and PNG files.
 
 'mptcp send' and 'mptcp recv' speak MPTCP (RFC 8684) by default: with two
 --path devices a connection gets a subflow on each, and a peer that does not
-speak MPTCP gets plain TCP. --plain-tcp runs the plain-TCP stack instead.";
+speak MPTCP gets plain TCP. --plain-tcp runs the plain-TCP stack instead.
+--cc picks the congestion control: uncoupled cubic (the default) or reno,
+or lia, olia, balia or wvegas, which couple a connection's subflows.";
 
 /// Examples shown at the end of `mptcp --help`.
 const EXAMPLES: &str = "\
 Examples:
   # No root, no setup: MPTCP over two simulated paths, with a table at the end.
   mptcp demo
+
+  # Coupled congestion control: LIA's share of a bottleneck shared with TCP.
+  mptcp experiment shared-bottleneck --cc lia
 
   # A kernel server in this namespace, our stack as the client. The server
   # must listen on the kernel side's address, so make the device first:
@@ -144,6 +152,92 @@ pub(crate) enum Command {
     /// Two of our MPTCP stacks over two simulated paths: no root, no setup
     #[command(long_about = DEMO_LONG, after_long_help = DEMO_EXAMPLES)]
     Demo(DemoArgs),
+    /// A congestion-control experiment on the simulator: CSV, PNG and a summary
+    #[command(long_about = EXPERIMENT_LONG, after_long_help = EXPERIMENT_EXAMPLES)]
+    Experiment(ExperimentArgs),
+}
+
+impl Command {
+    /// The congestion-control names the command will look up.
+    pub(crate) fn cc_names(&self) -> Vec<&str> {
+        match self {
+            Command::Send(a) => vec![a.stack.cc.as_str()],
+            Command::Recv(a) => vec![a.stack.cc.as_str()],
+            Command::Demo(a) => vec![a.cc.as_str()],
+            Command::Experiment(a) => {
+                let mut names = vec![a.cc.as_str()];
+                names.extend(a.tcp_cc.as_deref());
+                names
+            }
+        }
+    }
+}
+
+const EXPERIMENT_LONG: &str = "\
+A congestion-control experiment on the simulator: CSV, PNG and a summary
+
+Builds a small simulated network of our MPTCP stacks, routers and links,
+runs bulk transfers in virtual time (deterministic: the same arguments
+give the same figures on every machine), and writes NAME-CC.csv (every
+time series: panel,series,unit,time_s,value) and NAME-CC.png (a plot per
+panel) into --out. Prints a summary, or with --json one JSON object with
+the experiment, cc, every summary figure and the files written.
+
+Experiments:
+  shared-bottleneck  two subflows and one single-path flow through one
+                     bottleneck; mptcp_share is MPTCP's fraction of it
+                     (about 0.5 coupled, about 0.67 uncoupled)
+  disjoint           two independent paths; goodput against their sum
+  balance            paths with different background load: traffic should
+                     move to the less congested one (RFC 6356 goal 3), and
+                     Khalili et al.'s scenario where LIA is not Pareto-optimal
+  rtt-mismatch       10 ms against 100 ms, the receive buffer by RFC 8684's
+                     rule: goodput and data-level reordering delay per scheduler
+  responsiveness     a path's capacity drops and returns: time to re-converge";
+
+const EXPERIMENT_EXAMPLES: &str = "\
+Examples:
+  mptcp experiment shared-bottleneck --cc lia
+  mptcp experiment shared-bottleneck --cc reno --json
+  mptcp experiment balance --cc olia --out results/olia
+  for cc in lia olia balia reno; do mptcp experiment disjoint --cc $cc --json; done";
+
+/// `mptcp experiment`.
+#[derive(Debug, Args)]
+pub(crate) struct ExperimentArgs {
+    /// The experiment
+    #[arg(value_name = "NAME",
+          value_parser = clap::builder::PossibleValuesParser::new(mptcp_experiment::NAMES))]
+    pub(crate) name: String,
+
+    /// The MPTCP connection's congestion control: lia, olia, balia, wvegas, reno, cubic
+    #[arg(long, value_name = "NAME", default_value = "lia")]
+    pub(crate) cc: String,
+
+    /// The single-path competitors' congestion control [default: reno, or cubic with --cc cubic]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) tcp_cc: Option<String>,
+
+    /// Seed of the simulator and the endpoints
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) seed: u64,
+
+    /// Virtual seconds to run [default: the experiment's own]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub(crate) duration: Option<Duration>,
+
+    /// Average the figures over N runs with seeds SEED, SEED+1, ... (the plots show the first)
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub(crate) runs: u32,
+
+    /// The folder for the CSV and PNG files (created if missing)
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub(crate) out: PathBuf,
+
+    /// Print one JSON object at the end instead of the summary
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 const DEMO_LONG: &str = "\
@@ -201,7 +295,7 @@ pub(crate) struct DemoArgs {
     #[arg(long, value_name = "NAME", default_value = "minrtt")]
     pub(crate) scheduler: String,
 
-    /// The congestion control of each subflow: reno or cubic
+    /// The congestion control: cubic, reno, or coupled lia, olia, balia, wvegas
     #[arg(long, value_name = "NAME", default_value = "cubic")]
     pub(crate) cc: String,
 
@@ -365,10 +459,18 @@ pub(crate) struct StackArgs {
     #[arg(long, help_heading = "MPTCP options")]
     pub(crate) checksum: bool,
 
-    /// The congestion control of each (sub)flow: cubic or reno
-    #[arg(long, value_name = "NAME", default_value = "cubic",
-          value_parser = clap::builder::PossibleValuesParser::new(["cubic", "reno"]),
-          help_heading = "Stack options")]
+    /// The congestion control: cubic, reno, or coupled lia, olia, balia, wvegas
+    ///
+    /// Uncoupled cubic and reno run on each (sub)flow alone; lia (RFC
+    /// 6356), olia, balia and wvegas couple the subflows of a connection.
+    /// A program built on this crate can register more names.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "cubic",
+        help_heading = "Stack options",
+        verbatim_doc_comment
+    )]
     pub(crate) cc: String,
 
     /// Print one JSON object per transfer instead of the result line
@@ -534,8 +636,9 @@ impl StackArgs {
     }
 
     /// The stack configuration these arguments ask for.
-    pub(crate) fn stack_config(&self) -> StackConfig {
+    pub(crate) fn stack_config(&self, registry: &Registry) -> StackConfig {
         let mut config = StackConfig::new(self.path_configs());
+        config.registry = registry.clone();
         let mut impairment = Impairment::default();
         impairment.loss = self.loss;
         impairment.delay = Duration::from_millis(self.delay);
@@ -698,7 +801,7 @@ mod tests {
         };
         assert_eq!(send.source.bytes, Some(1 << 20));
         assert_eq!(send.connect_timeout, Duration::from_secs(10));
-        let config = send.stack.stack_config();
+        let config = send.stack.stack_config(&Registry::with_builtins());
         assert_eq!(config.paths.len(), 2);
         assert_eq!(config.paths[0].prefix, 16);
         assert_eq!(config.paths[0].mtu, 1400);
@@ -721,7 +824,7 @@ mod tests {
         assert_eq!(recv.count, 1);
         assert_eq!(recv.stack.seed, 1);
         assert_eq!(recv.stack.loss, 0.0);
-        let config = recv.stack.stack_config();
+        let config = recv.stack.stack_config(&Registry::with_builtins());
         assert_eq!(config.seed, Some(1));
         assert!(!config.impairment.is_active());
         assert!(!config.offload, "offloads are off by default");

@@ -62,20 +62,20 @@ struct DemoHost {
 }
 
 impl DemoHost {
-    fn new(args: &DemoArgs, client: bool) -> Result<Self, CliError> {
+    fn new(args: &DemoArgs, registry: &Registry, client: bool) -> Result<Self, CliError> {
         let mut config = MptcpConfig::default();
         // Room for the bandwidth-delay product of both paths together.
         config.send_buffer = 4 << 20;
         config.recv_buffer = 4 << 20;
         config.tcp.recv_buffer = 4 << 20;
         config.tcp.time_wait = Duration::from_millis(100);
-        let registry = Registry::with_builtins();
         let cc_name = args.cc.clone();
         registry
             .build(&cc_name, &CcConfig::default())
             .map_err(|_| CliError::new(format!("unknown congestion control {cc_name:?}")))?;
+        let registry = registry.clone();
         let cc = Box::new(move || {
-            Registry::with_builtins()
+            registry
                 .build(&cc_name, &CcConfig::default())
                 .expect("checked above")
         });
@@ -259,7 +259,7 @@ impl Outcome {
 ///
 /// An unknown scheduler or congestion control, a failed transfer, or a
 /// closed stdout.
-pub(crate) fn run(args: &DemoArgs) -> Result<(), CliError> {
+pub(crate) fn run(args: &DemoArgs, registry: &Registry) -> Result<(), CliError> {
     if mptcp_proto::scheduler::by_name(&args.scheduler).is_none() {
         return Err(CliError::new(format!(
             "unknown scheduler {:?} (known: {})",
@@ -267,7 +267,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), CliError> {
             mptcp_proto::scheduler::BUILTIN.join(", ")
         )));
     }
-    let outcome = simulate(args)?;
+    let outcome = simulate(args, registry)?;
     let mut out = String::new();
     if args.json {
         json(&outcome, &mut out);
@@ -287,11 +287,11 @@ fn path_config(rate_mbit: u64, delay_ms: u64) -> LinkConfig {
     LinkConfig::new(Rate::mbit(rate_mbit), Duration::from_millis(delay_ms)).with_queue_limit(queue)
 }
 
-fn simulate(args: &DemoArgs) -> Result<Outcome, CliError> {
+fn simulate(args: &DemoArgs, registry: &Registry) -> Result<Outcome, CliError> {
     let mut sim = Simulator::new(SimConfig::with_seed(args.seed))
         .map_err(|e| CliError::new(format!("simulator: {e}")))?;
     let sim_err = |e: mptcp_sim::Error| CliError::new(format!("simulator: {e}"));
-    let mut client = DemoHost::new(args, true)?;
+    let mut client = DemoHost::new(args, registry, true)?;
     let tuple = FourTuple {
         local: addr(CLIENT_A),
         remote: addr(SERVER_A),
@@ -303,7 +303,9 @@ fn simulate(args: &DemoArgs) -> Result<Outcome, CliError> {
     client.conn = Some(id);
     client.set_scheduler(id);
     let c = sim.add_host(client).map_err(sim_err)?;
-    let s = sim.add_host(DemoHost::new(args, false)?).map_err(sim_err)?;
+    let s = sim
+        .add_host(DemoHost::new(args, registry, false)?)
+        .map_err(sim_err)?;
     let ca = sim.add_iface(c, &[addr(CLIENT_A).ip()]).map_err(sim_err)?;
     let cb = sim.add_iface(c, &[addr(CLIENT_B).ip()]).map_err(sim_err)?;
     let sa = sim.add_iface(s, &[addr(SERVER_A).ip()]).map_err(sim_err)?;

@@ -1,6 +1,7 @@
 //! `mptcp recv`: listen on our stack, receive connections one after
 //! another, print a result line for each.
 
+use mptcp_cc::Registry;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -44,7 +45,7 @@ fn create(path: &Path) -> Result<BufWriter<File>, CliError> {
 ///
 /// Any failure, phrased for the user: the output file, the devices, the
 /// transfer or the stack's shutdown.
-pub(crate) fn run(args: &RecvArgs) -> Result<(), CliError> {
+pub(crate) fn run(args: &RecvArgs, registry: &Registry) -> Result<(), CliError> {
     // Create the first output file before the devices, so that a path that
     // cannot be written fails at once rather than after a transfer.
     let mut first_output = match &args.output {
@@ -59,7 +60,7 @@ pub(crate) fn run(args: &RecvArgs) -> Result<(), CliError> {
             "device {device} is named by two --path options"
         )));
     }
-    let stack = Stack::start(args.stack.stack_config())?;
+    let stack = Stack::start(args.stack.stack_config(registry))?;
     let listener = Listener::bind(&stack, args.port)
         .map_err(|e| CliError::io(format_args!("listening on port {}", args.port), &e))?;
 

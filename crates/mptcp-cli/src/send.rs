@@ -1,6 +1,7 @@
 //! `mptcp send`: connect from our stack, send the data, close our side,
 //! wait for the peer to close, print the result line.
 
+use mptcp_cc::Registry;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -130,7 +131,7 @@ fn connect_error(to: SocketAddr, timeout: Duration, error: &io::Error) -> CliErr
 ///
 /// Any failure, phrased for the user: the file, the devices, the connect,
 /// the transfer or the stack's shutdown.
-pub(crate) fn run(args: &SendArgs) -> Result<(), CliError> {
+pub(crate) fn run(args: &SendArgs, registry: &Registry) -> Result<(), CliError> {
     let mut source = Source::open(args)?;
     check_route(args)?;
     if let Some(device) = args.stack.duplicate_device() {
@@ -138,7 +139,7 @@ pub(crate) fn run(args: &SendArgs) -> Result<(), CliError> {
             "device {device} is named by two --path options"
         )));
     }
-    let stack = Stack::start(args.stack.stack_config())?;
+    let stack = Stack::start(args.stack.stack_config(registry))?;
     let to = args.to;
 
     let clock = Stopwatch::start();
@@ -195,7 +196,7 @@ mod tests {
         argv.extend_from_slice(extra);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Send(args) => args,
-            Command::Recv(_) | Command::Demo(_) => panic!("not send"),
+            _ => panic!("not send"),
         }
     }
 

@@ -440,3 +440,73 @@ fn demo_refuses_an_unknown_scheduler() {
         &["scheduler", "nope", "minrtt"],
     );
 }
+
+#[test]
+fn an_unknown_congestion_control_lists_the_known_ones() {
+    let args = [
+        "send",
+        "--path",
+        "t0=10.9.0.2",
+        "--to",
+        "10.9.0.1:1",
+        "--bytes",
+        "1",
+        "--cc",
+        "vegas",
+    ];
+    let line = fails_with_one_line(
+        &args,
+        &["'vegas'", "--cc", "lia", "olia", "balia", "wvegas"],
+    );
+    assert!(line.contains("reno") && line.contains("cubic"), "{line}");
+    assert_eq!(mptcp(&args).status.code(), Some(2));
+    fails_with_one_line(&["experiment", "disjoint", "--tcp-cc", "x"], &["'x'"]);
+}
+
+#[test]
+fn experiment_help_names_every_experiment() {
+    let out = mptcp(&["experiment", "--help"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for wanted in [
+        "shared-bottleneck",
+        "disjoint",
+        "balance",
+        "rtt-mismatch",
+        "responsiveness",
+        "mptcp_share",
+        "--json",
+        "--out",
+        "mptcp experiment shared-bottleneck --cc lia",
+    ] {
+        assert!(text.contains(wanted), "help lacks {wanted:?}:\n{text}");
+    }
+    fails_with_one_line(&["experiment", "nonsense"], &["nonsense"]);
+}
+
+#[test]
+fn an_experiment_writes_its_files_and_one_json_object() {
+    let dir = std::env::temp_dir().join(format!("mptcp-cli-exp-{}", std::process::id()));
+    let out = mptcp(&[
+        "experiment",
+        "shared-bottleneck",
+        "--cc",
+        "lia",
+        "--duration",
+        "8",
+        "--json",
+        "--out",
+        dir.to_str().expect("utf-8 temp dir"),
+    ]);
+    let text = stdout(&out);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(text.lines().count(), 1, "{text}");
+    for wanted in [
+        "{\"experiment\":\"shared-bottleneck\",\"cc\":\"lia\",\"mptcp_share\":",
+        "shared-bottleneck-lia.csv\"",
+        "shared-bottleneck-lia.png\"",
+    ] {
+        assert!(text.contains(wanted), "{wanted:?} not in {text}");
+    }
+}

@@ -10,7 +10,11 @@
 //!
 //! | name | what it shows |
 //! |---|---|
-//! | `shared-bottleneck` | two subflows and one single-path flow through one bottleneck: `mptcp_share` |
+//! | `shared-bottleneck` | two subflows and one single-path flow through one bottleneck: `mptcp_share` (RFC 6356 goal 2) |
+//! | `disjoint` | two independent paths: goodput against the sum of their rates (goal 1) |
+//! | `balance` | paths with different background load: the share on the less congested one (goal 3); Khalili et al.'s scenario where LIA is not Pareto-optimal |
+//! | `rtt-mismatch` | 10 ms against 100 ms, the receive buffer by RFC 8684's rule: goodput and data-level reordering delay per scheduler |
+//! | `responsiveness` | a path's capacity drops and returns: the time to re-converge |
 //!
 //! A researcher's controller takes part by being registered in the
 //! [`Options::registry`] under its name.
@@ -39,7 +43,13 @@ pub use error::ExperimentError;
 pub use report::{Report, Series};
 
 /// The experiments, by name.
-pub const NAMES: &[&str] = &["shared-bottleneck"];
+pub const NAMES: &[&str] = &[
+    "shared-bottleneck",
+    "disjoint",
+    "balance",
+    "rtt-mismatch",
+    "responsiveness",
+];
 
 /// How to run an experiment.
 #[non_exhaustive]
@@ -57,6 +67,10 @@ pub struct Options {
     pub seed: u64,
     /// Virtual time to run for; each experiment has its own default.
     pub duration: Option<Duration>,
+    /// Runs to average, with seeds `seed`, `seed + 1`, ...: the summary
+    /// figures are means over the runs (with `_min` and `_max` beside
+    /// them), the series those of the first run. Default 1.
+    pub runs: u32,
 }
 
 impl Options {
@@ -69,6 +83,7 @@ impl Options {
             registry: Registry::with_builtins(),
             seed: 1,
             duration: None,
+            runs: 1,
         }
     }
 
@@ -91,8 +106,35 @@ pub fn run(name: &str, options: &Options) -> Result<Report, ExperimentError> {
             return Err(ExperimentError::UnknownAlgorithm(cc));
         }
     }
+    let runs = options.runs.max(1);
+    let mut first = run_once(name, options)?;
+    if runs == 1 {
+        return Ok(first);
+    }
+    let mut all = vec![first.summary.clone()];
+    for k in 1..runs {
+        let mut next = options.clone();
+        next.seed = options.seed.wrapping_add(u64::from(k));
+        all.push(run_once(name, &next)?.summary);
+    }
+    first.summary = report::mean_of(&all);
+    first.notes.push(format!(
+        "figures: mean of {runs} runs, seeds {} to {} (min and max beside each); series: seed {}",
+        options.seed,
+        options.seed.wrapping_add(u64::from(runs - 1)),
+        options.seed
+    ));
+    Ok(first)
+}
+
+/// One run of experiment `name`.
+fn run_once(name: &str, options: &Options) -> Result<Report, ExperimentError> {
     match name {
         "shared-bottleneck" => experiments::shared_bottleneck::run(options),
+        "disjoint" => experiments::disjoint::run(options),
+        "balance" => experiments::balance::run(options),
+        "rtt-mismatch" => experiments::rtt_mismatch::run(options),
+        "responsiveness" => experiments::responsiveness::run(options),
         _ => Err(ExperimentError::UnknownExperiment(name.to_owned())),
     }
 }

@@ -126,3 +126,58 @@ impl Net {
         Ok(())
     }
 }
+
+/// The addresses of [`Net::two_paths`]: the sender's on path A, its
+/// address on path B, the sink's.
+pub(crate) const TWO_PATHS: [&str; 3] = ["10.1.0.1", "10.2.0.1", "10.9.0.1"];
+
+/// What [`Net::two_paths`] built.
+pub(crate) struct TwoPaths {
+    /// The node with an address on each path.
+    pub(crate) sender: HostId,
+    /// The node listening on port 80 of its one address.
+    pub(crate) sink: HostId,
+    /// The bottleneck links of path A and path B; their `AToB` direction
+    /// carries the data (sender to router).
+    pub(crate) links: [LinkId; 2],
+}
+
+impl Net {
+    /// Two disjoint paths from a sender to a sink listening on port 80,
+    /// each path's bottleneck its first link (`a`, `b`, both ways), whose
+    /// queue only that path's subflow fills; both nodes buffer `buffer`
+    /// bytes per connection each way:
+    ///
+    /// ```text
+    ///  sender 10.1.0.1 ══ a ══┐
+    ///                          R ── sink 10.9.0.1    (1 Gbit/s, 1 ms)
+    ///  sender 10.2.0.1 ══ b ══┘
+    /// ```
+    pub(crate) fn two_paths(
+        &mut self,
+        a: LinkConfig,
+        b: LinkConfig,
+        buffer: usize,
+    ) -> Result<TwoPaths, ExperimentError> {
+        let [on_a, on_b, at_sink] = TWO_PATHS;
+        let (sender, m_if) = self.node(&[on_a, on_b], buffer)?;
+        let (sink, s_if) = self.node(&[at_sink], buffer)?;
+        let (r, r_if) = self.router(
+            3,
+            &[
+                ("10.9.0.0", 16, 2),
+                ("10.1.0.0", 16, 0),
+                ("10.2.0.0", 16, 1),
+            ],
+        )?;
+        let link_a = self.connect((sender, m_if[0]), (r, r_if[0]), a)?;
+        let link_b = self.connect((sender, m_if[1]), (r, r_if[1]), b)?;
+        self.connect((r, r_if[2]), (sink, s_if[0]), access())?;
+        self.node_mut(sink).listen(SocketAddr::new(ip(at_sink), 80));
+        Ok(TwoPaths {
+            sender,
+            sink,
+            links: [link_a, link_b],
+        })
+    }
+}

@@ -18,6 +18,10 @@ use rand_chacha::rand_core::SeedableRng;
 
 use crate::error::ExperimentError;
 
+mod reorder;
+
+pub(crate) use reorder::ReorderMeter;
+
 /// Bytes handed to a connection per write: all zeros, the content does not
 /// matter to congestion control.
 const CHUNK: usize = 64 * 1024;
@@ -53,6 +57,9 @@ pub(crate) struct Node {
     buf: Vec<u8>,
     /// The first failure any connection reported.
     failure: Option<String>,
+    /// Opt-in: the reordering delay of the data received
+    /// ([`Node::meter_reorder`]).
+    reorder: Option<ReorderMeter>,
 }
 
 impl Node {
@@ -80,6 +87,7 @@ impl Node {
             zeros: vec![0; CHUNK],
             buf: vec![0; CHUNK],
             failure: None,
+            reorder: None,
         }
     }
 
@@ -141,9 +149,64 @@ impl Node {
             .sum()
     }
 
+    /// The subflows of the connection the sink accepted from `peer` (the
+    /// address of its first subflow), as the receiving side sees them:
+    /// `bytes_received` is what each path delivered in order, so per-path
+    /// goodput needs no help from the sender.
+    pub(crate) fn received_subflows(&mut self, peer: IpAddr) -> Vec<SubflowStats> {
+        let Some(id) = self.sink.iter().find(|r| r.peer == peer).map(|r| r.id) else {
+            return Vec::new();
+        };
+        self.ep
+            .connection(id)
+            .map(|c| c.subflows().collect())
+            .unwrap_or_default()
+    }
+
     /// The first failure a connection of this node reported.
     pub(crate) fn failure(&self) -> Option<&str> {
         self.failure.as_deref()
+    }
+
+    /// Like [`Node::bulk`], with the scheduler named `scheduler`
+    /// (`mptcp_proto::scheduler::BUILTIN`) in place of the default.
+    pub(crate) fn bulk_with_scheduler(
+        &mut self,
+        now: Instant,
+        first: FourTuple,
+        joins: &[FourTuple],
+        cc: &str,
+        registry: &Registry,
+        scheduler: &str,
+    ) -> Result<usize, ExperimentError> {
+        let chosen = mptcp_proto::scheduler::by_name(scheduler)
+            .ok_or_else(|| ExperimentError::Setup(format!("no scheduler named {scheduler:?}")))?;
+        let index = self.bulk(now, first, joins, cc, registry)?;
+        // Nothing is written before the next `service`: the scheduler is
+        // in place before the first byte.
+        let id = self.flows[index].id;
+        self.ep
+            .connection(id)
+            .ok_or_else(|| ExperimentError::Setup("the connection just opened is gone".into()))?
+            .set_scheduler(chosen);
+        Ok(index)
+    }
+
+    /// Measure the reordering delay of the data this node receives, from
+    /// now on, holding up to `capacity` out-of-order ranges (see
+    /// [`ReorderMeter`]; the node must receive one MPTCP connection).
+    pub(crate) fn meter_reorder(&mut self, capacity: usize) {
+        self.reorder = Some(ReorderMeter::new(capacity));
+    }
+
+    /// The reordering meter, if [`Node::meter_reorder`] started one.
+    pub(crate) fn reorder(&self) -> Option<&ReorderMeter> {
+        self.reorder.as_ref()
+    }
+
+    /// The reordering meter, mutably (to reset its figures).
+    pub(crate) fn reorder_mut(&mut self) -> Option<&mut ReorderMeter> {
+        self.reorder.as_mut()
     }
 
     /// The application's part, before every transmission.
@@ -210,6 +273,9 @@ impl Node {
 impl Host for Node {
     fn handle_packet(&mut self, now: Instant, _iface: IfaceId, packet: &[u8]) {
         if let Ok(seg) = Segment::parse(packet, ChecksumCheck::Verify) {
+            if let Some(meter) = &mut self.reorder {
+                meter.on_segment(now, &seg);
+            }
             self.ep.handle_segment(now, &seg);
         }
         self.service(now);

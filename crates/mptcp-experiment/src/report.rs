@@ -169,6 +169,28 @@ impl Report {
     }
 }
 
+/// The figure-by-figure mean of several runs' summaries (in the first
+/// one's order), each followed by its `_min` and `_max`.
+pub(crate) fn mean_of(summaries: &[Vec<(String, f64)>]) -> Vec<(String, f64)> {
+    let Some(first) = summaries.first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(first.len() * 3);
+    for (name, _) in first {
+        let values: Vec<f64> = summaries
+            .iter()
+            .filter_map(|s| s.iter().find(|(n, _)| n == name).map(|(_, v)| *v))
+            .collect();
+        let n = values.len().max(1) as f64;
+        out.push((name.clone(), values.iter().sum::<f64>() / n));
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        out.push((format!("{name}_min"), min));
+        out.push((format!("{name}_max"), max));
+    }
+    out
+}
+
 /// `s` quoted for CSV if it needs to be.
 fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
@@ -208,6 +230,18 @@ mod tests {
         s.points = vec![(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)];
         r.panels.push(("goodput".into(), vec![s]));
         r
+    }
+
+    #[test]
+    fn runs_average_figure_by_figure() {
+        let a = vec![("x".to_owned(), 1.0), ("y".to_owned(), 10.0)];
+        let b = vec![("y".to_owned(), 20.0), ("x".to_owned(), 3.0)];
+        let m = mean_of(&[a, b]);
+        let names: Vec<&str> = m.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["x", "x_min", "x_max", "y", "y_min", "y_max"]);
+        let values: Vec<f64> = m.iter().map(|(_, v)| *v).collect();
+        assert_eq!(values, [2.0, 1.0, 3.0, 15.0, 10.0, 20.0]);
+        assert!(mean_of(&[]).is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use mptcp_cc::Registry;
 use mptcp_proto::MptcpConfig;
 use mptcp_tcp::TcpConfig;
 
@@ -106,10 +107,13 @@ pub struct StackConfig {
     /// Every connection's TCP configuration. Its MSS is lowered to fit the
     /// path MTU.
     pub tcp: TcpConfig,
-    /// The congestion controller by name, from
-    /// `mptcp_cc::Registry::with_builtins` ("cubic" or "reno").
+    /// The congestion controller by name, looked up in `registry`.
     /// Default "cubic".
     pub congestion_control: String,
+    /// Where controller names are looked up: the built-ins
+    /// (`mptcp_cc::Registry::with_builtins`: reno, cubic, lia, olia, balia,
+    /// wvegas) plus any the application registers. Default the built-ins.
+    pub registry: Registry,
     /// Impairment of packets in each direction. Default off.
     pub impairment: Impairment,
     /// Write every packet (both directions, after impairment on the way
@@ -189,6 +193,7 @@ impl StackConfig {
             paths,
             tcp: TcpConfig::default(),
             congestion_control: "cubic".to_owned(),
+            registry: Registry::with_builtins(),
             impairment: Impairment::default(),
             pcap: None,
             seed: None,

@@ -120,6 +120,8 @@ pub(crate) struct EndpointConfig {
     pub(crate) mtus: Vec<u16>,
     pub(crate) tcp: TcpConfig,
     pub(crate) congestion_control: String,
+    /// Where `congestion_control` is looked up.
+    pub(crate) registry: Registry,
     pub(crate) max_connections: usize,
     pub(crate) accept_backlog: usize,
     pub(crate) close_linger: core::time::Duration,
@@ -152,7 +154,7 @@ impl Endpoint {
     /// An endpoint; `seed` keys the ISNs and picks the ephemeral ports.
     pub(crate) fn new(config: EndpointConfig, seed: u64) -> Result<Self, String> {
         config.tcp.validate().map_err(|e| e.to_string())?;
-        let registry = Registry::with_builtins();
+        let registry = config.registry.clone();
         if registry.get(&config.congestion_control).is_none() {
             let names: Vec<&str> = registry.names().collect();
             return Err(format!(
@@ -926,6 +928,7 @@ mod tests {
             mtus: vec![1500],
             tcp: TcpConfig::default(),
             congestion_control: "cubic".to_owned(),
+            registry: Registry::with_builtins(),
             max_connections: 16,
             accept_backlog: backlog,
             close_linger: core::time::Duration::from_secs(1),
@@ -1149,6 +1152,7 @@ mod hostile_input {
             mtus: vec![1500],
             tcp: TcpConfig::default(),
             congestion_control: "reno".to_owned(),
+            registry: Registry::with_builtins(),
             max_connections,
             accept_backlog: backlog,
             close_linger: core::time::Duration::from_secs(1),

@@ -138,6 +138,8 @@ pub(crate) struct MptcpEndpointConfig {
     pub(crate) mtus: Vec<u16>,
     pub(crate) settings: MptcpSettings,
     pub(crate) congestion_control: String,
+    /// Where `congestion_control` is looked up.
+    pub(crate) registry: Registry,
     pub(crate) max_connections: usize,
     pub(crate) accept_backlog: usize,
     pub(crate) close_linger: Duration,
@@ -173,7 +175,7 @@ impl MptcpEndpoint {
         if config.paths.is_empty() {
             return Err("at least one path is needed".to_owned());
         }
-        let registry = Registry::with_builtins();
+        let registry = config.registry.clone();
         if registry.get(&config.congestion_control).is_none() {
             let names: Vec<&str> = registry.names().collect();
             return Err(format!(

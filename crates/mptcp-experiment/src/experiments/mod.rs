@@ -1,7 +1,12 @@
 //! The experiments, one per file, and the sampling loop they share.
 
+pub(crate) mod balance;
+pub(crate) mod disjoint;
+pub(crate) mod responsiveness;
+pub(crate) mod rtt_mismatch;
 pub(crate) mod shared_bottleneck;
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use mptcp_sim::HostId;
@@ -100,4 +105,68 @@ pub(crate) fn sample(
         }
     }
     Ok(out)
+}
+
+/// The goodput of one path of a measured connection: what its subflow
+/// from `local` delivered in order, as the sink counts it. Recorded from
+/// [`sample`]'s `at` hook, at the same instants as the flows' goodput.
+pub(crate) struct PathGoodput {
+    /// The sink node.
+    sink: HostId,
+    /// The connection's first address, as the sink sees it.
+    peer: IpAddr,
+    /// The sending address of the subflow on this path.
+    local: IpAddr,
+    /// Goodput, Mbit/s.
+    pub(crate) series: Series,
+    /// Bytes the path delivered in total, and up to `from` of
+    /// [`PathGoodput::record`].
+    pub(crate) bytes: u64,
+    pub(crate) bytes_at: u64,
+}
+
+impl PathGoodput {
+    /// The path of the connection from `peer` whose subflow comes from
+    /// `local`, named `name` in the plots.
+    pub(crate) fn new(name: impl Into<String>, sink: HostId, peer: IpAddr, local: IpAddr) -> Self {
+        Self {
+            sink,
+            peer,
+            local,
+            series: Series::new(name, "Mbit/s"),
+            bytes: 0,
+            bytes_at: 0,
+        }
+    }
+
+    /// Record the goodput since the last sample, at `t`; bytes delivered
+    /// by `from` are kept apart, for figures that skip the start.
+    pub(crate) fn record(&mut self, net: &mut Net, t: Duration, from: Duration) {
+        let total: u64 = net
+            .node_mut(self.sink)
+            .received_subflows(self.peer)
+            .iter()
+            .filter(|s| s.tuple.remote.ip() == self.local)
+            .map(|s| s.bytes_received)
+            .sum();
+        // A subflow that closed takes its count with it: never negative.
+        let delta = total.saturating_sub(self.bytes);
+        self.bytes = total;
+        if t <= from {
+            self.bytes_at = total;
+        }
+        let mbps = delta as f64 * 8.0 / SAMPLE.as_secs_f64() / 1e6;
+        self.series.points.push((t.as_secs_f64(), mbps));
+    }
+}
+
+/// A delay of 0 to `range` (exclusive, whole milliseconds) that `seed`
+/// picks: where nothing in a network is random (no random loss), starting
+/// a flow this much later makes seeds sample different phases of its
+/// sawtooth against the experiment's fixed events.
+pub(crate) fn seeded_offset(seed: u64, range: Duration) -> Duration {
+    // A multiplicative hash spreads consecutive seeds over the range.
+    let spread = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    let millis = u64::try_from(range.as_millis()).unwrap_or(u64::MAX).max(1);
+    Duration::from_millis(spread % millis)
 }
