@@ -17,7 +17,7 @@
 //! proportion to their rates, so a path that carries more of the traffic
 //! may keep more of it queued, and a congested path, whose rate falls,
 //! gives way first. Slow start, the loss reactions and the RTO are Reno's
-//! ([`RenoWindow`]); only congestion avoidance and the end of slow start
+//! (`RenoWindow`); only congestion avoidance and the end of slow start
 //! are delay-based.
 
 use core::time::Duration;
