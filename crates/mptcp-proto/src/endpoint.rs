@@ -26,6 +26,7 @@ use rand_core::RngCore;
 use crate::config::MptcpConfig;
 use crate::connection::{ConnectError, MptcpConnection, SubflowStats};
 use crate::event::MptcpEvent;
+use crate::join_backoff::JoinBackoff;
 use crate::path_manager::{Manual, PathManager, PmAction, PmView};
 use crate::policy::{ConnectionPolicy, PolicyFactory};
 
@@ -109,6 +110,11 @@ pub struct Endpoint {
     next_port: u16,
     pm_actions: Vec<PmAction>,
     pm_subflows: Vec<SubflowStats>,
+    /// Joins that failed, per address pair, and the opens held back
+    /// until the pair's retry delay is over.
+    join_backoff: JoinBackoff,
+    /// The held opens that came due, to run (reused).
+    due_opens: Vec<(ConnectionId, PmAction)>,
     /// The latest `now` the caller gave (events carry none).
     last_now: Instant,
 }
@@ -155,6 +161,8 @@ impl Endpoint {
             next_port: EPHEMERAL_PORTS.start,
             pm_actions: Vec::new(),
             pm_subflows: Vec::new(),
+            join_backoff: JoinBackoff::default(),
+            due_opens: Vec::new(),
             last_now: Instant::ZERO,
         }
     }
@@ -500,6 +508,9 @@ impl Endpoint {
         };
         self.pm_subflows.clear();
         self.pm_subflows.extend(conn.subflows());
+        let now = self.last_now;
+        self.join_backoff
+            .on_event(id, event, &self.pm_subflows, now);
         let Some(initial) = self.pm_subflows.first().map(|s| s.tuple) else {
             return;
         };
@@ -518,29 +529,63 @@ impl Endpoint {
         // A failed action (a limit, a refused address) is not an error of
         // the connection: the policy tries again on a later event.
         for k in 0..self.pm_actions.len() {
-            match self.pm_actions[k] {
-                PmAction::Open {
-                    local,
-                    remote,
-                    local_id,
-                    backup,
-                } => {
-                    let local = if local.port() == 0 {
-                        self.free_port(local.ip(), remote)
-                    } else {
-                        local
-                    };
-                    let now = self.last_now;
-                    let _ =
-                        self.open_subflow(now, id, FourTuple { local, remote }, local_id, backup);
-                }
-                PmAction::Announce { id: addr_id, addr } => {
-                    if let Some(conn) = self.connections.get_mut(&id) {
-                        let _ = conn.announce(addr_id, addr, None);
-                    }
+            let action = self.pm_actions[k];
+            if let PmAction::Open { local, remote, .. } = action
+                && self.join_backoff.hold(id, local.ip(), remote, action, now)
+            {
+                continue;
+            }
+            self.perform(id, action, now);
+        }
+    }
+
+    /// Do what a path manager asked for connection `id`.
+    fn perform(&mut self, id: ConnectionId, action: PmAction, now: Instant) {
+        match action {
+            PmAction::Open {
+                local,
+                remote,
+                local_id,
+                backup,
+            } => {
+                let local = if local.port() == 0 {
+                    self.free_port(local.ip(), remote)
+                } else {
+                    local
+                };
+                let _ = self.open_subflow(now, id, FourTuple { local, remote }, local_id, backup);
+            }
+            PmAction::Announce { id: addr_id, addr } => {
+                if let Some(conn) = self.connections.get_mut(&id) {
+                    let _ = conn.announce(addr_id, addr, None);
                 }
             }
         }
+    }
+
+    /// Run the opens held back by [`JoinBackoff`] that are due at `now`,
+    /// unless the connection is closing or has a live subflow over the
+    /// pair by now.
+    fn run_due_opens(&mut self, now: Instant) {
+        self.join_backoff.take_due(now, &mut self.due_opens);
+        let mut due = std::mem::take(&mut self.due_opens);
+        for (id, action) in due.drain(..) {
+            let Some(conn) = self.connections.get(&id) else {
+                continue;
+            };
+            if conn.is_closing() || conn.is_closed() {
+                continue;
+            }
+            if let PmAction::Open { local, remote, .. } = action
+                && conn.subflows().any(|s| {
+                    !s.closed && s.tuple.local.ip() == local.ip() && s.tuple.remote == remote
+                })
+            {
+                continue;
+            }
+            self.perform(id, action, now);
+        }
+        self.due_opens = due;
     }
 
     /// A local port on `local` that no subflow to `remote` uses (the
@@ -564,6 +609,7 @@ impl Endpoint {
         self.connections
             .values()
             .filter_map(MptcpConnection::poll_timeout)
+            .chain(self.join_backoff.next_due())
             .min()
     }
 
@@ -574,6 +620,9 @@ impl Endpoint {
             if conn.poll_timeout().is_some_and(|t| t <= now) {
                 conn.handle_timeout(now);
             }
+        }
+        if self.join_backoff.next_due().is_some_and(|t| t <= now) {
+            self.run_due_opens(now);
         }
     }
 
@@ -598,6 +647,7 @@ impl Endpoint {
             self.by_token.retain(|_, v| *v != id);
             self.order.retain(|v| *v != id);
             self.own_pm.remove(&id);
+            self.join_backoff.forget(id);
             self.tx_cursor = 0;
         }
     }

@@ -24,6 +24,7 @@ pub mod endpoint;
 pub mod event;
 pub mod handshake;
 pub mod join;
+mod join_backoff;
 pub mod mapping;
 pub mod path_manager;
 pub mod policy;

@@ -457,3 +457,74 @@ fn a_listener_policy_applies_to_every_connection_it_accepts() {
         );
     }
 }
+
+/// A peer that refuses every MP_JOIN (here: its limit of one subflow)
+/// does not get a new SYN every round trip: after each failed join over
+/// an address pair the next waits 1 s, 2 s, 4 s, ... (the fullmesh path
+/// manager asks again at every close).
+#[test]
+fn refused_joins_are_retried_with_a_doubling_delay() {
+    let mut client = endpoint(11);
+    client.add_local_address("10.0.1.1".parse().unwrap());
+    client.set_path_manager(mptcp_proto::path_manager::by_name("fullmesh").unwrap());
+    let mut config = MptcpConfig::default();
+    config.max_subflows = 1;
+    let mut server = Endpoint::new(
+        config,
+        EndpointConfig::default(),
+        Box::new(Script(Vec::new(), 12)),
+        cc(),
+    );
+    server.listen(addr("10.0.0.2:80"));
+    let id = client
+        .connect(
+            Instant::ZERO,
+            FourTuple {
+                local: addr("10.0.0.1:5000"),
+                remote: addr("10.0.0.2:80"),
+            },
+        )
+        .unwrap();
+    // A byte each way confirms MPTCP (a DATA_ACK), which lets the client's
+    // path manager start.
+    assert_eq!(client.connection(id).unwrap().write(b"?"), 1);
+    let mut join_syns = Vec::new();
+    let mut buf = vec![0; 2048];
+    let step = std::time::Duration::from_millis(1);
+    let mut now = Instant::ZERO;
+    while now < Instant::from_millis(10_000) {
+        now += step;
+        client.handle_timeout(now);
+        server.handle_timeout(now);
+        while let Some(n) = client.poll_transmit(now, &mut buf) {
+            let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
+            let is_join = seg
+                .options()
+                .flatten()
+                .any(|o| matches!(o, TcpOption::Mptcp(MptcpOption::MpJoin(MpJoin::Syn { .. }))));
+            if is_join && seg.flags().contains(TcpFlags::SYN) {
+                join_syns.push(now);
+            }
+
+            server.handle_segment(now, &seg);
+        }
+        while server.poll_event().is_some() {}
+        while let Some(sid) = server.accept() {
+            let conn = server.connection(sid).unwrap();
+            assert_eq!(conn.write(b"!"), 1);
+        }
+        while let Some(n) = server.poll_transmit(now, &mut buf) {
+            let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
+            client.handle_segment(now, &seg);
+        }
+        while client.poll_event().is_some() {}
+    }
+    assert!(client.connection(id).is_some(), "the connection lives on");
+    // Joins at about 0 s, then 1, 2 and 4 s after each refusal: 0, 1, 3
+    // and 7 s (each a few milliseconds later, the refusal's round trip).
+    let secs: Vec<u64> = join_syns
+        .iter()
+        .map(|t| t.since_epoch().as_secs())
+        .collect();
+    assert_eq!(secs, [0, 1, 3, 7], "{join_syns:?}");
+}
