@@ -265,14 +265,12 @@ impl<A: CoupledAlgorithm> CongestionControl for Coupled<A> {
             CongestionEvent::RetransmissionTimeout {
                 bytes_in_flight, ..
             } => {
-                // As Reno (RFC 5681 §3.1): ssthresh on the first RTO of a
-                // series only, then the loss window.
-                if !state.window.rto_backoff {
-                    state.undo = Some(state.window.save());
-                    state.window.ssthresh = Some(state.window.halved_flight(bytes_in_flight));
+                // As Reno (RFC 5681 §3.1); the first RTO of a series is a
+                // congestion signal for the algorithm too.
+                if let Some(saved) = state.window.timeout(bytes_in_flight) {
+                    state.undo = Some(saved);
                     self.algorithm.on_congestion(path);
                 }
-                state.window.collapse();
                 state.carry = 0.0;
             }
             CongestionEvent::SpuriousUndo { .. } => {

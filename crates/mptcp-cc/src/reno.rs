@@ -154,6 +154,26 @@ impl RenoWindow {
         self.rto_backoff = true;
     }
 
+    /// React to a retransmission timeout with `flight_size` in flight:
+    /// ssthresh from equation (4) on the first RTO of a series, then the
+    /// loss window. Returns the state before it when this RTO starts a
+    /// series (for an undo), `None` for a repeated one.
+    pub(crate) fn timeout(&mut self, flight_size: u64) -> Option<Saved> {
+        // RFC 5681 §3.1: "When a TCP sender detects segment loss using the
+        // retransmission timer and the given segment has not yet been
+        // resent by way of the retransmission timer, the value of ssthresh
+        // MUST be set to no more than the value given in equation (4)". A
+        // repeated RTO of the same series keeps ssthresh (and the caller
+        // keeps the undo state of the first).
+        let first = (!self.rto_backoff).then(|| {
+            let saved = self.save();
+            self.ssthresh = Some(self.halved_flight(flight_size));
+            saved
+        });
+        self.collapse();
+        first
+    }
+
     /// Leave recovery: deflate the window to ssthresh.
     pub(crate) fn exit_recovery(&mut self) {
         // RFC 6582 §3.2 step 3 (full acknowledgment): "Set cwnd to either
@@ -290,17 +310,9 @@ impl CongestionControl for NewReno {
             CongestionEvent::RetransmissionTimeout {
                 bytes_in_flight, ..
             } => {
-                // RFC 5681 §3.1: "When a TCP sender detects segment loss
-                // using the retransmission timer and the given segment has
-                // not yet been resent by way of the retransmission timer,
-                // the value of ssthresh MUST be set to no more than the
-                // value given in equation (4)". A repeated RTO of the same
-                // series keeps ssthresh (and the undo state of the first).
-                if !w.rto_backoff {
-                    state.undo = Some(w.save());
-                    w.ssthresh = Some(w.halved_flight(bytes_in_flight));
+                if let Some(saved) = w.timeout(bytes_in_flight) {
+                    state.undo = Some(saved);
                 }
-                w.collapse();
             }
             CongestionEvent::SpuriousUndo { .. } => {
                 if let Some(saved) = state.undo.take() {

@@ -489,15 +489,10 @@ impl CongestionControl for WVegas {
             CongestionEvent::RetransmissionTimeout {
                 bytes_in_flight, ..
             } => {
-                // RFC 5681 §3.1: ssthresh from equation (4) only when the
-                // segment "has not yet been resent by way of the
-                // retransmission timer"; a repeated RTO keeps it (and the
-                // undo state of the first), as in `NewReno`.
-                if !state.window.rto_backoff {
-                    state.undo = Some(state.window.save());
-                    state.window.ssthresh = Some(state.window.halved_flight(bytes_in_flight));
+                // As `NewReno` (RFC 5681 §3.1).
+                if let Some(saved) = state.window.timeout(bytes_in_flight) {
+                    state.undo = Some(saved);
                 }
-                state.window.collapse();
                 state.restart();
             }
             CongestionEvent::SpuriousUndo { .. } => {
