@@ -158,15 +158,16 @@ pub(crate) enum Command {
 }
 
 impl Command {
-    /// The congestion-control names the command will look up.
-    pub(crate) fn cc_names(&self) -> Vec<&str> {
+    /// The congestion-control names the command will look up, each with
+    /// the option that gave it.
+    pub(crate) fn cc_names(&self) -> Vec<(&'static str, &str)> {
         match self {
-            Command::Send(a) => vec![a.stack.cc.as_str()],
-            Command::Recv(a) => vec![a.stack.cc.as_str()],
-            Command::Demo(a) => vec![a.cc.as_str()],
+            Command::Send(a) => vec![("--cc", a.stack.cc.as_str())],
+            Command::Recv(a) => vec![("--cc", a.stack.cc.as_str())],
+            Command::Demo(a) => vec![("--cc", a.cc.as_str())],
             Command::Experiment(a) => {
-                let mut names = vec![a.cc.as_str()];
-                names.extend(a.tcp_cc.as_deref());
+                let mut names = vec![("--cc", a.cc.as_str())];
+                names.extend(a.tcp_cc.as_deref().map(|n| ("--tcp-cc", n)));
                 names
             }
         }

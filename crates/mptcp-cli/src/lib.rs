@@ -67,11 +67,11 @@ where
         Err(error) => return argument_error(&error),
     };
     // Names are checked here, not by clap: the registry is known only now.
-    for name in cli.command.cc_names() {
+    for (option, name) in cli.command.cc_names() {
         if registry.get(name).is_none() {
             let known: Vec<&str> = registry.names().collect();
             eprintln!(
-                "mptcp: error: invalid value '{name}' for '--cc <NAME>' (known: {})",
+                "mptcp: error: invalid value '{name}' for '{option} <NAME>' (known: {})",
                 known.join(", ")
             );
             return ExitCode::from(EXIT_USAGE);

@@ -460,7 +460,10 @@ fn an_unknown_congestion_control_lists_the_known_ones() {
     );
     assert!(line.contains("reno") && line.contains("cubic"), "{line}");
     assert_eq!(mptcp(&args).status.code(), Some(2));
-    fails_with_one_line(&["experiment", "disjoint", "--tcp-cc", "x"], &["'x'"]);
+    fails_with_one_line(
+        &["experiment", "disjoint", "--tcp-cc", "x"],
+        &["'x'", "'--tcp-cc <NAME>'"],
+    );
 }
 
 #[test]
