@@ -22,7 +22,7 @@
 //! [`TcpConfig`] (`config.rs`), [`RttEstimator`] (`rtt.rs`), ISNs
 //! (`isn.rs`), the send ring (`send_buffer.rs`), the receive ring with
 //! bounded out-of-order reassembly (`recv_buffer.rs`), and the state
-//! machine itself (`connection.rs`).
+//! machine itself (`connection/`, one file per concern).
 //!
 //! TCP Fast Open (RFC 7413) works in both roles (`fast_open.rs`:
 //! [`Connection::connect_fast_open`], [`TcpConfig::fast_open`]). The MPTCP
