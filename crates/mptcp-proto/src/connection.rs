@@ -650,6 +650,11 @@ pub struct MptcpConnection {
     infinite_pending: bool,
     /// See `SubflowOptions::fallback_at`.
     fallback_at: Option<(SubflowSeq, u64)>,
+    /// Since the peer's last MPTCP option, a segment with none at all
+    /// acknowledged our data at the subflow level. If the data level then
+    /// stays unacknowledged for a data-level RTO, the peer fell back (or a
+    /// middlebox strips its options): see `on_data_rtx_timer`.
+    acked_bare: bool,
     closed: bool,
 
     /// We closed abruptly: our resets carry MP_FASTCLOSE.
@@ -799,6 +804,7 @@ impl MptcpConnection {
             peer_closed: false,
             fallback_fin: false,
             allow_infinite_fallback: true,
+            acked_bare: false,
             mp_fail_pending: None,
             mp_fail_sent: false,
             infinite_pending: false,
@@ -1343,7 +1349,7 @@ impl MptcpConnection {
                 return true;
             }
         }
-        let incoming = match (self.mode, options.dss) {
+        let incoming = match (self.mode, options.dss, options.capable) {
             (
                 Mode::Mptcp,
                 Some(Dss {
@@ -1351,30 +1357,34 @@ impl MptcpConnection {
                     data_fin,
                     ..
                 }),
+                _,
             ) => self.incoming_mapping(i, &m, data_fin),
+            (Mode::Mptcp, None, Some(capable)) if i == 0 && self.role == Role::Server => {
+                self.repeated_first_mapping(&capable)
+            }
             _ => None,
         };
-        if self.mode == Mode::Mptcp
+        // Data with no DSS: a mapping sent before may cover it (RFC 8684
+        // §3.3.1: "a single mapping may cover many segments"); whether one
+        // does is known once the subflow took the bytes (below).
+        let bare_data = self.mode == Mode::Mptcp
             && options.dss.is_none()
             && options.capable.is_none()
             && self.subflows[i].usable
-            && !segment.payload().is_empty()
-        {
-            self.options_vanished(i, segment);
-        }
-        if self.mode == Mode::Mptcp
-            && !options.any
+            && !segment.payload().is_empty();
+        if options.any {
+            self.acked_bare = false;
+        } else if self.mode == Mode::Mptcp
             && !self.send_keys
             && segment.flags().contains(TcpFlags::ACK)
             && SubflowSeq(segment.ack()) > self.subflows[i].tcp.snd_una()
-            && self.live_subflows() == 1
-            && self.allow_infinite_fallback
         {
             // Our data acknowledged with no DSS (so no DATA_ACK), after
-            // the peer had shown it speaks MPTCP: it fell back (its side
-            // saw our options vanish), or a middlebox strips them. Either
-            // way TCP now carries the data (§3.7).
-            self.fall_back(self.options_vanished_reason());
+            // the peer had shown it speaks MPTCP. A peer may send its
+            // DATA_ACK only now and then; one that fell back (its side saw
+            // our options vanish), or whose options a middlebox strips,
+            // never sends one again. The data-level timer tells them apart.
+            self.acked_bare = true;
         }
         if !self.admit_mapping(i, segment, incoming.as_ref()) {
             return true;
@@ -1394,10 +1404,14 @@ impl MptcpConnection {
         }
         let sub = &mut self.subflows[i];
         let was_synchronized = sub.tcp.state().is_synchronized();
+        let read_before = sub.tcp.read_seq();
         let received = sub.tcp.handle_segment(now, segment);
         if !received.accepted {
             self.after_input(now);
             return true;
+        }
+        if bare_data {
+            self.options_vanished(i, segment, read_before);
         }
         let now_synchronized = self.subflows[i].tcp.state().is_synchronized();
         let syn = segment.flags().contains(TcpFlags::SYN);
@@ -1527,29 +1541,41 @@ impl MptcpConnection {
             Ok(keys) => {
                 self.become_mptcp(keys.client_key);
                 if let Some((data_len, checksum)) = keys.data {
-                    // The implied first mapping: data sequence IDSN+1,
-                    // subflow sequence 1.
-                    let peer_first = idsn(keys.client_key).wrapping_add(1);
-                    let sub = &mut self.subflows[0];
-                    let start = sub.tcp.irs() + 1u32;
-                    if sub
-                        .rx
-                        .insert(RxMapping {
-                            subflow_seq: start,
-                            relative_seq: 1,
-                            dsn: peer_first,
-                            len: data_len,
-                            checksum,
-                            data_fin: false,
-                        })
-                        .is_err()
-                    {
+                    let mapping = self.first_mapping(keys.client_key, data_len, checksum);
+                    if self.subflows[0].rx.insert(mapping).is_err() {
                         self.protocol_error(Violation::MappingContradiction);
                     }
                 }
             }
             Err(_) => self.protocol_error(Violation::BadKeys),
         }
+    }
+
+    /// The mapping implied by the MP_CAPABLE of the client's first data
+    /// (RFC 8684 §3.1): data sequence IDSN+1, subflow sequence 1.
+    fn first_mapping(&self, client_key: Key, data_len: u16, checksum: Option<u16>) -> RxMapping {
+        RxMapping {
+            subflow_seq: self.subflows[0].tcp.irs() + 1u32,
+            relative_seq: 1,
+            dsn: idsn(client_key).wrapping_add(1),
+            len: data_len,
+            checksum,
+            data_fin: false,
+        }
+    }
+
+    /// The client's first data segment with MP_CAPABLE after a pure third
+    /// ACK already completed the handshake. RFC 8684 §3.1: the client
+    /// sends MP_CAPABLE on its first data too, with the Data-Level Length
+    /// of what it maps (possibly many segments, the later ones without
+    /// DSS), so this is the first mapping, not a repeat to ignore. Keys
+    /// other than the connection's mean it is no mapping of this
+    /// connection.
+    fn repeated_first_mapping(&self, capable: &MpCapable) -> Option<Incoming> {
+        let keys = handshake::client_keys(capable, self.local_key).ok()?;
+        let (data_len, checksum) = keys.data?;
+        (Some(keys.client_key) == self.peer_key && data_len > 0)
+            .then(|| Incoming::Data(self.first_mapping(keys.client_key, data_len, checksum)))
     }
 
     fn become_mptcp(&mut self, peer_key: Key) {
@@ -1733,13 +1759,15 @@ impl MptcpConnection {
         let Some(Incoming::Data(mapping)) = incoming else {
             return true;
         };
-        // A mapping must cover the payload of the segment carrying it
-        // (Linux: "skb not covered by mapping" is MAPPING_INVALID).
+        // RFC 8684 leaves the sender free to end a mapping in the middle
+        // of a segment and to declare the next one later, on a segment
+        // whose head the earlier mapping covers; so a mapping need not
+        // cover the whole segment carrying it. It must touch it, though:
+        // one for bytes elsewhere is no mapping this segment can declare.
         let payload = segment.payload().len() as u32;
         let seq = SubflowSeq(segment.seq());
-        let covered =
-            payload == 0 || (mapping.subflow_seq <= seq && seq + payload <= mapping.end());
-        if !covered {
+        let touches = payload == 0 || (mapping.subflow_seq < seq + payload && seq < mapping.end());
+        if !touches {
             self.protocol_error(Violation::MappingNotCovering);
             return false;
         }
@@ -1760,13 +1788,18 @@ impl MptcpConnection {
     /// the segment goes on as before: no fallback is safe, and such a
     /// segment has been seen in the random-impairment search after the
     /// data-level close, so it is no reason to reset anything.
-    fn options_vanished(&mut self, i: usize, segment: &Segment<'_>) {
+    fn options_vanished(&mut self, i: usize, segment: &Segment<'_>, read_seq: SubflowSeq) {
         let sub = &self.subflows[i];
         let seq = SubflowSeq(segment.seq());
         let end = seq + segment.payload().len() as u32;
-        if self.peer_closed || end <= sub.tcp.read_seq() || sub.rx.lookup(seq).is_some() {
-            // Everything arrived already, old bytes, or bytes whose
-            // mapping came before.
+        if self.peer_closed || end <= read_seq || seq > read_seq {
+            // Old bytes, or bytes beyond a hole: the segment that fills
+            // the hole may carry the mapping of these too.
+            return;
+        }
+        if sub.rx.lookup(read_seq).is_some() {
+            // The next bytes to move up have their mapping: one that came
+            // before, on an earlier segment.
             return;
         }
         if self.live_subflows() == 1 && self.allow_infinite_fallback {
@@ -2340,6 +2373,19 @@ impl MptcpConnection {
             .subflows
             .iter()
             .any(|s| s.can_send() && s.tcp.write_seq() != s.tcp.snd_una());
+        if !in_flight
+            && self.acked_bare
+            && self.live_subflows() == 1
+            && self.allow_infinite_fallback
+        {
+            // RFC 8684 §3.7: every byte was acknowledged at the subflow
+            // level, by segments with no MPTCP option, and no DATA_ACK came
+            // for a data-level RTO: the peer is plain TCP now (it fell back
+            // when our options vanished, or a middlebox strips its own).
+            // TCP carries the data from here on.
+            self.fall_back(self.options_vanished_reason());
+            return;
+        }
         if !in_flight && self.reinject.is_none() {
             let chunk =
                 u64::from(self.config.max_mapping).min(self.data_nxt.wrapping_sub(self.data_una));

@@ -51,7 +51,7 @@ pub enum MptcpEvent {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Violation {
-    /// A DSS mapping does not cover the payload of the segment carrying it.
+    /// A DSS mapping does not touch the payload of the segment carrying it.
     MappingNotCovering,
     /// A DSS mapping contradicts one received before for the same bytes.
     MappingContradiction,

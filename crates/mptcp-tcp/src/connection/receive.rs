@@ -22,6 +22,11 @@ pub(super) struct RecvState {
     pub(super) peer_fin: Option<SubflowSeq>,
     pub(super) fin_received: bool,
     unacked_full_segments: u32,
+    /// The largest segment the peer sent, up to our MSS: what counts as
+    /// full-sized for delayed ACKs (Linux's `rcv_mss`). Segments a peer
+    /// sends carry options our MSS does not count (an MPTCP DSS takes 20
+    /// to 28 bytes), so they are never a whole `mss()` long.
+    rcv_mss: usize,
     /// Where the most recent out-of-order segment landed: its SACK block
     /// goes first (RFC 2018 §4).
     last_ooo: Option<SubflowSeq>,
@@ -37,6 +42,7 @@ impl RecvState {
             peer_fin: None,
             fin_received: false,
             unacked_full_segments: 0,
+            rcv_mss: 0,
             last_ooo: None,
         }
     }
@@ -67,7 +73,11 @@ impl Connection {
                 } else {
                     // Delayed ACK: at least every second full-sized segment,
                     // never later than `delayed_ack`.
-                    if data.len() >= self.mss() {
+                    // At first 536 bytes (RFC 9293's default MSS), as
+                    // Linux starts.
+                    let floor = self.mss().min(536);
+                    self.rcv.rcv_mss = self.rcv.rcv_mss.max(data.len()).clamp(floor, self.mss());
+                    if data.len() >= self.rcv.rcv_mss {
                         self.rcv.unacked_full_segments += 1;
                     }
                     if self.rcv.unacked_full_segments >= 2 {
@@ -122,11 +132,18 @@ impl Connection {
     /// A read of `n` bytes opened the window: maybe announce it.
     pub(super) fn after_read(&mut self, n: usize) {
         if n > 0 && self.state.is_synchronized() {
-            // RFC 9293 §3.8.6.2.2: announce a window update once the right
-            // edge can move by min(buffer/2, MSS).
-            let right = self.rcv.rcv_nxt + self.advertisable_window();
-            let threshold = (self.rcv.recv_buf.capacity() / 2).min(usize::from(self.config.mss));
-            if right.distance_from(self.rcv.rcv_adv) as usize >= threshold {
+            // Only a window the peer sees as small is worth an ACK of its
+            // own: where the peer still has at least half the buffer, the
+            // next ACK (delayed, or on our data) carries the new edge, and
+            // an ACK per read would undo delayed ACKs (Linux's
+            // `tcp_cleanup_rbuf` has the same rule). Then RFC 9293
+            // §3.8.6.2.2: announce it once it grew to twice what the peer
+            // has, and by at least min(buffer/2, MSS).
+            let capacity = self.rcv.recv_buf.capacity();
+            let offered = self.rcv.rcv_adv.distance_from(self.rcv.rcv_nxt) as usize;
+            let window = self.advertisable_window() as usize;
+            let threshold = (capacity / 2).min(usize::from(self.config.mss));
+            if 2 * offered <= capacity && window >= (2 * offered).max(offered + threshold) {
                 self.ack_pending = true;
             }
         }
