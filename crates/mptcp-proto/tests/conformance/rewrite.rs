@@ -232,7 +232,7 @@ impl Rewriter {
         }
         let original = main;
         let main = match main {
-            Some(option) => self.transform(flow, rel, payload, flags, option)?,
+            Some(option) => self.transform(flow, rel, payload, option)?,
             None => None,
         };
         if main == original {
@@ -262,7 +262,6 @@ impl Rewriter {
         flow: usize,
         rel: u32,
         payload: &[u8],
-        flags: TcpFlags,
         option: MptcpOption<'a>,
     ) -> Option<Option<MptcpOption<'a>>> {
         let data = !payload.is_empty();
