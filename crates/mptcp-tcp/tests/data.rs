@@ -611,3 +611,24 @@ fn data_segment_carries_the_delayed_ack() {
     // The delayed-ACK timer is gone; only the retransmission timer runs.
     assert_eq!(conn.poll_timeout(), Some(ms(5) + conn.rto()));
 }
+
+#[test]
+fn segments_shorter_than_the_mss_by_their_options_still_count_as_full() {
+    // An MPTCP peer's segments carry a DSS our MSS does not count: every
+    // second one of them is ACKed at once, not on the delayed-ACK timer.
+    let (mut conn, iss) = established();
+    let len = conn.mss() - 20;
+    let data = vec![7u8; len];
+    send(
+        &mut conn,
+        ms(1),
+        In::new(ACK, PEER_ISS + 1, iss + 1).payload(&data),
+    );
+    recv_nothing(&mut conn, ms(1));
+    send(
+        &mut conn,
+        ms(2),
+        In::new(ACK, PEER_ISS + 1 + len as u32, iss + 1).payload(&data),
+    );
+    assert_eq!(recv(&mut conn, ms(2)).ack, PEER_ISS + 1 + 2 * len as u32);
+}
