@@ -14,8 +14,8 @@ use std::collections::VecDeque;
 use mptcp_cc::{CongestionControl, CongestionEvent, PathId, PathInfo};
 use mptcp_crypto::{dss_checksum, idsn};
 use mptcp_tcp::{
-    Connection, Event, ExtraOptions, FourTuple, IsnKey, OptionSource, OutgoingSegment, SendBuffer,
-    State, SubflowSeq,
+    Connection, Event, ExtraOptions, FourTuple, IsnKey, LazyStorage, OptionSource, OutgoingSegment,
+    SendBuffer, State, SubflowSeq,
 };
 use std::time::Duration;
 
@@ -271,6 +271,14 @@ struct SubflowOptions<'a> {
     /// Client: repeat the keys on the segment at ISS+1 until the server
     /// shows it has them (RFC 8684 §3.1).
     send_keys: bool,
+    /// A pure ACK with the keys went already: a pending DATA_FIN takes
+    /// the next one (as Linux gives it precedence), or it would never ride
+    /// before the server's first DSS.
+    bare_keys_went: bool,
+    /// Set when a segment built here carried the keys and no data.
+    bare_keys_sent: bool,
+    /// Set when a segment built here carried data.
+    data_sent: bool,
     iss: SubflowSeq,
     tx: &'a TxMap,
     data_ack: Option<u64>,
@@ -335,6 +343,7 @@ impl OptionSource for SubflowOptions<'_> {
 
     fn options(&mut self, segment: &OutgoingSegment) -> ExtraOptions<'_> {
         self.option = self.option_for(segment);
+        self.data_sent |= segment.payload_len > 0;
         match self.option {
             Some(MptcpOption::Dss(Dss {
                 mapping: Some(DssMapping { data_len: 0, .. }),
@@ -347,6 +356,9 @@ impl OptionSource for SubflowOptions<'_> {
             Some(MptcpOption::AddAddr(_)) => self.signal_sent = true,
             Some(MptcpOption::RemoveAddr(_)) => self.remove_sent = true,
             Some(MptcpOption::MpPrio(_)) => self.prio_sent = true,
+            Some(MptcpOption::MpCapable(_)) if segment.payload_len == 0 => {
+                self.bare_keys_sent = true;
+            }
             _ => {}
         }
         ExtraOptions {
@@ -429,9 +441,12 @@ impl SubflowOptions<'_> {
             }));
         }
         let mapping = self.tx.find(segment.seq).copied();
+        let data_fin_first =
+            segment.payload_len == 0 && self.data_fin.is_some() && self.bare_keys_went;
         if self.role == Role::Client
             && self.send_keys
             && segment.seq == self.iss + 1u32
+            && !data_fin_first
             && let Some(peer_key) = self.peer_key
         {
             // The third ACK, and the first data segment with its implied
@@ -580,6 +595,8 @@ pub struct MptcpConnection {
     checksum: bool,
     /// Client: the server has not yet shown it has our key.
     send_keys: bool,
+    /// Client: a pure ACK with our keys went (see `SubflowOptions`).
+    bare_keys_went: bool,
     /// Index 0 is the initial subflow, kept for the connection's life.
     subflows: Vec<Subflow>,
     next_subflow_id: u32,
@@ -669,7 +686,7 @@ pub struct MptcpConnection {
     /// Our address IDs to withdraw with REMOVE_ADDR, one per pure ACK.
     removals: VecDeque<AddrId>,
     events: VecDeque<MptcpEvent>,
-    scratch: Box<[u8]>,
+    scratch: LazyStorage,
 }
 
 impl core::fmt::Debug for MptcpConnection {
@@ -770,7 +787,7 @@ impl MptcpConnection {
         let signals = Signals::new(config.max_addresses);
         MptcpConnection {
             send: SendBuffer::new(config.send_buffer),
-            scratch: vec![0; usize::from(u16::MAX)].into_boxed_slice(),
+            scratch: LazyStorage::new(usize::from(u16::MAX)),
             config,
             role,
             mode,
@@ -778,6 +795,7 @@ impl MptcpConnection {
             peer_key: None,
             checksum,
             send_keys: role == Role::Client,
+            bare_keys_went: false,
             subflows: vec![subflow],
             next_subflow_id: 1,
             tx_cursor: 0,
@@ -938,6 +956,17 @@ impl MptcpConnection {
     /// Whether the connection finished (closed, reset or timed out).
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Bytes of buffer memory the connection holds, its subflows'
+    /// included: none until data is written or arrives (a half-open
+    /// connection costs no buffers).
+    pub fn buffer_bytes(&self) -> usize {
+        let subflows: usize = self.subflows.iter().map(|s| s.tcp.buffer_bytes()).sum();
+        subflows
+            + self.send.allocated()
+            + self.recv.as_ref().map_or(0, Reassembly::allocated)
+            + self.scratch.allocated()
     }
 
     /// Bytes the application can read now.
@@ -1324,6 +1353,19 @@ impl MptcpConnection {
             return false;
         };
         if self.closed {
+            return true;
+        }
+        // RFC 8684's options ride on TCP segments: one that fails TCP's
+        // acceptability tests (RFC 9293 §3.10.7.4, RFC 5961's RST, SYN
+        // and ACK checks, PAWS) changes nothing here, neither by its
+        // options nor by their absence. Otherwise an off-path attacker
+        // who knows only the four-tuple could abort the connection (a
+        // bogus mapping), fall it back (an MP_FAIL, data without DSS) or
+        // make the two ends disagree on fallback and corrupt the stream.
+        // The subflow still answers it (an ACK, a challenge ACK).
+        if !self.subflows[i].tcp.acceptable(now, segment) {
+            self.subflows[i].tcp.handle_segment(now, segment);
+            self.after_input(now);
             return true;
         }
         let options = IncomingOptions::of(segment);
@@ -2221,18 +2263,16 @@ impl MptcpConnection {
                             // retransmissions the peer may still need.
                             self.reset_subflow_at(i, TcpRstReason::Unspecified);
                         } else {
-                            // `close`, not `shutdown`: nothing more will be
-                            // read here, and FIN-WAIT-2 then has a timeout
+                            // Not `shutdown`: FIN-WAIT-2 then has a timeout
                             // (the peer's FIN may never come if its side of
                             // this subflow was reset). Every byte up to the
                             // peer's DATA_FIN has arrived, so what the
-                            // subflow still holds are copies (a redundant
-                            // scheduler's, a reinjection's, a mapping not
-                            // complete here): discarded, or `close` would
-                            // reset the subflow for unread data and its FIN,
-                            // with our last DATA_ACK, would never go.
-                            sub.tcp.read_with(|head, tail| head.len() + tail.len());
-                            sub.tcp.close(now);
+                            // subflow holds or still receives are copies (a
+                            // redundant scheduler's, a reinjection in
+                            // flight, a mapping not complete here): thrown
+                            // away, not reset for, or the RST would cost
+                            // our last DATA_ACK and FIN.
+                            sub.tcp.close_discarding(now);
                         }
                     }
                 }
@@ -2244,16 +2284,20 @@ impl MptcpConnection {
     // ------------------------------------------------------------- timers
 
     /// When [`MptcpConnection::handle_timeout`] is next due.
+    ///
+    /// A closed connection has only its subflows' own timers (a RST or a
+    /// FIN still to send, TIME-WAIT): nothing at the data level is left
+    /// to retransmit, announce or wait for, so the endpoint can free it
+    /// once those end.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.subflows
-            .iter()
-            .filter_map(|s| {
-                s.tcp
-                    .poll_timeout()
-                    .into_iter()
-                    .chain(s.join_ack_timer)
-                    .min()
-            })
+        let subflows = self.subflows.iter().filter_map(|s| {
+            let join_ack = s.join_ack_timer.filter(|_| !self.closed);
+            s.tcp.poll_timeout().into_iter().chain(join_ack).min()
+        });
+        if self.closed {
+            return subflows.min();
+        }
+        subflows
             .chain(self.data_fin_timer)
             .chain(self.data_rtx_timer)
             .chain(self.signals.poll_timeout())
@@ -2263,6 +2307,13 @@ impl MptcpConnection {
 
     /// Run the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.closed {
+            for sub in &mut self.subflows {
+                sub.tcp.handle_timeout(now);
+            }
+            self.subflow_events(now);
+            return;
+        }
         if let Some(orphaned) = self.orphaned
             && orphaned.deadline <= now
             && !self.closed
@@ -2330,6 +2381,12 @@ impl MptcpConnection {
                 return;
             }
             self.data_fin_rto = (self.data_fin_rto * 2).min(self.config.tcp.max_rto);
+            if self.send_keys {
+                // No DSS from the server yet: perhaps our third ACK never
+                // reached it, and it waits for our keys before it takes a
+                // DSS. The keys go again on a pure ACK, then the DATA_FIN.
+                self.bare_keys_went = false;
+            }
             if let Some(sub) = self.signal_subflow() {
                 sub.tcp.request_ack();
             }
@@ -2353,6 +2410,7 @@ impl MptcpConnection {
     /// Arm the data-level timer while data is outstanding.
     fn arm_data_rtx(&mut self, now: Instant) {
         if self.mode == Mode::Mptcp
+            && !self.closed
             && self.data_rtx_timer.is_none()
             && self.data_una != self.data_nxt
         {
@@ -2407,13 +2465,15 @@ impl MptcpConnection {
         loop {
             let queued = self.data_una.wrapping_add(self.send.len() as u64);
             let unassigned = usize::try_from(diff(queued, self.data_nxt)).unwrap_or(0);
-            let n = unassigned.min(sub.tcp.writable()).min(self.scratch.len());
+            let n = unassigned
+                .min(sub.tcp.writable())
+                .min(self.scratch.capacity());
             if n == 0 {
                 return;
             }
-            let copied = self.send.peek(0, &mut self.scratch[..n]);
+            let copied = self.send.peek(0, &mut self.scratch.bytes_mut()[..n]);
             debug_assert_eq!(copied, n);
-            let written = sub.tcp.write(&self.scratch[..n]);
+            let written = sub.tcp.write(&self.scratch.bytes()[..n]);
             debug_assert_eq!(written, n);
             // The subflow delivers it; nothing to reinject later.
             self.send.consume(n);
@@ -2524,7 +2584,7 @@ impl MptcpConnection {
                 return;
             }
             let offset = usize::try_from(diff(dsn, self.data_una)).unwrap_or(0);
-            let copied = self.send.peek(offset, &mut self.scratch[..n]);
+            let copied = self.send.peek(offset, &mut self.scratch.bytes_mut()[..n]);
             debug_assert_eq!(copied, n);
             self.put_chunk(i, dsn, n);
             let next = dsn.wrapping_add(n as u64);
@@ -2609,12 +2669,12 @@ impl MptcpConnection {
     fn put_chunk(&mut self, i: usize, dsn: u64, n: usize) {
         let sub = &mut self.subflows[i];
         let start = sub.tcp.write_seq();
-        let written = sub.tcp.write(&self.scratch[..n]);
+        let written = sub.tcp.write(&self.scratch.bytes()[..n]);
         debug_assert_eq!(written, n);
         let relative = start.get().wrapping_sub(sub.tcp.iss().get());
         let checksum = self
             .checksum
-            .then(|| dss_checksum(dsn, relative, n as u16, &self.scratch[..n]));
+            .then(|| dss_checksum(dsn, relative, n as u16, &self.scratch.bytes()[..n]));
         let pushed = sub.tx.push(TxMapping {
             start,
             dsn,
@@ -2654,7 +2714,7 @@ impl MptcpConnection {
                 continue;
             }
             let offset = usize::try_from(diff(from, self.data_una)).unwrap_or(0);
-            let copied = self.send.peek(offset, &mut self.scratch[..n]);
+            let copied = self.send.peek(offset, &mut self.scratch.bytes_mut()[..n]);
             debug_assert_eq!(copied, n);
             self.put_chunk(i, from, n);
             self.candidates[k].space -= n as u64;
@@ -2727,6 +2787,9 @@ impl MptcpConnection {
             peer_key: self.peer_key,
             checksum: self.checksum,
             send_keys: self.send_keys,
+            bare_keys_went: self.bare_keys_went,
+            bare_keys_sent: false,
+            data_sent: false,
             iss: sub.tcp.iss(),
             tx: &sub.tx,
             data_ack,
@@ -2779,11 +2842,19 @@ impl MptcpConnection {
                     }
                     self.data_fin_timer = Some(now + self.data_fin_rto);
                 }
-            } else if n.is_some() && self.data_fin_timer.is_none() {
-                // A data segment took the pending ACK without the DATA_FIN
-                // (only pure ACKs carry it): ask for one more.
+            } else if n.is_some()
+                && self.data_fin_timer.is_none()
+                && (options.data_sent || options.bare_keys_sent)
+            {
+                // A data segment, or the keys on a pure ACK, took the
+                // pending ACK without the DATA_FIN (only pure ACKs carry
+                // it): ask for one more. Any other segment without it is
+                // no reason to ask again: that would never end.
                 sub.tcp.request_ack();
             }
+        }
+        if options.bare_keys_sent {
+            self.bare_keys_went = true;
         }
         if infinite_sent {
             // §3.7: the infinite mapping went; plain TCP from here on.

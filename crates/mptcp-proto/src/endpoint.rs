@@ -604,6 +604,15 @@ impl Endpoint {
         addr
     }
 
+    /// Bytes of buffer memory every connection holds together (see
+    /// [`MptcpConnection::buffer_bytes`]).
+    pub fn buffer_bytes(&self) -> usize {
+        self.connections
+            .values()
+            .map(MptcpConnection::buffer_bytes)
+            .sum()
+    }
+
     /// When [`Endpoint::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.connections

@@ -15,11 +15,13 @@
 //! and shut the windows that the retransmission of the hole needs.
 
 use crate::data_seq::diff;
+use mptcp_tcp::LazyStorage;
 
 /// The receive side of the data sequence space.
 #[derive(Debug)]
 pub struct Reassembly {
-    buf: Box<[u8]>,
+    /// The ring, allocated when the first byte arrives.
+    buf: LazyStorage,
     /// Ring index of the first unread byte.
     head: usize,
     /// In-order bytes not yet read, from `head`.
@@ -41,7 +43,7 @@ impl Reassembly {
     pub fn new(rcv_nxt: u64, capacity: usize, max_ranges: usize) -> Self {
         let max_ranges = max_ranges.max(1);
         Reassembly {
-            buf: vec![0; capacity.max(1)].into_boxed_slice(),
+            buf: LazyStorage::new(capacity.max(1)),
             head: 0,
             readable: 0,
             rcv_nxt,
@@ -56,6 +58,11 @@ impl Reassembly {
         self.rcv_nxt
     }
 
+    /// Bytes of memory it holds: 0 until the first byte arrives.
+    pub fn allocated(&self) -> usize {
+        self.buf.allocated()
+    }
+
     /// Bytes the application can read now.
     pub fn readable(&self) -> usize {
         self.readable
@@ -63,7 +70,7 @@ impl Reassembly {
 
     /// The connection-level receive window: room past the unread bytes.
     pub fn window(&self) -> usize {
-        self.buf.len() - self.readable
+        self.buf.capacity() - self.readable
     }
 
     /// Out-of-order bytes held.
@@ -116,10 +123,15 @@ impl Reassembly {
     /// Copy in-order bytes to `out`; returns how many.
     pub fn read(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.readable);
-        let first = n.min(self.buf.len() - self.head);
-        out[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
-        out[first..n].copy_from_slice(&self.buf[..n - first]);
-        self.head = (self.head + n) % self.buf.len();
+        if n == 0 {
+            return 0;
+        }
+        let cap = self.buf.capacity();
+        let first = n.min(cap - self.head);
+        let buf = self.buf.bytes();
+        out[..first].copy_from_slice(&buf[self.head..self.head + first]);
+        out[first..n].copy_from_slice(&buf[..n - first]);
+        self.head = (self.head + n) % cap;
         self.readable -= n;
         n
     }
@@ -161,11 +173,12 @@ impl Reassembly {
 
     /// Write bytes at `offset` past the in-order ones.
     fn copy_in(&mut self, offset: usize, data: &[u8]) {
-        let cap = self.buf.len();
+        let cap = self.buf.capacity();
         let at = (self.head + self.readable + offset) % cap;
         let first = data.len().min(cap - at);
-        self.buf[at..at + first].copy_from_slice(&data[..first]);
-        self.buf[..data.len() - first].copy_from_slice(&data[first..]);
+        let buf = self.buf.bytes_mut();
+        buf[at..at + first].copy_from_slice(&data[..first]);
+        buf[..data.len() - first].copy_from_slice(&data[first..]);
     }
 
     /// Make a range starting at `rcv_nxt` readable.

@@ -63,6 +63,12 @@ pub struct TcpConfig {
     pub max_ooo_ranges: usize,
     /// Most challenge ACKs (RFC 5961 §7) sent per second. Default 100.
     pub challenge_ack_limit: u32,
+    /// Least time between two ACKs that answer unacceptable segments
+    /// (outside the window, stale by PAWS, acknowledging what was never
+    /// sent). RFC 5961 §7 asks for such a limit, or one forged segment can
+    /// start an ACK ping-pong between two desynchronised ends. Default
+    /// 500 ms, Linux's `tcp_invalid_ratelimit`.
+    pub invalid_ack_interval: Duration,
     /// The congestion window used until `set_congestion_window` is called,
     /// in segments (RFC 6928 initial window). Default 10.
     pub initial_window_segments: u32,
@@ -123,6 +129,7 @@ impl Default for TcpConfig {
             nagle: true,
             max_ooo_ranges: 16,
             challenge_ack_limit: 100,
+            invalid_ack_interval: Duration::from_millis(500),
             initial_window_segments: 10,
             fast_open: false,
             keepalive: None,

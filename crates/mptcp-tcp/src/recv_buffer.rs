@@ -12,10 +12,12 @@
 //! they never wrap. Out-of-order data lives in the ring at its final place;
 //! a bounded list of ranges (`max_ranges`) says which parts are filled.
 
-/// The reassembly ring; allocated once.
+use crate::LazyStorage;
+
+/// The reassembly ring; allocated once, when the first byte arrives.
 #[derive(Debug)]
 pub(crate) struct RecvBuffer {
-    storage: Box<[u8]>,
+    storage: LazyStorage,
     head: u64,
     contig_end: u64,
     /// Filled ranges past `contig_end`: sorted, disjoint, not adjacent.
@@ -38,7 +40,7 @@ pub(crate) enum Inserted {
 impl RecvBuffer {
     pub(crate) fn new(capacity: usize, max_ranges: usize) -> Self {
         RecvBuffer {
-            storage: vec![0; capacity].into_boxed_slice(),
+            storage: LazyStorage::new(capacity),
             head: 0,
             contig_end: 0,
             ranges: Vec::with_capacity(max_ranges),
@@ -47,7 +49,12 @@ impl RecvBuffer {
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.storage.len()
+        self.storage.capacity()
+    }
+
+    /// Bytes of memory it holds: 0 until the first byte arrives.
+    pub(crate) fn allocated(&self) -> usize {
+        self.storage.allocated()
     }
 
     /// Bytes ready for the application.
@@ -80,8 +87,9 @@ impl RecvBuffer {
         let cap = self.capacity();
         let start = (pos % cap as u64) as usize;
         let first = data.len().min(cap - start);
-        self.storage[start..start + first].copy_from_slice(&data[..first]);
-        self.storage[..data.len() - first].copy_from_slice(&data[first..]);
+        let storage = self.storage.bytes_mut();
+        storage[start..start + first].copy_from_slice(&data[..first]);
+        storage[..data.len() - first].copy_from_slice(&data[first..]);
     }
 
     /// Store `data`, which starts `offset` bytes past the in-order data.
@@ -139,13 +147,14 @@ impl RecvBuffer {
     /// occupies: no copy.
     pub(crate) fn readable_slices(&self) -> (&[u8], &[u8]) {
         let n = self.readable();
+        if n == 0 {
+            return (&[], &[]);
+        }
         let cap = self.capacity();
         let start = (self.head % cap as u64) as usize;
         let first = n.min(cap - start);
-        (
-            &self.storage[start..start + first],
-            &self.storage[..n - first],
-        )
+        let storage = self.storage.bytes();
+        (&storage[start..start + first], &storage[..n - first])
     }
 
     /// Drop the `n` oldest in-order bytes (the application took them).
@@ -156,11 +165,15 @@ impl RecvBuffer {
     /// Copy in-order data into `out`; return how much.
     pub(crate) fn read(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.readable());
+        if n == 0 {
+            return 0;
+        }
         let cap = self.capacity();
         let start = (self.head % cap as u64) as usize;
         let first = n.min(cap - start);
-        out[..first].copy_from_slice(&self.storage[start..start + first]);
-        out[first..n].copy_from_slice(&self.storage[..n - first]);
+        let storage = self.storage.bytes();
+        out[..first].copy_from_slice(&storage[start..start + first]);
+        out[first..n].copy_from_slice(&storage[..n - first]);
         self.head += n as u64;
         n
     }

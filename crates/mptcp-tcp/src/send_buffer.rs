@@ -3,21 +3,24 @@
 //! Public because the MPTCP layer keeps its data-level send buffer in one
 //! too (offset 0 there is the oldest byte not DATA_ACKed).
 
-/// A byte ring allocated once at creation: appended at the back, read at
-/// any offset, dropped from the front.
+use crate::LazyStorage;
+
+/// A byte ring allocated once, at the first write: appended at the back,
+/// read at any offset, dropped from the front.
 #[derive(Debug)]
 pub struct SendBuffer {
-    storage: Box<[u8]>,
+    storage: LazyStorage,
     /// Index of the oldest byte.
     head: usize,
     len: usize,
 }
 
 impl SendBuffer {
-    /// A ring of `capacity` bytes (allocated now, never again).
+    /// A ring of `capacity` bytes (allocated at the first write, never
+    /// again).
     pub fn new(capacity: usize) -> Self {
         SendBuffer {
-            storage: vec![0; capacity].into_boxed_slice(),
+            storage: LazyStorage::new(capacity),
             head: 0,
             len: 0,
         }
@@ -35,7 +38,12 @@ impl SendBuffer {
 
     /// The most bytes it can hold.
     pub fn capacity(&self) -> usize {
-        self.storage.len()
+        self.storage.capacity()
+    }
+
+    /// Bytes of memory it holds: 0 until the first write.
+    pub fn allocated(&self) -> usize {
+        self.storage.allocated()
     }
 
     /// Room left.
@@ -46,11 +54,15 @@ impl SendBuffer {
     /// Append as much of `data` as fits; return how much did.
     pub fn write(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
+        if n == 0 {
+            return 0;
+        }
         let cap = self.capacity();
         let start = (self.head + self.len) % cap.max(1);
         let first = n.min(cap - start);
-        self.storage[start..start + first].copy_from_slice(&data[..first]);
-        self.storage[..n - first].copy_from_slice(&data[first..n]);
+        let storage = self.storage.bytes_mut();
+        storage[start..start + first].copy_from_slice(&data[..first]);
+        storage[..n - first].copy_from_slice(&data[first..n]);
         self.len += n;
         n
     }
@@ -65,8 +77,9 @@ impl SendBuffer {
         let cap = self.capacity();
         let start = (self.head + offset) % cap;
         let first = n.min(cap - start);
-        out[..first].copy_from_slice(&self.storage[start..start + first]);
-        out[first..n].copy_from_slice(&self.storage[..n - first]);
+        let storage = self.storage.bytes();
+        out[..first].copy_from_slice(&storage[start..start + first]);
+        out[first..n].copy_from_slice(&storage[..n - first]);
         n
     }
 
@@ -80,10 +93,8 @@ impl SendBuffer {
         let cap = self.capacity();
         let start = (self.head + offset) % cap;
         let first = n.min(cap - start);
-        (
-            &self.storage[start..start + first],
-            &self.storage[..n - first],
-        )
+        let storage = self.storage.bytes();
+        (&storage[start..start + first], &storage[..n - first])
     }
 
     /// Drop the `n` oldest bytes (acknowledged by the peer).

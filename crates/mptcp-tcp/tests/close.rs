@@ -293,3 +293,54 @@ fn close_with_unread_data_resets() {
     conn.close(ms(2));
     assert_eq!(conn.state(), State::FinWait1);
 }
+
+/// Issue 18, item 6: MPTCP closes its subflows once both DATA_FINs are
+/// acknowledged, while a reinjected copy may still be on its way. After
+/// `close` such data meant a RST (abort-on-data) and the last ACK and FIN
+/// never left; after `close_discarding` it is acknowledged and dropped,
+/// and the close completes.
+#[test]
+fn data_after_close_discarding_is_acknowledged_not_reset() {
+    let (mut conn, iss) = established();
+    conn.close_discarding(ms(1));
+    let fin = recv(&mut conn, ms(1));
+    assert!(fin.flags.contains(FIN));
+    // The peer's late copy of data, then its ACK of our FIN and its FIN.
+    send(
+        &mut conn,
+        ms(2),
+        In::new(ACK, PEER_ISS + 1, iss + 1).payload(&[3; 50]),
+    );
+    // The ACK may be delayed: run the timer.
+    let ack = try_recv(&mut conn, ms(2)).unwrap_or_else(|| {
+        let t = conn.poll_timeout().unwrap();
+        conn.handle_timeout(t);
+        recv(&mut conn, t)
+    });
+    assert!(!ack.flags.contains(RST), "{ack:?}");
+    assert_eq!(ack.ack, PEER_ISS + 51);
+    assert_eq!(conn.readable(), 0, "thrown away");
+    send(
+        &mut conn,
+        ms(300),
+        In::new(ACK | FIN, PEER_ISS + 51, iss + 2),
+    );
+    assert_eq!(recv(&mut conn, ms(300)).ack, PEER_ISS + 52);
+    assert_eq!(conn.state(), State::TimeWait);
+    assert!(!events(&mut conn).contains(&Event::Reset));
+}
+
+/// Plain `close` keeps Linux's abort-on-data (RFC 2525 §2.17).
+#[test]
+fn data_after_close_is_still_reset() {
+    let (mut conn, iss) = established();
+    conn.close(ms(1));
+    let _fin = recv(&mut conn, ms(1));
+    send(
+        &mut conn,
+        ms(2),
+        In::new(ACK, PEER_ISS + 1, iss + 1).payload(&[3; 50]),
+    );
+    assert!(recv(&mut conn, ms(2)).flags.contains(RST));
+    assert!(events(&mut conn).contains(&Event::Reset));
+}

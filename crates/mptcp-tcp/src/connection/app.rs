@@ -89,6 +89,22 @@ impl Connection {
         self.arm_fin_wait2(now);
     }
 
+    /// Close as [`Connection::close`] does, for a layer above that has
+    /// everything it needs from this connection (MPTCP once both DATA_FINs
+    /// are acknowledged, RFC 8684 §3.3.3): unread data is dropped, and
+    /// what the peer still sends is acknowledged and thrown away instead of
+    /// answered with a RST. Such data can only be copies (a reinjection
+    /// still in flight when the data level finished), and a RST for one
+    /// would cost the ACK and FIN that end the connection cleanly.
+    /// FIN-WAIT-2 still lasts at most [`TcpConfig::fin_wait2_timeout`].
+    pub fn close_discarding(&mut self, now: Instant) {
+        let n = self.rcv.recv_buf.readable();
+        self.rcv.recv_buf.advance(n);
+        self.after_read(n);
+        self.discard_input = true;
+        self.close(now);
+    }
+
     /// Reset the connection: a RST goes out (if the peer knows of us) and
     /// the state becomes CLOSED at once (RFC 9293 §3.10.5).
     pub fn abort(&mut self) {

@@ -65,6 +65,38 @@ impl SegOptions {
     }
 }
 
+/// What [`Connection::screen`] decided about a segment.
+#[derive(Clone, Copy, Debug)]
+enum Verdict {
+    /// Acceptable: process it, from `seq` (past a SYN already held).
+    Accept { seq: SubflowSeq },
+    /// Dropped without a word.
+    Drop,
+    /// Our SYN-ACK was lost: send it again.
+    RetransmittedSyn,
+    /// RFC 5961: a SYN, or a RST in the window but not at RCV.NXT.
+    ChallengeAck,
+    /// A RST exactly at RCV.NXT.
+    Reset,
+    /// Bytes we have already, again: answered with an ACK, dropped.
+    OldCopy,
+    /// Far outside the window, stale (PAWS), or acknowledging what we
+    /// never sent: answered with an ACK at a limited rate, dropped.
+    Unacceptable,
+    /// TIME-WAIT: the peer's FIN again.
+    FinAgainInTimeWait,
+    /// SYN-RECEIVED: the ACK does not acknowledge our SYN.
+    BadSynAck,
+}
+
+/// A [`Verdict`], and whether TS.Recent is too old to judge by (RFC 7323
+/// §5.5: it is replaced by the segment's TSval).
+#[derive(Clone, Copy, Debug)]
+struct Screened {
+    verdict: Verdict,
+    paws_idle: bool,
+}
+
 impl Connection {
     /// Process one segment addressed to this connection, and say what was
     /// done with it (see [`Received`]: whether it was accepted, where its
@@ -230,8 +262,56 @@ impl Connection {
         self.timers.consecutive_rtos = 0;
     }
 
-    /// RFC 9293 §3.10.7.4, for SYN-RECEIVED and every synchronized state.
-    fn on_synchronized(&mut self, now: Instant, seg: &Segment<'_>, opts: &SegOptions) {
+    /// Whether `segment` would pass every check this engine makes before
+    /// acting on a segment (the four-tuple, RFC 9293 §3.10.7's
+    /// acceptability tests, the RFC 5961 RST, SYN and ACK checks, PAWS,
+    /// RFC 7323 §3.2's missing timestamps), without changing anything.
+    ///
+    /// The layer above asks this before it acts on the segment's own
+    /// options: an MPTCP option on a segment TCP drops must change nothing
+    /// (an off-path attacker who knows the four-tuple could otherwise
+    /// downgrade or abort the connection). `true` is exactly when
+    /// [`handle_segment`](Self::handle_segment) would report
+    /// [`Received::accepted`], up to what processing the segment changes.
+    pub fn acceptable(&self, now: Instant, segment: &Segment<'_>) -> bool {
+        let local = SocketAddr::new(segment.dst(), segment.dst_port());
+        let remote = SocketAddr::new(segment.src(), segment.src_port());
+        if local != self.tuple.local || (self.state != State::Listen && remote != self.tuple.remote)
+        {
+            return false;
+        }
+        let flags = segment.flags();
+        let (syn, rst, has_ack) = (
+            flags.contains(TcpFlags::SYN),
+            flags.contains(TcpFlags::RST),
+            flags.contains(TcpFlags::ACK),
+        );
+        match self.state {
+            State::Closed => false,
+            State::Listen => syn && !rst && !has_ack,
+            State::SynSent => {
+                let ack = SubflowSeq(segment.ack());
+                let ack_ok = has_ack && self.iss < ack && ack <= self.snd_max;
+                if rst {
+                    ack_ok && self.snd_una < ack
+                } else {
+                    syn && (!has_ack || ack_ok)
+                }
+            }
+            _ => {
+                let opts = SegOptions::parse(segment);
+                matches!(
+                    self.screen(now, segment, &opts).verdict,
+                    Verdict::Accept { .. } | Verdict::Reset
+                )
+            }
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4's checks, with RFC 5961's and RFC 7323's, of a
+    /// segment in SYN-RECEIVED or a synchronized state: what to do with
+    /// it, decided without changing anything (see [`Self::acceptable`]).
+    fn screen(&self, now: Instant, seg: &Segment<'_>, opts: &SegOptions) -> Screened {
         let flags = seg.flags();
         let mut seq = SubflowSeq(seg.seq());
         let ack = SubflowSeq(seg.ack());
@@ -240,90 +320,163 @@ impl Connection {
         let has_ack = flags.contains(TcpFlags::ACK);
         let payload = seg.payload();
         let fin = flags.contains(TcpFlags::FIN);
+        let mut paws_idle = false;
+        let verdict = 'verdict: {
+            // RFC 7323 §3.2: once negotiated, a non-RST segment without
+            // timestamps "SHOULD be silently dropped".
+            if self.ts_enabled && !rst && opts.timestamps.is_none() {
+                break 'verdict Verdict::Drop;
+            }
+            // Simultaneous open: the peer's SYN-ACK arrives in SYN-RECEIVED.
+            // Its SYN is the one we already have; keep the ACK.
+            if self.state == State::SynReceived
+                && syn
+                && has_ack
+                && !rst
+                && seq == self.rcv.irs
+                && ack == self.snd_nxt
+            {
+                seq = seq + 1u32;
+                syn = false;
+            }
+            if syn && !rst {
+                if self.state == State::SynReceived && !has_ack && seq == self.rcv.irs {
+                    // A retransmitted SYN: our SYN-ACK was lost.
+                    break 'verdict Verdict::RetransmittedSyn;
+                }
+                // RFC 5961 §4.2: "If the SYN bit is set, irrespective of the
+                // sequence number, TCP MUST send an ACK (also referred to as
+                // challenge ACK) to the remote peer".
+                break 'verdict Verdict::ChallengeAck;
+            }
+            // RFC 7323 §5.3 R1 (PAWS): a segment whose TSval is older than
+            // TS.Recent is a duplicate; answer with an ACK and drop it.
+            if let (true, Some((tsval, _))) = (self.ts_enabled, opts.timestamps) {
+                let stale = (tsval.wrapping_sub(self.ts_recent) as i32) < 0;
+                if stale && !rst {
+                    if now - self.ts_recent_at > PAWS_IDLE {
+                        // RFC 7323 §5.5: TS.Recent is too old to judge by.
+                        paws_idle = true;
+                    } else {
+                        break 'verdict Verdict::Unacceptable;
+                    }
+                }
+            }
 
-        // RFC 7323 §3.2: once negotiated, a non-RST segment without
-        // timestamps "SHOULD be silently dropped".
-        if self.ts_enabled && !rst && opts.timestamps.is_none() {
-            return;
+            let seg_len = payload.len() as u32 + u32::from(fin) + u32::from(syn);
+            let wnd = self.rcv.recv_buf.window() as u32;
+            let in_window = |s: SubflowSeq| self.rcv.rcv_nxt <= s && s < self.rcv.rcv_nxt + wnd;
+            let acceptable = match (seg_len == 0, wnd == 0) {
+                (true, true) => seq == self.rcv.rcv_nxt,
+                (true, false) => in_window(seq),
+                (false, true) => false,
+                (false, false) => in_window(seq) || in_window(seq + (seg_len - 1)),
+            };
+            if rst {
+                // RFC 5961 §3.2: reset only on an exact match of RCV.NXT; an
+                // in-window RST gets a challenge ACK; anything else is dropped.
+                break 'verdict if seq == self.rcv.rcv_nxt {
+                    Verdict::Reset
+                } else if in_window(seq) || (wnd == 0 && seq == self.rcv.rcv_nxt) {
+                    Verdict::ChallengeAck
+                } else {
+                    Verdict::Drop
+                };
+            }
+            if !acceptable {
+                // RFC 9293 §3.10.7.4, TIME-WAIT: "The only thing that can
+                // arrive in this state is a retransmission of the remote FIN.
+                // Acknowledge it, and restart the 2 MSL timeout."
+                let fin_again = self.state == State::TimeWait
+                    && fin
+                    && seq + payload.len() + 1u32 == self.rcv.rcv_nxt;
+                // A copy of bytes we have (a retransmission that crossed
+                // our ACK) ends at most one receive buffer behind RCV.NXT;
+                // its ACK goes at once. Anything else is out of reach of
+                // an honest peer and answered at a limited rate.
+                let behind = self.rcv.rcv_nxt.diff(seq + seg_len);
+                let old_copy =
+                    (0..=self.rcv.recv_buf.capacity() as i64).contains(&i64::from(behind));
+                break 'verdict if fin_again {
+                    Verdict::FinAgainInTimeWait
+                } else if old_copy {
+                    Verdict::OldCopy
+                } else {
+                    Verdict::Unacceptable
+                };
+            }
+            if !has_ack {
+                break 'verdict Verdict::Drop;
+            }
+            if self.state == State::SynReceived && !(self.snd_una < ack && ack <= self.snd_max) {
+                // "If the segment acknowledgment is not acceptable, form a
+                // reset segment <SEQ=SEG.ACK><CTL=RST> and send it."
+                break 'verdict Verdict::BadSynAck;
+            }
+            // RFC 5961 §5.2: the ACK is acceptable only within
+            // [SND.UNA - MAX.SND.WND, SND.NXT]; otherwise ACK and drop.
+            let floor = if self.state == State::SynReceived {
+                ack
+            } else {
+                self.snd_una - self.max_snd_wnd
+            };
+            if ack > self.snd_max || ack < floor {
+                break 'verdict Verdict::Unacceptable;
+            }
+            Verdict::Accept { seq }
+        };
+        Screened { verdict, paws_idle }
+    }
+
+    /// RFC 9293 §3.10.7.4, for SYN-RECEIVED and every synchronized state.
+    fn on_synchronized(&mut self, now: Instant, seg: &Segment<'_>, opts: &SegOptions) {
+        let flags = seg.flags();
+        let ack = SubflowSeq(seg.ack());
+        let payload = seg.payload();
+        let fin = flags.contains(TcpFlags::FIN);
+        let screened = self.screen(now, seg, opts);
+        if screened.paws_idle {
+            if let Some((tsval, _)) = opts.timestamps {
+                self.ts_recent = tsval;
+                self.ts_recent_at = now;
+            }
         }
-        // Simultaneous open: the peer's SYN-ACK arrives in SYN-RECEIVED.
-        // Its SYN is the one we already have; keep the ACK.
-        if self.state == State::SynReceived
-            && syn
-            && has_ack
-            && !rst
-            && seq == self.rcv.irs
-            && ack == self.snd_nxt
-        {
-            seq = seq + 1u32;
-            syn = false;
-        }
-        if syn && !rst {
-            if self.state == State::SynReceived && !has_ack && seq == self.rcv.irs {
-                // A retransmitted SYN: our SYN-ACK was lost.
+        let seq = match screened.verdict {
+            Verdict::Accept { seq } => seq,
+            Verdict::Drop => return,
+            Verdict::RetransmittedSyn => {
                 self.ctl_pending = true;
                 return;
             }
-            // RFC 5961 §4.2: "If the SYN bit is set, irrespective of the
-            // sequence number, TCP MUST send an ACK (also referred to as
-            // challenge ACK) to the remote peer".
-            self.challenge_ack(now);
-            return;
-        }
-        // RFC 7323 §5.3 R1 (PAWS): a segment whose TSval is older than
-        // TS.Recent is a duplicate; answer with an ACK and drop it.
-        if let (true, Some((tsval, _))) = (self.ts_enabled, opts.timestamps) {
-            let stale = (tsval.wrapping_sub(self.ts_recent) as i32) < 0;
-            if stale && !rst {
-                if now - self.ts_recent_at > PAWS_IDLE {
-                    // RFC 7323 §5.5: TS.Recent is too old to judge by.
-                    self.ts_recent = tsval;
-                    self.ts_recent_at = now;
-                } else {
-                    self.ack_pending = true;
-                    return;
-                }
-            }
-        }
-
-        let seg_len = payload.len() as u32 + u32::from(fin) + u32::from(syn);
-        let wnd = self.rcv.recv_buf.window() as u32;
-        let in_window = |s: SubflowSeq| self.rcv.rcv_nxt <= s && s < self.rcv.rcv_nxt + wnd;
-        let acceptable = match (seg_len == 0, wnd == 0) {
-            (true, true) => seq == self.rcv.rcv_nxt,
-            (true, false) => in_window(seq),
-            (false, true) => false,
-            (false, false) => in_window(seq) || in_window(seq + (seg_len - 1)),
-        };
-
-        if rst {
-            // RFC 5961 §3.2: reset only on an exact match of RCV.NXT; an
-            // in-window RST gets a challenge ACK; anything else is dropped.
-            if seq == self.rcv.rcv_nxt {
-                self.terminate(Event::Reset);
-            } else if in_window(seq) || (wnd == 0 && seq == self.rcv.rcv_nxt) {
+            Verdict::ChallengeAck => {
                 self.challenge_ack(now);
+                return;
             }
-            return;
-        }
-        if !acceptable {
-            // RFC 9293: "If an incoming segment is not acceptable, an
-            // acknowledgment should be sent in reply".
-            self.ack_pending = true;
-            // RFC 9293 §3.10.7.4, TIME-WAIT: "The only thing that can arrive
-            // in this state is a retransmission of the remote FIN.
-            // Acknowledge it, and restart the 2 MSL timeout."
-            if self.state == State::TimeWait
-                && fin
-                && seq + payload.len() + 1u32 == self.rcv.rcv_nxt
-            {
+            Verdict::Reset => {
+                self.terminate(Event::Reset);
+                return;
+            }
+            Verdict::Unacceptable => {
+                // RFC 9293: "If an incoming segment is not acceptable, an
+                // acknowledgment should be sent in reply", at a limited
+                // rate (RFC 5961 §7).
+                self.invalid_ack(now);
+                return;
+            }
+            Verdict::OldCopy => {
+                self.ack_pending = true;
+                return;
+            }
+            Verdict::FinAgainInTimeWait => {
+                self.ack_pending = true;
                 self.timers.time_wait_deadline = Some(now + self.config.time_wait);
+                return;
             }
-            return;
-        }
-        if !has_ack {
-            return;
-        }
+            Verdict::BadSynAck => {
+                self.rst_pending = Some((ack, None));
+                return;
+            }
+        };
 
         // RFC 7323 §4.3: remember TSval of the segment that covers the
         // ACK we last sent.
@@ -335,27 +488,14 @@ impl Connection {
         }
 
         if self.state == State::SynReceived {
-            if self.snd_una < ack && ack <= self.snd_max {
-                self.on_syn_acked(now, ack, opts);
-                self.snd_wnd = u32::from(seg.window()) << self.snd_shift;
-                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
-                self.snd_wl1 = seq;
-                self.snd_wl2 = ack;
-                self.establish();
-            } else {
-                // "If the segment acknowledgment is not acceptable, form a
-                // reset segment <SEQ=SEG.ACK><CTL=RST> and send it."
-                self.rst_pending = Some((ack, None));
-                return;
-            }
+            self.on_syn_acked(now, ack, opts);
+            self.snd_wnd = u32::from(seg.window()) << self.snd_shift;
+            self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+            self.snd_wl1 = seq;
+            self.snd_wl2 = ack;
+            self.establish();
         }
 
-        // RFC 5961 §5.2: the ACK is acceptable only within
-        // [SND.UNA - MAX.SND.WND, SND.NXT]; otherwise ACK and drop.
-        if ack > self.snd_max || ack < self.snd_una - self.max_snd_wnd {
-            self.ack_pending = true;
-            return;
-        }
         self.received.accepted = true;
         if self.snd_wnd == 0 {
             // The peer is alive and answering our zero-window probes.
@@ -433,6 +573,7 @@ impl Connection {
         // RFC 2525 §2.17 (Linux's TCPAbortOnData): nobody will read new
         // data after close(), so say so with a RST rather than ACK it.
         if self.app_closed
+            && !self.discard_input
             && self.state.can_receive()
             && seq + payload.len() > self.rcv.rcv_nxt
             && !payload.is_empty()
@@ -445,6 +586,11 @@ impl Connection {
         if self.state.can_receive() && !payload.is_empty() {
             self.received.payload = Some((seq, payload.len()));
             self.on_payload(now, seq, payload);
+            if self.discard_input {
+                let n = self.rcv.recv_buf.readable();
+                self.rcv.recv_buf.advance(n);
+                self.after_read(n);
+            }
         }
         // FIN.
         if fin {
@@ -465,6 +611,17 @@ impl Connection {
             }
         }
         self.arm_persist(now);
+    }
+
+    /// The ACK that answers an unacceptable segment, at most one per
+    /// [`TcpConfig::invalid_ack_interval`](crate::TcpConfig) (Linux's
+    /// `tcp_oow_rate_limited`).
+    fn invalid_ack(&mut self, now: Instant) {
+        let interval = self.config.invalid_ack_interval;
+        if self.last_invalid_ack.is_none_or(|t| now - t >= interval) {
+            self.last_invalid_ack = Some(now);
+            self.ack_pending = true;
+        }
     }
 
     /// RFC 5961 §7: rate-limited challenge ACK.

@@ -143,6 +143,9 @@ pub struct Connection {
     timers: Timers,
     /// `close()` was called: the application reads no more.
     app_closed: bool,
+    /// `close_discarding()` was called: new data is acknowledged and
+    /// thrown away rather than answered with a RST.
+    discard_input: bool,
 
     // What to send next.
     ctl_pending: bool,
@@ -151,6 +154,8 @@ pub struct Connection {
     rst_pending: Option<(SubflowSeq, Option<SubflowSeq>)>,
     challenge_window: Instant,
     challenge_count: u32,
+    /// When an ACK last answered an unacceptable segment.
+    last_invalid_ack: Option<Instant>,
 
     // Congestion.
     cwnd: u64,
@@ -232,12 +237,14 @@ impl Connection {
             last_sample: None,
             timers: Timers::default(),
             app_closed: false,
+            discard_input: false,
             ctl_pending: false,
             ack_pending: false,
             force_one: false,
             rst_pending: None,
             challenge_window: now,
             challenge_count: 0,
+            last_invalid_ack: None,
             cwnd,
             recovery: Recovery::new(iss),
             events: VecDeque::with_capacity(8),
@@ -474,6 +481,12 @@ impl Connection {
     /// Return the (send, receive) window-scale shifts in use.
     pub fn window_shifts(&self) -> (u8, u8) {
         (self.snd_shift, self.rcv_shift)
+    }
+
+    /// Bytes of buffer memory this connection holds (send and receive
+    /// rings): none until the first byte is written or arrives.
+    pub fn buffer_bytes(&self) -> usize {
+        self.send_buf.allocated() + self.rcv.recv_buf.allocated()
     }
 
     /// Return bytes ready to `read`.

@@ -327,18 +327,25 @@ impl Connection {
         self.transmit_ack_at(now, buf, source, self.acceptable_seq())
     }
 
-    /// The sequence number of a segment without data: SND.NXT, unless a
-    /// zero-window probe carried it past the peer's window. A segment
-    /// beyond RCV.NXT + RCV.WND is unacceptable (RFC 9293 §3.10.7.4),
-    /// and the peer would drop our ACK with it: while its window stays
-    /// shut it would never learn what we received (Linux sends its ACKs
-    /// at the window's edge for the same reason, `tcp_acceptable_seq`).
+    /// The sequence number of a segment without data: the highest sent
+    /// (SND.MAX), unless a zero-window probe carried it past the peer's
+    /// window. Not SND.NXT: after a timeout, go-back-N rewinds SND.NXT to
+    /// SND.UNA, and a peer that already received beyond it would find our
+    /// ACKs below its RCV.NXT, unacceptable (RFC 9293 §3.10.7.4): it would
+    /// ignore what they acknowledge and answer each with an ACK of its
+    /// own. (Linux's SND.NXT never goes back, `tcp_acceptable_seq`.) A
+    /// segment beyond RCV.NXT + RCV.WND is unacceptable too: while the
+    /// peer's window stays shut it would never learn what we received, so
+    /// the ACK then sits at the window's edge.
     fn acceptable_seq(&self) -> SubflowSeq {
+        if !self.state.is_synchronized() {
+            return self.snd_nxt;
+        }
         let right = self.snd_una + self.snd_wnd;
-        if self.state.is_synchronized() && right < self.snd_nxt {
+        if right < self.snd_max {
             right
         } else {
-            self.snd_nxt
+            self.snd_max
         }
     }
 
