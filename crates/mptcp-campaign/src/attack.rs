@@ -267,7 +267,8 @@ impl Attacker {
 
     /// A packet an endpoint sent to a stranger's address at `now`: a flood's
     /// stranger answers a join's SYN/ACK with a third ACK whose HMAC it
-    /// cannot know (or a reset), and leaves every other SYN/ACK half-open.
+    /// cannot know (or a reset), now and then an MP_CAPABLE SYN/ACK with a
+    /// blind third ACK carrying data, and leaves the others half-open.
     pub fn at_stranger(&mut self, now: Instant, packet: &[u8], out: &mut Vec<Forged>) {
         if self.mode != Mode::Flood || self.stopped {
             return;
@@ -280,14 +281,19 @@ impl Attacker {
         }
         let mut ts = None;
         let mut join = false;
+        let mut capable = None;
         for option in seg.options().flatten() {
             match option {
                 TcpOption::Timestamps { tsval, .. } => ts = Some(tsval),
                 TcpOption::Mptcp(MptcpOption::MpJoin(MpJoin::SynAck { .. })) => join = true,
+                TcpOption::Mptcp(MptcpOption::MpCapable(MpCapable {
+                    keys: CapableKeys::Sender(key),
+                    ..
+                })) => capable = Some(key),
                 _ => {}
             }
         }
-        if !join || self.e.exhausted() {
+        if self.e.exhausted() {
             return;
         }
         let e = &mut self.e;
@@ -299,14 +305,39 @@ impl Attacker {
         b.window = 65535;
         b.timestamps = ts.map(|tsecr| (e.u32(), tsecr));
         let mut hmac = [0; 20];
-        match e.below(10) {
-            0 => return,
-            1 => b.flags = TcpFlags::RST,
-            _ => {
-                e.fill(&mut hmac);
-                b.flags = TcpFlags::ACK;
-                b.mptcp = Some(MptcpOption::MpJoin(MpJoin::Ack { hmac }));
+        let payload = [0x5a; 512];
+        if join {
+            match e.below(10) {
+                0 => return,
+                1 => b.flags = TcpFlags::RST,
+                _ => {
+                    e.fill(&mut hmac);
+                    b.flags = TcpFlags::ACK;
+                    b.mptcp = Some(MptcpOption::MpJoin(MpJoin::Ack { hmac }));
+                }
             }
+        } else if let Some(key) = capable {
+            // A flood's SYN answered: a blind third ACK with data, its ACK
+            // number far from the SYN/ACK's (a spoofer's guess). It must
+            // neither establish the connection nor make it take buffers.
+            if !e.chance(300) {
+                return;
+            }
+            b.ack = b.ack.wrapping_add(far(e));
+            b.flags = TcpFlags::ACK | TcpFlags::PSH;
+            b.payload = &payload;
+            b.mptcp = Some(MptcpOption::MpCapable(MpCapable {
+                version: 1,
+                flags: MpCapableFlags(0x01),
+                keys: CapableKeys::WithData {
+                    sender: mptcp_wire::Key(e.u64()),
+                    receiver: key,
+                    data_len: payload.len() as u16,
+                    checksum: None,
+                },
+            }));
+        } else {
+            return;
         }
         if let Some(bytes) = forge::emit(b) {
             let at = now + Duration::from_micros(1);

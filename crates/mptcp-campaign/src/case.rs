@@ -32,7 +32,7 @@ use crate::mutate::Mutator;
 use crate::network::{Arrival, Host, Network};
 use crate::observe::Observer;
 use crate::oracle::{Finding, Oracle, TRANSMIT_LOOP};
-use crate::wire::describe;
+use crate::wire::{describe, describe_diff};
 
 /// Virtual time the honest transfer may take, from the first SYN to both
 /// sides' `Closed`.
@@ -44,6 +44,9 @@ pub const FREE_LIMIT: Duration = Duration::from_secs(300);
 /// Rounds at one instant in which a timer handled at that instant may still
 /// be due before it counts as stuck in the past.
 const STUCK_ROUNDS: u32 = 3;
+/// Buffer bytes a half-open connection may hold: its buffers come with its
+/// first byte, so a SYN flood costs state, not memory.
+const HALF_OPEN_BYTES: usize = 16 * 1024;
 /// Packet buffer: larger than any segment an endpoint writes.
 const BUF: usize = 65_536;
 
@@ -557,7 +560,15 @@ impl Case {
                 self.net.transmit(now, src, dst, copy.bytes, copy.extra);
             }
         } else if let Some(m) = &mut self.mutator {
+            let original = self.trace.then(|| packet.clone());
             for p in m.mutate(packet) {
+                if original.as_ref().is_some_and(|o| *o != p) {
+                    eprintln!(
+                        "{} mutated {}",
+                        secs(now),
+                        describe_diff(original.as_deref().unwrap_or(&[]), &p)
+                    );
+                }
                 self.net.transmit(now, src, dst, p, Duration::ZERO);
             }
         } else {
@@ -593,12 +604,23 @@ impl Case {
         let mut half_open = 0;
         let server = &mut self.server;
         self.others.retain(|&id| server.connection(id).is_some());
+        let mut costly = None;
         for &id in self.others.iter().chain(self.apps[SERVER].id.iter()) {
             if let Some(c) = server.connection(id)
                 && c.initial_subflow().state() == State::SynReceived
             {
                 half_open += 1;
+                let bytes = c.buffer_bytes();
+                if bytes > HALF_OPEN_BYTES {
+                    costly = Some((id, bytes));
+                }
             }
+        }
+        if let Some((id, bytes)) = costly {
+            let d = format!(
+                "half-open connection {id:?} holds {bytes} buffer bytes (at most {HALF_OPEN_BYTES}: a SYN flood must not take memory)"
+            );
+            self.find(Oracle::Limits, d);
         }
         if half_open > max_half {
             let d = format!("server holds {half_open} half-open connections, limit {max_half}");

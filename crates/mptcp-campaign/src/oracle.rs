@@ -19,7 +19,8 @@ pub enum Oracle {
     /// still held (`Endpoint::len() > 0`) long after every timer could run out.
     ClosedHeld,
     /// A configured limit was exceeded (connections, half-open connections,
-    /// subflows, addresses, buffered bytes).
+    /// subflows, addresses, buffered bytes), or a half-open connection
+    /// holds buffers.
     Limits,
     /// The application read bytes other than those the peer wrote.
     ByteStream,

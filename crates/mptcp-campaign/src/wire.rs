@@ -158,6 +158,20 @@ pub fn describe(packet: &[u8]) -> String {
     s
 }
 
+/// A mutated packet in a few words, with the offsets of the TCP bytes that
+/// differ from `original`.
+pub fn describe_diff(original: &[u8], mutated: &[u8]) -> String {
+    let start = tcp_layout(mutated).map_or(0, |(s, _, _)| s);
+    let changed: Vec<String> = original
+        .iter()
+        .zip(mutated)
+        .enumerate()
+        .filter(|(i, (a, b))| a != b && !(start + 16..start + 18).contains(i))
+        .map(|(i, (a, b))| format!("tcp[{}] {a:#04x}->{b:#04x}", i.wrapping_sub(start)))
+        .collect();
+    format!("{} ({})", describe(mutated), changed.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
