@@ -276,9 +276,13 @@ impl Case {
             forged: self.attacker.forged + self.mutator.as_ref().map_or(0, |m| m.mutated),
             elapsed: self.now.since_epoch(),
             outcome: format!(
-                "{}; {}",
+                "{}; {}{}",
                 self.apps[CLIENT].status(),
-                self.apps[SERVER].status()
+                self.apps[SERVER].status(),
+                self.impairer
+                    .as_ref()
+                    .map(|i| format!("; network dropped {} re-encoded {}", i.dropped, i.reencoded))
+                    .unwrap_or_default()
             ),
         }
     }
@@ -605,13 +609,15 @@ impl Case {
         let server = &mut self.server;
         self.others.retain(|&id| server.connection(id).is_some());
         let mut costly = None;
-        for &id in self.others.iter().chain(self.apps[SERVER].id.iter()) {
+        let honest = self.apps[SERVER].id;
+        for &id in self.others.iter().chain(honest.iter()) {
             if let Some(c) = server.connection(id)
                 && c.initial_subflow().state() == State::SynReceived
             {
                 half_open += 1;
+                // The honest server writes at accept: its buffers are its own.
                 let bytes = c.buffer_bytes();
-                if bytes > HALF_OPEN_BYTES {
+                if Some(id) != honest && bytes > HALF_OPEN_BYTES {
                     costly = Some((id, bytes));
                 }
             }

@@ -17,6 +17,15 @@
 //! or bytes, [`report`] counts them; the `campaign` binary runs them for
 //! minutes, `tests/` replays fixed seeds and the fuzz corpus, and
 //! `fuzz/fuzz_targets/endpoint.rs` feeds [`fuzzing::endpoint`].
+//!
+//! ```text
+//! cargo test -p mptcp-campaign                    # fixed seeds per mode, and the fuzz corpus
+//! cargo run --profile campaign -p mptcp-campaign -- --minutes 30 --mode all
+//! cargo run --profile campaign -p mptcp-campaign -- --seed 44 --mode off-path --trace
+//! cd fuzz && cargo +nightly fuzz run endpoint     # bytes -> a case
+//! ```
+//!
+//! Finding lines are stable: `finding mode=M seed=N oracle=O: what happened`.
 
 pub mod app;
 pub mod attack;
