@@ -159,6 +159,8 @@ struct Subflow {
     join_ack_retries: u32,
     /// Closed, reset or refused, and reported.
     gone: bool,
+    /// The peer's FIN on this subflow arrived.
+    fin_received: bool,
     /// When this subflow was last penalised for holding up the window.
     penalised_at: Option<Instant>,
     /// A DSS checksum failed at this data sequence number: the reset
@@ -191,6 +193,7 @@ impl Subflow {
             join_ack_timer: None,
             join_ack_retries: 0,
             gone: false,
+            fin_received: false,
             penalised_at: None,
             fail_dsn: None,
             sent_upto: None,
@@ -1363,6 +1366,20 @@ impl MptcpConnection {
         // bogus mapping), fall it back (an MP_FAIL, data without DSS) or
         // make the two ends disagree on fallback and corrupt the stream.
         // The subflow still answers it (an ACK, a challenge ACK).
+        let flags = segment.flags();
+        if self.subflows[i].tcp.state() == State::SynSent
+            && flags.contains(TcpFlags::SYN)
+            && !flags.intersects(TcpFlags::ACK | TcpFlags::RST)
+            && (i > 0 || self.mode == Mode::Handshake)
+        {
+            // A SYN without ACK in SYN-SENT is a simultaneous open to TCP
+            // (RFC 9293 §3.5), whatever its sequence number: an off-path
+            // attacker could use one to turn a join or an MP_CAPABLE
+            // handshake into something RFC 8684 does not define and have
+            // its options acted on. MPTCP has no simultaneous open (Linux
+            // refuses it too): dropped.
+            return true;
+        }
         if !self.subflows[i].tcp.acceptable(now, segment) {
             self.subflows[i].tcp.handle_segment(now, segment);
             self.after_input(now);
@@ -2082,6 +2099,7 @@ impl MptcpConnection {
             }
             Event::Writable | Event::Readable => {}
             Event::PeerClosed => {
+                self.subflows[i].fin_received = true;
                 if fallback {
                     self.fallback_fin = true;
                     if !self.peer_closed && self.subflows[0].tcp.readable() == 0 {
@@ -2113,13 +2131,16 @@ impl MptcpConnection {
         }
         sub.gone = true;
         sub.usable = false;
+        // FINs both ways: the peer closed it; not a reset of ours (a join
+        // reset for not being finished says nothing about the peer).
+        let clean = failure.is_none() && sub.fin_received && sub.rst_reason.is_none();
         let (id, path) = (sub.id, sub.path);
         let others = self.live_subflows() > 0;
         if others {
             self.cc.remove_path(path);
             self.push_event(MptcpEvent::SubflowClosed(id));
             self.reinject_outstanding();
-            if failure.is_none() && self.data_fin_acked && self.peer_closed {
+            if clean && self.data_fin_acked && self.peer_closed {
                 // This subflow closed cleanly after both DATA_FINs: the
                 // peer is done. Paths that stopped answering are reset
                 // rather than waited for.
@@ -2772,7 +2793,12 @@ impl MptcpConnection {
             Origin::Initial => None,
             Origin::Initiator(j) if sub.tcp.state() == State::SynSent => Some(j.syn_option()),
             Origin::Initiator(j) => j.ack_option(),
-            Origin::Responder(j) => Some(j.syn_ack_option()),
+            // Only its SYN/ACK carries it: no HMAC on every other pass (a
+            // join flood made that a third of the time spent).
+            Origin::Responder(j) if sub.tcp.state() == State::SynReceived => {
+                Some(j.syn_ack_option())
+            }
+            Origin::Responder(_) => None,
         };
         let mut options = SubflowOptions {
             mode: self.mode,

@@ -50,8 +50,9 @@ pub struct EndpointConfig {
     pub max_pending_resets: usize,
     /// Connections opened by a peer's SYN whose handshake has not
     /// completed (the backlog); a SYN beyond it is refused with a reset.
-    /// Each holds its buffers from the SYN on, so this bounds what a SYN
-    /// flood can take. Default 64.
+    /// A connection takes its buffers only with its first byte, so a
+    /// half-open one costs its state alone; this bounds how many a SYN
+    /// flood can hold. Default 64.
     pub max_half_open: usize,
 }
 

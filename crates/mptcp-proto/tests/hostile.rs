@@ -514,6 +514,68 @@ fn an_off_path_segment_while_a_join_is_open_leaves_both_ends_agreeing() {
     );
 }
 
+/// Found by the campaign: a forged SYN without ACK, on the four-tuple of a
+/// client's join still in SYN-SENT, is a simultaneous open to TCP whatever
+/// its sequence number; the join then answered with a SYN/ACK without
+/// MP_JOIN and was lost, or the SYN's options (a DSS, a REMOVE_ADDR) were
+/// acted on and the connection aborted. MPTCP has no simultaneous open:
+/// such a SYN is dropped.
+#[test]
+fn a_forged_syn_on_a_join_in_syn_sent_changes_nothing() {
+    let up = data(200_000, 11);
+    let down = data(50_000, 12);
+    for (seed, option) in [
+        (20, None),
+        (
+            21,
+            Some(MptcpOption::Dss(Dss {
+                data_ack: None,
+                mapping: Some(DssMapping {
+                    dsn: DssSeq::Long(5),
+                    subflow_seq: 0x4000_0000,
+                    data_len: 10,
+                    checksum: None,
+                }),
+                data_fin: false,
+            })),
+        ),
+        (22, Some(MptcpOption::MpFail(MpFail { dsn: 1 }))),
+    ] {
+        let mut run = Run::new(seed, &up, &down);
+        run.on_client_event = join_on_connect();
+        let forged = Rc::new(Cell::new(false));
+        let forged_seen = forged.clone();
+        run.wire = Box::new(move |_, p, out| {
+            let seg = Segment::parse(&p.bytes, ChecksumCheck::Verify).unwrap();
+            if p.to_server && seg.flags() == TcpFlags::SYN && seg.src_port() == 5001 {
+                forged_seen.set(true);
+                let mut b = SegmentBuilder::new(addr(SERVER), addr("10.0.1.1:5001"));
+                b.seq = 0x1234_5678;
+                b.flags = TcpFlags::SYN;
+                b.window = 65535;
+                b.payload = &[];
+                b.mptcp = option;
+                let mut buf = vec![0; b.buffer_len_max()];
+                let n = b.emit(&mut buf).unwrap().len;
+                buf.truncate(n);
+                out.push(Packet {
+                    to_server: false,
+                    bytes: buf,
+                });
+            }
+            out.push(p);
+        });
+        let outcome = run.go();
+        assert!(forged.get(), "seed {seed}: the forged SYN went");
+        outcome.assert_clean(&up, &down);
+        let joined = outcome
+            .client_events
+            .iter()
+            .any(|e| matches!(e, MptcpEvent::SubflowEstablished(_)));
+        assert!(joined, "seed {seed}: {:?}", outcome.client_events);
+    }
+}
+
 /// Item 2: a peer that resets with our data unacknowledged. The data-level
 /// retransmission timer used to re-arm for ever and the connection was
 /// never freed: with `max_connections = 4` the fifth connect was refused.
