@@ -862,8 +862,16 @@ impl Case {
             let app = &self.apps[side];
             let name = app.name;
             let mut harms = Vec::new();
+            // Under loss a client may give up on MP_CAPABLE SYNs and send a
+            // plain one (as Linux does); the server then has to fall back
+            // when that connection's third ACK arrives without MP_CAPABLE.
+            let peer_gave_up = self.apps[1 - side]
+                .fell_back
+                .is_some_and(|(r, _)| r == FallbackReason::SynBlackhole);
             if let Some((reason, at)) = app.fell_back {
-                let allowed = self.mode == Mode::Impair && reason == FallbackReason::SynBlackhole;
+                let allowed = self.mode == Mode::Impair
+                    && (reason == FallbackReason::SynBlackhole
+                        || (peer_gave_up && reason == FallbackReason::OptionStripped));
                 if !allowed {
                     harms.push(format!("{name} fell back ({reason:?}) at {}", secs(at)));
                 }
