@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use mptcp_cc::Registry;
-use mptcp_tun::{Impairment, MptcpSettings, PathConfig, StackConfig};
+use mptcp_tun::{Impairment, MptcpSettings, PathConfig, Route, StackConfig};
 
 use crate::error::one_line;
 use crate::size::{parse_percent, parse_size};
@@ -77,7 +77,8 @@ const SEND_LONG: &str = "\
 Connect from our stack to HOST:PORT and send data, then print what was sent.
 
 Our stack runs behind the TUN devices named by --path (created if missing;
-needs root or CAP_NET_ADMIN) and HOST must lie in the subnet of one of them.
+needs root or CAP_NET_ADMIN); HOST is any address or host name the kernel
+behind them can forward to (see --to and --route).
 The data is either N deterministic pseudo-random bytes (--bytes, seeded by
 --seed; the same seed always gives the same bytes) or a file's contents
 (--file). After the last byte, send closes its side of the connection and
@@ -101,7 +102,14 @@ device's kernel-side address, so make the device first):
 
 Without the first three lines mptcp creates tun0 itself, with 10.9.0.1 on
 the kernel side, and a server listening on all addresses (nc -l 5000)
-receives the connection.";
+receives the connection.
+
+A server elsewhere (the kernel routes what leaves tun0; let it forward):
+  sudo sysctl -w net.ipv4.ip_forward=1
+  sudo mptcp send --path tun0=10.9.0.2 --to example.org:80 --bytes 1M
+Two paths, the second for one network only:
+  sudo mptcp send --path tun0=10.9.0.2 --path tun1=10.10.0.2 \
+      --route 192.0.2.0/24=tun1 --to 192.0.2.7:5000 --bytes 64M";
 
 /// The long description of `mptcp recv --help`.
 const RECV_LONG: &str = "\
@@ -319,17 +327,16 @@ pub(crate) struct SendArgs {
     #[command(flatten)]
     pub(crate) stack: StackArgs,
 
-    /// The peer to connect to (`--to`).
-    #[arg(
-        long,
-        value_name = "HOST:PORT",
-        value_parser = parse_peer,
-        help = "The peer to connect to, e.g. 10.9.0.1:5000 or [fd00:9::1]:5000",
-        long_help = "The peer to connect to, e.g. 10.9.0.1:5000 or [fd00:9::1]:5000\n\n\
-                     An IP address (no host names) in the subnet of one of the --path\n\
-                     addresses, and a port."
-    )]
-    pub(crate) to: SocketAddr,
+    /// The peer to connect to, e.g. 10.9.0.1:5000, [fd00:9::1]:5000 or example.org:80
+    ///
+    /// An IPv4 or IPv6 address or a host name (resolved by the system's
+    /// resolver, /etc/hosts included), and a port. Any destination is
+    /// reachable: it leaves by the --path whose subnet holds it, else by
+    /// a --route, else by the first --path of its family, and the kernel
+    /// behind that device forwards it (its routes and ip_forward decide
+    /// the rest of the way).
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_peer, verbatim_doc_comment)]
+    pub(crate) to: Peer,
 
     /// What to send.
     #[command(flatten)]
@@ -397,6 +404,19 @@ pub(crate) struct StackArgs {
     #[arg(long = "path", value_name = "DEV=ADDR[/PREFIX]", required = true,
           value_parser = parse_path, verbatim_doc_comment)]
     pub(crate) paths: Vec<PathSpec>,
+
+    /// Send to destinations in CIDR through device DEV, e.g. 10.0.0.0/8=tun1
+    ///
+    /// DEV is one of the --path devices, with an address of CIDR's family
+    /// (the source of what leaves). Without routes a destination leaves by
+    /// the path whose subnet holds it, else by the first path of its family
+    /// (the default route); 0.0.0.0/0=DEV or ::/0=DEV picks another default.
+    /// The longest matching prefix wins. A route chooses the path of a
+    /// connection's first subflow; other subflows leave by the path of
+    /// their own local address. Repeat for more routes.
+    #[arg(long = "route", value_name = "CIDR=DEV", value_parser = parse_route,
+          verbatim_doc_comment)]
+    pub(crate) routes: Vec<Route>,
 
     /// Use plain TCP, not MPTCP
     ///
@@ -601,11 +621,61 @@ pub(crate) fn parse_path(text: &str) -> Result<PathSpec, String> {
     })
 }
 
-/// Parse the peer's `IP:PORT` (`[IPv6]:PORT`).
-fn parse_peer(text: &str) -> Result<SocketAddr, String> {
-    text.parse().map_err(|_| {
-        "expected an IP address and a port, e.g. 10.9.0.1:5000 or [fd00:9::1]:5000".to_owned()
+/// The peer of `mptcp send`: an address, or a host name to resolve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// `IP:PORT` or `[IPv6]:PORT`.
+    Addr(SocketAddr),
+    /// `NAME:PORT`, resolved when the command runs.
+    Name {
+        /// The host name.
+        host: String,
+        /// The port.
+        port: u16,
+    },
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Addr(a) => write!(f, "{a}"),
+            Peer::Name { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+/// Parse the peer's `IP:PORT`, `[IPv6]:PORT` or `NAME:PORT`.
+fn parse_peer(text: &str) -> Result<Peer, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(Peer::Addr(addr));
+    }
+    let expected = "expected HOST:PORT, e.g. 10.9.0.1:5000, [fd00:9::1]:5000 or example.org:80";
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(expected.to_owned());
+    };
+    let port: u16 = match port.parse() {
+        Ok(p) if p > 0 => p,
+        _ => return Err(format!("invalid port {port:?}: {expected}")),
+    };
+    // A host name: letters, digits, '-', '.' and '_' (no brackets, no
+    // colons: a bare IPv6 address needs [ ] around it).
+    let valid = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    if !valid {
+        return Err(format!("invalid host {host:?}: {expected}"));
+    }
+    Ok(Peer::Name {
+        host: host.to_owned(),
+        port,
     })
+}
+
+/// Parse `CIDR=DEV`.
+fn parse_route(text: &str) -> Result<Route, String> {
+    text.parse()
 }
 
 /// Parse a positive number of seconds, fractions allowed.
@@ -639,6 +709,7 @@ impl StackArgs {
     /// The stack configuration these arguments ask for.
     pub(crate) fn stack_config(&self, registry: &Registry) -> StackConfig {
         let mut config = StackConfig::new(self.path_configs());
+        config.routes = self.routes.clone();
         config.registry = registry.clone();
         let mut impairment = Impairment::default();
         impairment.loss = self.loss;
@@ -746,17 +817,31 @@ mod tests {
     fn peers() {
         assert_eq!(
             parse_peer("10.9.0.1:5000"),
-            Ok("10.9.0.1:5000".parse().unwrap())
+            Ok(Peer::Addr("10.9.0.1:5000".parse().unwrap()))
         );
         assert_eq!(
             parse_peer("[fd00::1]:80"),
-            Ok("[fd00::1]:80".parse().unwrap())
+            Ok(Peer::Addr("[fd00::1]:80".parse().unwrap()))
         );
-        for bad in ["10.9.0.1", "fd00::1:80", "host:80", "10.9.0.1:70000", ""] {
+        assert_eq!(
+            parse_peer("server.lab:5000"),
+            Ok(Peer::Name {
+                host: "server.lab".to_owned(),
+                port: 5000
+            })
+        );
+        for bad in [
+            "10.9.0.1",
+            "fd00::1:80",
+            "host:0",
+            "host:x",
+            "10.9.0.1:70000",
+            "a b:80",
+            ":80",
+            "",
+        ] {
             assert!(
-                parse_peer(bad)
-                    .unwrap_err()
-                    .contains("IP address and a port"),
+                parse_peer(bad).unwrap_err().contains("expected HOST:PORT"),
                 "{bad}"
             );
         }

@@ -4,14 +4,14 @@
 use mptcp_cc::Registry;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::time::Duration;
 
-use mptcp_tun::Stack;
+use mptcp_tun::{RouteTable, Stack};
 
 use crate::LINGER;
-use crate::args::SendArgs;
+use crate::args::{Peer, SendArgs};
 use crate::error::{CliError, describe_io};
 use crate::payload::Payload;
 use crate::report::{Direction, Stopwatch, Tally};
@@ -90,21 +90,46 @@ fn open_file(path: &Path) -> Result<Source, CliError> {
     Ok(Source::File { file, name })
 }
 
-/// Check, before any device is opened, that the stack can route to the
-/// peer: it sends to a destination through the path whose subnet holds it.
-fn check_route(args: &SendArgs) -> Result<(), CliError> {
-    let to = args.to.ip();
+/// The peer's address, before any device is opened: `--to` resolved (a
+/// host name by the system's resolver) and checked against the stack's
+/// routes. Of a name's addresses the first that a path's family reaches
+/// is taken.
+fn resolve_peer(args: &SendArgs) -> Result<SocketAddr, CliError> {
     let paths = args.stack.path_configs();
-    if paths.iter().any(|p| p.contains(to)) {
-        return Ok(());
+    let routes = RouteTable::new(&paths, &args.stack.routes).map_err(CliError::new)?;
+    let candidates: Vec<SocketAddr> = match &args.to {
+        Peer::Addr(addr) => vec![*addr],
+        Peer::Name { host, port } => (host.as_str(), *port)
+            .to_socket_addrs()
+            .map_err(|e| CliError::io(format_args!("cannot resolve {host}"), &e))?
+            .collect(),
+    };
+    if let Some(addr) = candidates.iter().find(|a| routes.lookup(a.ip()).is_some()) {
+        return Ok(*addr);
     }
-    let subnets: Vec<String> = paths
+    let Some(first) = candidates.first() else {
+        return Err(CliError::new(format!(
+            "cannot resolve {}: no address",
+            args.to
+        )));
+    };
+    let what = match &args.to {
+        Peer::Addr(_) => RouteTable::unreachable(first.ip()),
+        Peer::Name { host, .. } => {
+            let all: Vec<String> = candidates.iter().map(|a| a.ip().to_string()).collect();
+            format!(
+                "no route to {host} ({}): no path has an address of its family",
+                all.join(", ")
+            )
+        }
+    };
+    let paths: Vec<String> = paths
         .iter()
         .map(|p| format!("{}={}/{}", p.device, p.addr, p.prefix))
         .collect();
     Err(CliError::new(format!(
-        "--to {to} is not in the subnet of any --path ({}); give a path whose ADDR/PREFIX contains it",
-        subnets.join(", ")
+        "{what} (paths: {})",
+        paths.join(", ")
     )))
 }
 
@@ -133,14 +158,13 @@ fn connect_error(to: SocketAddr, timeout: Duration, error: &io::Error) -> CliErr
 /// the transfer or the stack's shutdown.
 pub(crate) fn run(args: &SendArgs, registry: &Registry) -> Result<(), CliError> {
     let mut source = Source::open(args)?;
-    check_route(args)?;
+    let to = resolve_peer(args)?;
     if let Some(device) = args.stack.duplicate_device() {
         return Err(CliError::new(format!(
             "device {device} is named by two --path options"
         )));
     }
     let stack = Stack::start(args.stack.stack_config(registry))?;
-    let to = args.to;
 
     let clock = Stopwatch::start();
     let mut conn = Conn::connect(&stack, to, args.connect_timeout)
@@ -253,28 +277,93 @@ mod tests {
     }
 
     #[test]
-    fn peer_outside_every_subnet_is_refused() {
+    fn any_peer_of_a_path_family_is_routed() {
+        let args = send_args(&[
+            "--path",
+            "t=10.0.0.2/24",
+            "--path",
+            "u=10.1.0.2/24",
+            "--to",
+            "192.0.2.7:1",
+            "--bytes",
+            "1",
+        ]);
+        assert_eq!(resolve_peer(&args).unwrap(), "192.0.2.7:1".parse().unwrap());
         let args = send_args(&[
             "--path",
             "t=10.0.0.2/24",
             "--path",
             "u=fd00::2",
             "--to",
-            "10.0.1.1:1",
+            "[2001:db8::1]:1",
             "--bytes",
             "1",
         ]);
-        let err = check_route(&args).unwrap_err().to_string();
-        assert!(err.contains("t=10.0.0.2/24, u=fd00::2/64"), "{err}");
+        assert!(resolve_peer(&args).is_ok());
+    }
+
+    #[test]
+    fn a_peer_no_path_reaches_is_one_clear_line() {
         let args = send_args(&[
             "--path",
-            "t=10.0.0.2/16",
+            "t=10.0.0.2/24",
             "--to",
-            "10.0.1.1:1",
+            "[2001:db8::1]:1",
             "--bytes",
             "1",
         ]);
-        assert!(check_route(&args).is_ok());
+        let err = resolve_peer(&args).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "no route to 2001:db8::1: no path has an IPv6 address (paths: t=10.0.0.2/24)"
+        );
+    }
+
+    #[test]
+    fn routes_naming_no_path_are_refused_before_anything_starts() {
+        let args = send_args(&[
+            "--path",
+            "t=10.0.0.2/24",
+            "--route",
+            "192.0.2.0/24=v",
+            "--to",
+            "192.0.2.7:1",
+            "--bytes",
+            "1",
+        ]);
+        let err = resolve_peer(&args).unwrap_err().to_string();
+        assert!(err.contains("v is not one of the paths"), "{err}");
+    }
+
+    #[test]
+    fn host_names_are_resolved() {
+        // "localhost" is in every /etc/hosts; only its family matters here.
+        let args = send_args(&[
+            "--path",
+            "t=10.0.0.2/24",
+            "--to",
+            "localhost:7",
+            "--bytes",
+            "1",
+        ]);
+        let addr = resolve_peer(&args).unwrap();
+        assert!(
+            addr.is_ipv4() && addr.ip().is_loopback() && addr.port() == 7,
+            "{addr}"
+        );
+        let args = send_args(&[
+            "--path",
+            "t=10.0.0.2/24",
+            "--to",
+            "no-such-host.invalid:7",
+            "--bytes",
+            "1",
+        ]);
+        let err = resolve_peer(&args).unwrap_err().to_string();
+        assert!(
+            err.starts_with("cannot resolve no-such-host.invalid"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -103,10 +103,33 @@ impl Netns {
         self.run(&["sysctl", "-q", "-w", &format!("{key}={value}")])
             .map(drop)
     }
+
+    /// Give programs run by [`Netns::exec`] and [`Netns::run`] their own
+    /// `/etc/hosts` (`ip netns exec` bind-mounts `/etc/netns/NAME/hosts`
+    /// over it), e.g. `"10.1.0.2 server.lab\n"`. Removed on drop.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be written.
+    pub fn set_hosts(&self, contents: &str) -> io::Result<()> {
+        let dir = self.etc_dir();
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("hosts"), contents)
+    }
+
+    fn etc_dir(&self) -> PathBuf {
+        PathBuf::from("/etc/netns").join(&self.name)
+    }
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        let etc = self.etc_dir();
+        if etc.exists()
+            && let Err(e) = std::fs::remove_dir_all(&etc)
+        {
+            eprintln!("mptcp-lab: could not remove {}: {e}", etc.display());
+        }
         if let Err(e) = checked(Command::new("ip").args(["netns", "del", &self.name])) {
             eprintln!("mptcp-lab: could not delete netns {}: {e}", self.name);
         }

@@ -9,6 +9,7 @@ use mptcp_proto::MptcpConfig;
 use mptcp_tcp::TcpConfig;
 
 use crate::impairment::Impairment;
+use crate::route::Route;
 
 /// One path: a TUN device and our stack's address behind it.
 ///
@@ -104,6 +105,12 @@ impl PathConfig {
 pub struct StackConfig {
     /// The paths, one TUN device each. At least one.
     pub paths: Vec<PathConfig>,
+    /// Explicit routes: which path a connection to a destination leaves
+    /// by. Without them a destination leaves by the path whose subnet
+    /// holds it, else by the first path of its family; the kernel behind
+    /// the device forwards it from there (see [`crate::RouteTable`]).
+    /// Default none.
+    pub routes: Vec<Route>,
     /// Every connection's TCP configuration. Its MSS is lowered to fit the
     /// path MTU.
     pub tcp: TcpConfig,
@@ -191,6 +198,7 @@ impl StackConfig {
     pub fn new(paths: Vec<PathConfig>) -> Self {
         StackConfig {
             paths,
+            routes: Vec::new(),
             tcp: TcpConfig::default(),
             congestion_control: "cubic".to_owned(),
             registry: Registry::with_builtins(),

@@ -21,6 +21,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 
 use crate::command::{Command, ConnId, ListenerId, Opened};
 use crate::config::PathConfig;
+use crate::route::RouteTable;
 use crate::stats::{ConnectionInfo, StackStats};
 
 /// Most Fast Open cookies remembered (one per server address).
@@ -116,6 +117,8 @@ struct Listener {
 #[derive(Clone, Debug)]
 pub(crate) struct EndpointConfig {
     pub(crate) paths: Vec<PathConfig>,
+    /// Which path a connect leaves by.
+    pub(crate) routes: RouteTable,
     /// MTU of each path's device, in path order.
     pub(crate) mtus: Vec<u16>,
     pub(crate) tcp: TcpConfig,
@@ -556,20 +559,14 @@ impl Endpoint {
             let _ = reply.send(Err(io::Error::other("too many connections")));
             return;
         }
-        let paths = &self.config.paths;
-        let family = |p: &&PathConfig| p.addr.is_ipv4() == remote.is_ipv4();
-        let Some(device) = paths
-            .iter()
-            .position(|p| p.contains(remote.ip()))
-            .or_else(|| paths.iter().position(|p| family(&p)))
-        else {
+        let Some(device) = self.config.routes.lookup(remote.ip()) else {
             let _ = reply.send(Err(io::Error::new(
                 io::ErrorKind::NetworkUnreachable,
-                format!("no path has an address of {remote}'s family"),
+                RouteTable::unreachable(remote.ip()),
             )));
             return;
         };
-        let local_ip: IpAddr = paths[device].addr;
+        let local_ip: IpAddr = self.config.paths[device].addr;
         let Some(local) = self.ephemeral_port(local_ip, remote) else {
             let _ = reply.send(Err(io::Error::new(
                 io::ErrorKind::AddrNotAvailable,
@@ -923,8 +920,10 @@ mod tests {
     const B: &str = "10.0.0.2";
 
     fn endpoint(addr: &str, backlog: usize) -> Endpoint {
+        let paths = vec![PathConfig::new("t0", addr.parse().unwrap())];
         let config = EndpointConfig {
-            paths: vec![PathConfig::new("t0", addr.parse().unwrap())],
+            routes: RouteTable::new(&paths, &[]).unwrap(),
+            paths,
             mtus: vec![1500],
             tcp: TcpConfig::default(),
             congestion_control: "cubic".to_owned(),
@@ -1147,8 +1146,10 @@ mod hostile_input {
     use proptest::prelude::*;
 
     fn listening(backlog: usize, max_connections: usize) -> Endpoint {
+        let paths = vec![PathConfig::new("t0", "10.0.0.2".parse().unwrap())];
         let config = EndpointConfig {
-            paths: vec![PathConfig::new("t0", "10.0.0.2".parse().unwrap())],
+            routes: RouteTable::new(&paths, &[]).unwrap(),
+            paths,
             mtus: vec![1500],
             tcp: TcpConfig::default(),
             congestion_control: "reno".to_owned(),

@@ -29,6 +29,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use crate::command::{Command, ConnId, ListenerId, Opened};
 use crate::config::{MptcpSettings, PathConfig};
 use crate::endpoint::{info, not_connected};
+use crate::route::RouteTable;
 use crate::stats::{ConnectionInfo, MptcpInfo, PathCommand, StackStats};
 
 /// Local ports of the connections we open. The path manager's subflows
@@ -135,6 +136,8 @@ struct Listener {
 #[derive(Clone, Debug)]
 pub(crate) struct MptcpEndpointConfig {
     pub(crate) paths: Vec<PathConfig>,
+    /// Which path a connection's first subflow leaves by.
+    pub(crate) routes: RouteTable,
     pub(crate) mtus: Vec<u16>,
     pub(crate) settings: MptcpSettings,
     pub(crate) congestion_control: String,
@@ -149,6 +152,7 @@ pub(crate) struct MptcpEndpointConfig {
 pub(crate) struct MptcpEndpoint {
     endpoint: Endpoint,
     paths: Vec<PathConfig>,
+    routes: RouteTable,
     /// Our addresses besides the first path's, in address-ID order (ID 1
     /// first), as the path manager was given them.
     extra_local: Vec<IpAddr>,
@@ -261,6 +265,7 @@ impl MptcpEndpoint {
         Ok(MptcpEndpoint {
             endpoint,
             paths: config.paths,
+            routes: config.routes,
             extra_local,
             announce,
             backup_addrs,
@@ -600,23 +605,14 @@ impl MptcpEndpoint {
         mut policy: ConnectionPolicy,
         reply: Reply<Opened>,
     ) {
-        let paths = &self.paths;
-        let Some(device) = paths
-            .iter()
-            .position(|p| p.contains(remote.ip()))
-            .or_else(|| {
-                paths
-                    .iter()
-                    .position(|p| p.addr.is_ipv4() == remote.is_ipv4())
-            })
-        else {
+        let Some(device) = self.routes.lookup(remote.ip()) else {
             let _ = reply.send(Err(io::Error::new(
                 io::ErrorKind::NetworkUnreachable,
-                format!("no path has an address of {remote}'s family"),
+                RouteTable::unreachable(remote.ip()),
             )));
             return;
         };
-        let local_ip = paths[device].addr;
+        let local_ip = self.paths[device].addr;
         let span = u32::from(CONNECT_PORTS.end() - CONNECT_PORTS.start()) + 1;
         let start = self.rng.next_u32() % span;
         let local = (0..span).find_map(|i| {

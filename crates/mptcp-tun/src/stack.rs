@@ -20,6 +20,7 @@ use crate::error::StackError;
 use crate::impairment::{Impairer, Verdict};
 use crate::mptcp_endpoint::{MptcpEndpoint, MptcpEndpointConfig};
 use crate::output::Output;
+use crate::route::RouteTable;
 use crate::stats::StackStats;
 
 /// Most packets the stack thread takes from the readers before it serves
@@ -95,6 +96,8 @@ impl Stack {
                 )));
             }
         }
+        let routes =
+            RouteTable::new(&config.paths, &config.routes).map_err(StackError::InvalidConfig)?;
         let seed = config.seed.unwrap_or_else(rand::random);
         let devices: Vec<Device> = config
             .paths
@@ -107,6 +110,7 @@ impl Stack {
                 Endpoint::new(
                     EndpointConfig {
                         paths: config.paths.clone(),
+                        routes,
                         mtus,
                         tcp: config.tcp.clone(),
                         congestion_control: config.congestion_control.clone(),
@@ -123,6 +127,7 @@ impl Stack {
                 MptcpEndpoint::new(
                     MptcpEndpointConfig {
                         paths: config.paths.clone(),
+                        routes,
                         mtus,
                         settings: settings.clone(),
                         congestion_control: config.congestion_control.clone(),
