@@ -35,7 +35,9 @@ pub mod tx_map;
 
 pub use config::{InvalidConfig, MptcpConfig};
 pub use connection::{ConnectError, MptcpConnection, Role, SubflowError, SubflowStats};
-pub use endpoint::{ConnectionId, Endpoint, EndpointConfig, Routed};
+pub use endpoint::{
+    AcceptError, Admission, ConnectionId, Endpoint, EndpointConfig, Incoming, Listen, Routed,
+};
 pub use event::{MptcpEvent, Violation};
 pub use handshake::FallbackReason;
 pub use join::{JoinError, JoinInitiator, JoinParams, JoinResponder};

@@ -2,17 +2,26 @@
 //! belong to none of them yet.
 //!
 //! Incoming segments go to a subflow by four-tuple. A SYN that no subflow
-//! owns is a new connection if it arrives at a listening address (with
-//! MP_CAPABLE, or plain TCP without), or a new subflow if it carries
-//! MP_JOIN: the token names the connection (RFC 8684 §3.2). Every key the
-//! endpoint draws has a token no other connection here uses, so a token
-//! names one connection only.
+//! owns is a new connection if a listener takes it (with MP_CAPABLE, or
+//! plain TCP without; see [`Listen`] for which), or a new subflow if it
+//! carries MP_JOIN: the token names the connection (RFC 8684 §3.2). Every
+//! key the endpoint draws has a token no other connection here uses, so a
+//! token names one connection only. A listener either accepts its SYNs
+//! itself or hands each to the application as an [`Incoming`] first
+//! ([`Admission`]); both pass the same backlog limits (`admit_syn`).
 //!
 //! Sans-I/O like the connections: the caller passes segments, `now`, and
 //! the random number generator the keys, nonces and ISN secret come from.
 
+mod incoming;
+mod listen;
+
+pub use incoming::{AcceptError, Incoming};
+pub use listen::{Admission, Listen};
+
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Weak;
 
 use mptcp_cc::CongestionControl;
 use mptcp_crypto::{generate_key, generate_nonce, token};
@@ -29,6 +38,7 @@ use crate::event::MptcpEvent;
 use crate::join_backoff::JoinBackoff;
 use crate::path_manager::{Manual, PathManager, PmAction, PmView};
 use crate::policy::{ConnectionPolicy, PolicyFactory};
+use listen::Listeners;
 
 /// Local ports for subflows the path manager opens (IANA's dynamic range).
 const EPHEMERAL_PORTS: std::ops::Range<u16> = 49152..65535;
@@ -49,7 +59,8 @@ pub struct EndpointConfig {
     /// of stray segments cannot grow memory). Default 64.
     pub max_pending_resets: usize,
     /// Connections opened by a peer's SYN whose handshake has not
-    /// completed (the backlog); a SYN beyond it is refused with a reset.
+    /// completed, and [`Incoming`]s not yet decided (the backlog); a SYN
+    /// beyond it is refused with a reset.
     /// A connection takes its buffers only with its first byte, so a
     /// half-open one costs its state alone; this bounds how many a SYN
     /// flood can hold. Default 64.
@@ -67,7 +78,7 @@ impl Default for EndpointConfig {
 }
 
 /// What the endpoint did with a segment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum Routed {
     /// A subflow of this connection took it.
     Connection(ConnectionId),
@@ -75,6 +86,11 @@ pub enum Routed {
     Accepted(ConnectionId),
     /// It opened a new subflow of this connection (MP_JOIN).
     Joined(ConnectionId),
+    /// A SYN for an [`Admission::Ask`] listener: nothing is built until the
+    /// application decides.
+    Incoming(Incoming),
+    /// A retransmitted SYN of an [`Incoming`] still undecided: dropped.
+    Pending,
     /// Nobody owns it; a reset answers it if it was not one.
     Refused,
 }
@@ -88,9 +104,11 @@ pub struct Endpoint {
     cc: Box<dyn FnMut() -> Box<dyn CongestionControl> + Send>,
     // Ordered maps: iteration order (timers, transmission) is the same on
     // every run, and no hasher seeded from the OS is needed.
-    /// Listening addresses, with the policy factory of their connections
-    /// (`None`: the endpoint's defaults).
-    listeners: BTreeMap<SocketAddr, Option<PolicyFactory>>,
+    /// What each listener takes and how.
+    listeners: Listeners,
+    /// Incomings handed out, by (local, remote): alive while their
+    /// `Incoming` is (bounded by `max_half_open`).
+    pending: BTreeMap<(SocketAddr, SocketAddr), Weak<()>>,
     connections: BTreeMap<ConnectionId, MptcpConnection>,
     /// Subflows by (local, remote) address.
     by_tuple: BTreeMap<(SocketAddr, SocketAddr), ConnectionId>,
@@ -125,6 +143,7 @@ impl core::fmt::Debug for Endpoint {
         f.debug_struct("Endpoint")
             .field("connections", &self.connections.len())
             .field("listeners", &self.listeners.keys())
+            .field("pending_incoming", &self.pending_incoming())
             .field("pending_resets", &self.resets.len())
             .finish_non_exhaustive()
     }
@@ -147,7 +166,8 @@ impl Endpoint {
             rng,
             isn_key,
             cc,
-            listeners: BTreeMap::new(),
+            listeners: Listeners::default(),
+            pending: BTreeMap::new(),
             connections: BTreeMap::new(),
             by_tuple: BTreeMap::new(),
             by_token: BTreeMap::new(),
@@ -184,13 +204,25 @@ impl Endpoint {
 
     /// Accept connections to `addr`, with the endpoint's policies.
     pub fn listen(&mut self, addr: SocketAddr) {
-        self.listeners.insert(addr, None);
+        self.listen_on(Listen::Addr(addr), Admission::Accept(None));
     }
 
     /// Accept connections to `addr`, each with a policy from `policies`
     /// (built when its SYN arrives).
     pub fn listen_with(&mut self, addr: SocketAddr, policies: PolicyFactory) {
-        self.listeners.insert(addr, Some(policies));
+        self.listen_on(Listen::Addr(addr), Admission::Accept(Some(policies)));
+    }
+
+    /// Take the SYNs `listen` matches, as `admission` says (replacing the
+    /// listener of the same pattern, if any).
+    pub fn listen_on(&mut self, listen: Listen, admission: Admission) {
+        self.listeners.insert(listen, admission);
+    }
+
+    /// Stop listening on `listen`; whether there was such a listener.
+    /// Connections it accepted, and its undecided [`Incoming`]s, stay.
+    pub fn unlisten(&mut self, listen: Listen) -> bool {
+        self.listeners.remove(listen)
     }
 
     /// Give connection `id` the parts of `policy` that are set; the
@@ -395,49 +427,85 @@ impl Endpoint {
     }
 
     fn on_syn(&mut self, now: Instant, segment: &Segment<'_>, tuple: FourTuple) -> Routed {
+        let key = (tuple.local, tuple.remote);
+        if self.pending.get(&key).is_some_and(|w| w.strong_count() > 0) {
+            // The peer sent its SYN again; the application has the first.
+            return Routed::Pending;
+        }
+        let Some((listen, admission)) = self.listeners.lookup(tuple.local) else {
+            self.refuse(segment, None);
+            return Routed::Refused;
+        };
+        let admission = admission.clone();
+        if !self.admit_syn() {
+            self.refuse(segment, None);
+            return Routed::Refused;
+        }
+        match admission {
+            Admission::Ask => {
+                let (incoming, live) = Incoming::new(listen, tuple, segment, now);
+                self.pending.insert(key, live);
+                Routed::Incoming(incoming)
+            }
+            Admission::Accept(policies) => {
+                let policy = policies
+                    .as_ref()
+                    .map(PolicyFactory::build)
+                    .unwrap_or_default();
+                match self.build_accepted(now, segment, tuple, policy) {
+                    Ok(id) => {
+                        self.accept_queue.push_back(id);
+                        Routed::Accepted(id)
+                    }
+                    Err(_) => {
+                        self.refuse(segment, None);
+                        Routed::Refused
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether one more SYN fits the backlog limits: connections and
+    /// undecided [`Incoming`]s together within `max_connections`, and
+    /// handshakes in progress with them within `max_half_open`. The one
+    /// place either kind of listener is bounded.
+    fn admit_syn(&mut self) -> bool {
+        self.pending.retain(|_, w| w.strong_count() > 0);
+        let pending = self.pending.len();
         let half_open = self
             .connections
             .values()
             .filter(|c| c.initial_subflow().state() == State::SynReceived)
             .count();
-        let Some(policies) = self.listeners.get(&tuple.local).cloned() else {
-            self.refuse(segment, None);
-            return Routed::Refused;
-        };
-        if self.connections.len() >= self.limits.max_connections
-            || half_open >= self.limits.max_half_open
-        {
-            self.refuse(segment, None);
-            return Routed::Refused;
-        }
-        let mut policy = policies
-            .as_ref()
-            .map(PolicyFactory::build)
-            .unwrap_or_default();
+        self.connections.len() + pending < self.limits.max_connections
+            && half_open + pending < self.limits.max_half_open
+    }
+
+    /// Build the connection a SYN opens.
+    fn build_accepted(
+        &mut self,
+        now: Instant,
+        segment: &Segment<'_>,
+        tuple: FourTuple,
+        mut policy: ConnectionPolicy,
+    ) -> Result<ConnectionId, ConnectError> {
         let key = self.unique_key();
         let cc = policy
             .congestion_control
             .take()
             .unwrap_or_else(|| (self.cc)());
-        match MptcpConnection::accept(
+        let conn = MptcpConnection::accept(
             self.config.clone(),
             segment,
             self.isn_key.clone(),
             key,
             cc,
             now,
-        ) {
-            Ok(conn) => {
-                let id = self.add(conn, tuple);
-                self.adopt(id, policy);
-                self.accept_queue.push_back(id);
-                Routed::Accepted(id)
-            }
-            Err(_) => {
-                self.refuse(segment, None);
-                Routed::Refused
-            }
-        }
+        )?;
+        let id = self.add(conn, tuple);
+        self.adopt(id, policy);
+        Ok(id)
     }
 
     /// Queue a reset for a segment nobody takes (RFC 9293 §3.10.7.1),

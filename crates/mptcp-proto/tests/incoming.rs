@@ -1,0 +1,309 @@
+//! Incoming before allocation (issue 14 item 4): an `Admission::Ask`
+//! listener hands each SYN out as an `Incoming` holding only its copy
+//! (four-tuple, MP_CAPABLE offered, payload, raw options), with nothing
+//! built; the application accepts, refuses or ignores it. Listeners on an
+//! address, a port at any address, or every SYN (transparent capture).
+
+use std::net::SocketAddr;
+
+use mptcp_cc::{CcConfig, CongestionControl, Registry};
+use mptcp_proto::{
+    AcceptError, Admission, Endpoint, EndpointConfig, Listen, MptcpConfig, MptcpEvent, Routed,
+};
+use mptcp_time::Instant;
+use mptcp_wire::mptcp::{CapableKeys, MpCapable, MpCapableFlags, MptcpOption};
+use mptcp_wire::segment::{ChecksumCheck, Segment, SegmentBuilder, TcpFlags};
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+
+fn cc() -> Box<dyn FnMut() -> Box<dyn CongestionControl> + Send> {
+    Box::new(|| {
+        Registry::with_builtins()
+            .build("reno", &CcConfig::default())
+            .unwrap()
+    })
+}
+
+fn endpoint_with(limits: EndpointConfig, seed: u64) -> Endpoint {
+    Endpoint::new(
+        MptcpConfig::default(),
+        limits,
+        Box::new(ChaCha8Rng::seed_from_u64(seed)),
+        cc(),
+    )
+}
+
+fn endpoint(seed: u64) -> Endpoint {
+    endpoint_with(EndpointConfig::default(), seed)
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// A SYN, with MP_CAPABLE if `mptcp`, carrying `payload`.
+fn syn(from: &str, to: &str, mptcp: bool, payload: &[u8]) -> Vec<u8> {
+    let mut b = SegmentBuilder::new(addr(from), addr(to));
+    b.seq = 7000;
+    b.flags = TcpFlags::SYN;
+    b.window = 65535;
+    b.mss = Some(1460);
+    if mptcp {
+        b.mptcp = Some(MptcpOption::MpCapable(MpCapable {
+            version: 1,
+            flags: MpCapableFlags(MpCapableFlags::H_HMAC_SHA256),
+            keys: CapableKeys::None,
+        }));
+    }
+    b.payload = payload;
+    let mut buf = vec![0; b.buffer_len_max()];
+    let n = b.emit(&mut buf).unwrap().len;
+    buf.truncate(n);
+    buf
+}
+
+fn feed(ep: &mut Endpoint, packet: &[u8]) -> Routed {
+    let seg = Segment::parse(packet, ChecksumCheck::Verify).unwrap();
+    ep.handle_segment(Instant::ZERO, &seg)
+}
+
+/// Every packet the endpoint has to send now.
+fn drain(ep: &mut Endpoint) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = vec![0; 2048];
+    while let Some(n) = ep.poll_transmit(Instant::ZERO, &mut buf) {
+        out.push(buf[..n].to_vec());
+        assert!(out.len() < 100, "endless transmit");
+    }
+    out
+}
+
+fn flags(packet: &[u8]) -> TcpFlags {
+    Segment::parse(packet, ChecksumCheck::Verify)
+        .unwrap()
+        .flags()
+}
+
+fn take_incoming(routed: Routed) -> mptcp_proto::Incoming {
+    match routed {
+        Routed::Incoming(i) => i,
+        other => panic!("not an Incoming: {other:?}"),
+    }
+}
+
+#[test]
+fn an_incoming_shows_the_syn_and_builds_nothing() {
+    let mut ep = endpoint(1);
+    ep.listen_on(Listen::Port(80), Admission::Ask);
+    let packet = syn("10.0.1.1:4000", "10.0.0.2:80", true, b"convert me");
+    let incoming = take_incoming(feed(&mut ep, &packet));
+    assert_eq!(incoming.listener(), Listen::Port(80));
+    assert_eq!(incoming.local(), addr("10.0.0.2:80"));
+    assert_eq!(incoming.remote(), addr("10.0.1.1:4000"));
+    assert!(incoming.offers_mptcp());
+    assert_eq!(incoming.payload(), b"convert me");
+    let seg = Segment::parse(&packet, ChecksumCheck::Verify).unwrap();
+    assert_eq!(incoming.tcp_options(), seg.option_bytes());
+    assert!(!incoming.tcp_options().is_empty());
+    // Nothing built, nothing sent, no buffer held.
+    assert!(ep.is_empty());
+    assert_eq!(ep.buffer_bytes(), 0);
+    assert!(drain(&mut ep).is_empty(), "no SYN/ACK before a decision");
+    assert_eq!(ep.pending_incoming(), 1);
+    // The SYN again, while undecided: dropped, no second Incoming.
+    assert_eq!(feed(&mut ep, &packet), Routed::Pending);
+    assert_eq!(ep.pending_incoming(), 1);
+    // Accepted: the connection exists and answers with its SYN/ACK.
+    let id = ep.accept_incoming(Instant::ZERO, incoming).unwrap();
+    assert_eq!(ep.pending_incoming(), 0);
+    assert_eq!(ep.len(), 1);
+    let sent = drain(&mut ep);
+    assert_eq!(sent.len(), 1, "one SYN/ACK");
+    assert_eq!(flags(&sent[0]), TcpFlags::SYN | TcpFlags::ACK);
+    let synack = Segment::parse(&sent[0], ChecksumCheck::Verify).unwrap();
+    assert_eq!(synack.src_port(), 80);
+    assert_eq!(synack.ack(), 7001, "SYN data is not taken without a cookie");
+    assert!(
+        synack
+            .options()
+            .flatten()
+            .any(|o| matches!(o, mptcp_wire::TcpOption::Mptcp(MptcpOption::MpCapable(_)))),
+        "an MPTCP SYN/ACK"
+    );
+    assert!(ep.connection(id).is_some());
+    // An accepted Incoming is not in the accept queue: the caller has it.
+    assert_eq!(ep.accept(), None);
+}
+
+#[test]
+fn a_refused_incoming_is_reset_and_an_ignored_one_is_silent() {
+    let mut ep = endpoint(2);
+    ep.listen_on(Listen::Addr(addr("10.0.0.2:80")), Admission::Ask);
+    let a = syn("10.0.1.1:4000", "10.0.0.2:80", false, b"");
+    let incoming = take_incoming(feed(&mut ep, &a));
+    assert!(!incoming.offers_mptcp());
+    ep.refuse_incoming(incoming);
+    let sent = drain(&mut ep);
+    assert_eq!(sent.len(), 1);
+    let rst = Segment::parse(&sent[0], ChecksumCheck::Verify).unwrap();
+    assert_eq!(rst.flags(), TcpFlags::RST | TcpFlags::ACK);
+    assert_eq!(rst.ack(), 7001);
+    assert_eq!(ep.pending_incoming(), 0);
+
+    let b = syn("10.0.1.1:4001", "10.0.0.2:80", true, b"");
+    let incoming = take_incoming(feed(&mut ep, &b));
+    ep.ignore_incoming(incoming);
+    assert!(drain(&mut ep).is_empty());
+    assert!(ep.is_empty());
+    // The peer's retry is a new Incoming.
+    let again = take_incoming(feed(&mut ep, &b));
+    // Dropping it is ignoring it: its place is free again.
+    drop(again);
+    assert_eq!(ep.pending_incoming(), 0);
+    assert!(matches!(feed(&mut ep, &b), Routed::Incoming(_)));
+}
+
+#[test]
+fn undecided_incomings_count_against_the_backlog() {
+    let mut limits = EndpointConfig::default();
+    limits.max_half_open = 3;
+    let mut ep = endpoint_with(limits, 3);
+    ep.listen_on(Listen::Any, Admission::Ask);
+    let mut held = Vec::new();
+    for i in 0..5u16 {
+        let packet = syn(
+            &format!("10.0.9.{}:{}", i + 1, 4000 + i),
+            "10.0.0.2:80",
+            true,
+            b"",
+        );
+        match feed(&mut ep, &packet) {
+            Routed::Incoming(inc) if i < 3 => held.push(inc),
+            Routed::Refused if i >= 3 => {}
+            other => panic!("SYN {i}: {other:?}"),
+        }
+    }
+    assert_eq!(ep.pending_incoming(), 3);
+    // Accepting one keeps it in the backlog as a handshake in progress.
+    let first = held.remove(0);
+    ep.accept_incoming(Instant::ZERO, first).unwrap();
+    let packet = syn("10.0.8.1:5000", "10.0.0.2:80", true, b"");
+    assert_eq!(feed(&mut ep, &packet), Routed::Refused, "still full");
+    // Dropping one frees a place.
+    held.pop();
+    assert!(matches!(feed(&mut ep, &packet), Routed::Incoming(_)));
+}
+
+#[test]
+fn the_most_specific_listener_takes_the_syn() {
+    let mut ep = endpoint(4);
+    ep.listen_on(Listen::Any, Admission::Ask);
+    ep.listen_on(Listen::Port(80), Admission::Accept(None));
+    ep.listen(addr("10.0.0.2:443"));
+    // Port 80 at any address: accepted at once.
+    let r = feed(&mut ep, &syn("10.0.1.1:4000", "192.0.2.9:80", true, b""));
+    assert!(matches!(r, Routed::Accepted(_)), "{r:?}");
+    // An exact listener.
+    let r = feed(&mut ep, &syn("10.0.1.1:4001", "10.0.0.2:443", true, b""));
+    assert!(matches!(r, Routed::Accepted(_)), "{r:?}");
+    // Anything else goes to the capture listener, with its destination.
+    let inc = take_incoming(feed(
+        &mut ep,
+        &syn("10.0.1.1:4002", "198.18.5.5:8080", false, b""),
+    ));
+    assert_eq!(inc.listener(), Listen::Any);
+    assert_eq!(inc.local(), addr("198.18.5.5:8080"));
+    let id = ep.accept_incoming(Instant::ZERO, inc).unwrap();
+    let conn = ep.connection(id).unwrap();
+    assert_eq!(
+        conn.initial_subflow().four_tuple().local,
+        addr("198.18.5.5:8080")
+    );
+    // Without the capture listener, an unknown port is reset.
+    assert!(ep.unlisten(Listen::Any));
+    let r = feed(
+        &mut ep,
+        &syn("10.0.1.1:4003", "198.18.5.5:8081", false, b""),
+    );
+    assert_eq!(r, Routed::Refused);
+}
+
+#[test]
+fn an_incoming_whose_tuple_is_taken_by_now_is_refused() {
+    let mut ep = endpoint(5);
+    ep.listen_on(Listen::Port(80), Admission::Ask);
+    let packet = syn("10.0.1.1:4000", "10.0.0.2:80", true, b"");
+    let incoming = take_incoming(feed(&mut ep, &packet));
+    // Meanwhile the application connects over the very same four-tuple.
+    let tuple = mptcp_tcp::FourTuple {
+        local: addr("10.0.0.2:80"),
+        remote: addr("10.0.1.1:4000"),
+    };
+    ep.connect(Instant::ZERO, tuple).unwrap();
+    let _ = drain(&mut ep);
+    let err = ep.accept_incoming(Instant::ZERO, incoming).unwrap_err();
+    assert_eq!(err, AcceptError::TupleInUse(tuple));
+    let sent = drain(&mut ep);
+    assert_eq!(sent.len(), 1, "the SYN is answered with a reset");
+    assert!(flags(&sent[0]).contains(TcpFlags::RST));
+    assert_eq!(ep.len(), 1, "only the application's own connection");
+    assert_eq!(ep.pending_incoming(), 0);
+}
+
+#[test]
+fn two_endpoints_complete_a_connection_accepted_from_an_incoming() {
+    let mut client = endpoint(6);
+    let mut server = endpoint(7);
+    server.listen_on(Listen::Any, Admission::Ask);
+    let tuple = mptcp_tcp::FourTuple {
+        local: addr("10.0.1.1:4000"),
+        remote: addr("198.18.0.1:80"),
+    };
+    let cid = client.connect(Instant::ZERO, tuple).unwrap();
+    let mut sid = None;
+    let mut buf = vec![0; 65_536];
+    let mut now = Instant::ZERO;
+    let data = vec![0x5a; 100_000];
+    let mut written = 0;
+    let mut got = Vec::new();
+    for _ in 0..2000 {
+        now += std::time::Duration::from_millis(1);
+        if let Some(c) = client.connection(cid)
+            && written < data.len()
+        {
+            written += c.write(&data[written..]);
+        }
+        while let Some(n) = client.poll_transmit(now, &mut buf) {
+            let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
+            if let Routed::Incoming(inc) = server.handle_segment(now, &seg) {
+                assert_eq!(inc.local(), addr("198.18.0.1:80"));
+                sid = Some(server.accept_incoming(now, inc).unwrap());
+            }
+        }
+        while let Some(n) = server.poll_transmit(now, &mut buf) {
+            let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
+            let _ = client.handle_segment(now, &seg);
+        }
+        if let Some(c) = sid.and_then(|id| server.connection(id)) {
+            let mut chunk = [0u8; 8192];
+            loop {
+                let n = c.read(&mut chunk);
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&chunk[..n]);
+            }
+        }
+        client.handle_timeout(now);
+        server.handle_timeout(now);
+        while client.poll_event().is_some() {}
+        while let Some((_, e)) = server.poll_event() {
+            assert!(!matches!(e, MptcpEvent::Reset), "{e:?}");
+        }
+        if got.len() == data.len() {
+            break;
+        }
+    }
+    assert_eq!(got, data, "byte-exact through a captured connection");
+    assert!(server.connection(sid.unwrap()).unwrap().is_mptcp());
+}
