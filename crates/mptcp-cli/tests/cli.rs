@@ -261,20 +261,59 @@ fn exit_status_is_2_for_usage_errors() {
 // opened, so they need no privilege either; their exit status is 1.
 
 #[test]
-fn peer_outside_every_path_is_refused() {
+fn a_peer_of_a_family_no_path_has_is_refused() {
+    // Any address of a path's family is routed (the kernel forwards it);
+    // one of the other family has no source address to leave from.
     let err = fails_with_one_line(
         &[
             "send",
             "--path",
             "mptcpclit0=10.9.0.2",
             "--to",
-            "10.8.0.1:5000",
+            "[2001:db8::1]:5000",
             "--bytes",
             "1M",
         ],
-        &["10.8.0.1", "subnet", "mptcpclit0=10.9.0.2/24"],
+        &[
+            "no route to 2001:db8::1",
+            "no path has an IPv6 address",
+            "mptcpclit0=10.9.0.2/24",
+        ],
     );
     assert!(!err.contains("permission"), "{err}");
+}
+
+#[test]
+fn a_route_through_no_path_is_refused() {
+    let err = fails_with_one_line(
+        &[
+            "send",
+            "--path",
+            "mptcpclit0=10.9.0.2",
+            "--route",
+            "192.0.2.0/24=mptcpclit9",
+            "--to",
+            "192.0.2.1:5000",
+            "--bytes",
+            "1M",
+        ],
+        &["192.0.2.0/24=mptcpclit9", "not one of the paths"],
+    );
+    assert!(!err.contains("permission"), "{err}");
+    fails_with_one_line(
+        &[
+            "send",
+            "--path",
+            "mptcpclit0=10.9.0.2",
+            "--route",
+            "192.0.2.0/33=mptcpclit0",
+            "--to",
+            "192.0.2.1:5000",
+            "--bytes",
+            "1M",
+        ],
+        &["--route", "longer than 32 bits"],
+    );
 }
 
 #[test]
