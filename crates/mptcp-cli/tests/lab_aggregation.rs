@@ -27,7 +27,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{hex, json_field};
+use common::{hex, json_field, json_subflows};
 use mptcp_lab::{Netns, kernel_mptcp_connect, kernel_mptcp_listener, require_lab, run_in};
 use sha2::{Digest, Sha256};
 
@@ -190,10 +190,8 @@ fn lab_aggregation_over_two_shaped_paths_beside_the_kernel() {
         "SHA-256 at both ends"
     );
     assert_eq!(json_field(json, "mptcp"), "true", "{json}");
-    let list = &json[json.find("\"subflows\":[").unwrap()..];
-    let sent: Vec<u64> = list
-        .split("{\"local\"")
-        .skip(1)
+    let sent: Vec<u64> = json_subflows(json)
+        .iter()
         .map(|s| json_field(s, "bytes_sent").parse().unwrap())
         .collect();
     assert_eq!(sent.len(), 2, "a subflow per path: {json}");

@@ -11,7 +11,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{hex, json_field};
+use common::{hex, json_field, json_subflows};
 use mptcp_lab::{Netns, require_lab, run_in};
 use sha2::{Digest, Sha256};
 
@@ -174,12 +174,6 @@ fn lab_cli_recv_from_kernel_clients() {
 /// The kernel's scheduler decides its split over two subflows: each must
 /// carry at least this much to count as used.
 const SPLIT_MIN: u64 = 1 << 20;
-
-/// The subflow objects of `--json`'s `subflows` list.
-fn json_subflows(object: &str) -> Vec<&str> {
-    let list = &object[object.find("\"subflows\":[").expect("subflows")..];
-    list.split("{\"local\"").skip(1).collect()
-}
 
 /// A counter of `nstat -az` in `ns` (0 if absent).
 fn nstat(ns: &Netns, name: &str) -> u64 {

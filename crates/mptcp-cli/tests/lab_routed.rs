@@ -27,7 +27,7 @@ use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{hex, json_field};
+use common::{hex, json_field, json_subflows};
 use mptcp_lab::{Netns, kernel_mptcp_connect, kernel_mptcp_listener, require_lab, run_in};
 use sha2::{Digest, Sha256};
 
@@ -201,12 +201,6 @@ fn data(salt: u8) -> Vec<u8> {
                 .wrapping_add((j >> 11) as u8 ^ salt)
         })
         .collect()
-}
-
-/// The subflow objects of `--json`'s `subflows` list.
-fn json_subflows(object: &str) -> Vec<&str> {
-    let list = &object[object.find("\"subflows\":[").expect("subflows")..];
-    list.split("{\"local\"").skip(1).collect()
 }
 
 fn check_split(json: &str, paths: usize, field: &str) {

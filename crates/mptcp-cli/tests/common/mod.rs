@@ -17,3 +17,11 @@ pub(crate) fn json_field<'a>(object: &'a str, key: &str) -> &'a str {
     let end = rest.find([',', '}']).unwrap_or(rest.len());
     rest[..end].trim_matches('"')
 }
+
+/// The subflow objects of `--json`'s `subflows` list, each from its
+/// `"local"` key on.
+#[allow(dead_code)] // not every test binary lists subflows
+pub(crate) fn json_subflows(object: &str) -> Vec<&str> {
+    let list = &object[object.find("\"subflows\":[").expect("subflows")..];
+    list.split("{\"local\"").skip(1).collect()
+}
