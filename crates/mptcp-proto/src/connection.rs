@@ -613,8 +613,28 @@ pub struct MptcpConnection {
     candidate_index: Vec<usize>,
     path_infos: Vec<PathInfo>,
 
+    /// The data-level send side: the bytes written, DATA_UNA, DATA_NXT.
+    send: SendState,
+    /// The data-level receive side: reassembly and the peer's close.
+    recv: RecvState,
+    /// What decides, and follows, a fallback to TCP (§3.7).
+    fallback: FallbackState,
+    closed: bool,
+    /// Our DATA_FIN, the abrupt close, the wait for a new subflow.
+    closing: Closing,
+    signals: Signals,
+    /// Our address IDs to withdraw with REMOVE_ADDR, one per pure ACK.
+    removals: VecDeque<AddrId>,
+    events: VecDeque<MptcpEvent>,
+    scratch: LazyStorage,
+}
+
+/// The data-level send side (RFC 8684 §3.3): what the application wrote
+/// and the peer has not DATA_ACKed, and how far it went out.
+#[derive(Debug)]
+struct SendState {
     /// Bytes written and not yet DATA_ACKed; offset 0 is `data_una`.
-    send: SendBuffer,
+    buffer: SendBuffer,
     data_una: u64,
     /// The data sequence number of the next byte to hand to a subflow.
     data_nxt: u64,
@@ -635,30 +655,50 @@ pub struct MptcpConnection {
     /// The DATA_UNA an opportunistic retransmission was made for (one per
     /// DATA_UNA).
     opportunistic_for: Option<u64>,
-    shutdown: bool,
-    /// Our DATA_FIN's data sequence number, once every byte is mapped.
-    data_fin: Option<u64>,
-    data_fin_acked: bool,
-    /// When the DATA_FIN goes again if still unacknowledged: it rides on
-    /// pure ACKs, which the subflow never retransmits by itself.
-    data_fin_timer: Option<Instant>,
-    /// The DATA_FIN's retransmission timeout, doubled on every expiry.
-    data_fin_rto: Duration,
-    data_fin_retries: u32,
     write_blocked: bool,
+}
 
+impl SendState {
+    /// Nothing written yet; the first byte will carry data sequence
+    /// number `first`.
+    fn new(capacity: usize, first: u64) -> Self {
+        SendState {
+            buffer: SendBuffer::new(capacity),
+            data_una: first,
+            data_nxt: first,
+            reinject: None,
+            peer_window_end: None,
+            data_rtx_timer: None,
+            data_rtx_backoff: 0,
+            opportunistic_for: None,
+            write_blocked: false,
+        }
+    }
+}
+
+/// The data-level receive side: the reassembly of the peer's data stream
+/// and whether it ended.
+#[derive(Debug)]
+struct RecvState {
     /// Created once the peer's key (hence its IDSN) is known.
-    recv: Option<Reassembly>,
+    reassembly: Option<Reassembly>,
     peer_closed: bool,
     /// After a fallback: the subflow's FIN arrived. The stream ends once
     /// every byte before it has moved up from the subflow (the data-level
     /// buffer may be full when the FIN comes).
     fallback_fin: bool,
+}
+
+/// What decides whether the connection may still fall back to TCP, and
+/// the MP_FAIL exchange that leads there (RFC 8684 §3.7). The fallback
+/// itself is `Mode::Fallback`.
+#[derive(Debug)]
+struct FallbackState {
     /// RFC 8684 §3.7: the connection may still fall back to TCP with an
     /// infinite mapping after a checksum failure: only while the subflow
     /// byte stream is the data stream (one subflow ever, no data sent
     /// twice at the data level), as Linux's `allow_infinite_fallback`.
-    allow_infinite_fallback: bool,
+    allow_infinite: bool,
     /// MP_FAIL to send on the subflow (not on a reset): a checksum failed
     /// on the only subflow at this DSN, or the peer's MP_FAIL, echoed as
     /// Linux expects.
@@ -669,14 +709,44 @@ pub struct MptcpConnection {
     /// infinite mapping, and we fall back once it went.
     infinite_pending: bool,
     /// See `SubflowOptions::fallback_at`.
-    fallback_at: Option<(SubflowSeq, u64)>,
+    at: Option<(SubflowSeq, u64)>,
     /// Since the peer's last MPTCP option, a segment with none at all
     /// acknowledged our data at the subflow level. If the data level then
     /// stays unacknowledged for a data-level RTO, the peer fell back (or a
     /// middlebox strips its options): see `on_data_rtx_timer`.
     acked_bare: bool,
-    closed: bool,
+}
 
+impl FallbackState {
+    /// Falling back with an infinite mapping is still safe; nothing
+    /// failed.
+    fn new() -> Self {
+        FallbackState {
+            allow_infinite: true,
+            mp_fail_pending: None,
+            mp_fail_sent: false,
+            infinite_pending: false,
+            at: None,
+            acked_bare: false,
+        }
+    }
+}
+
+/// How the connection ends: our DATA_FIN and its retransmission, an
+/// abrupt close, and the wait for a new subflow after the last one went.
+#[derive(Debug)]
+struct Closing {
+    /// The application will write no more (a DATA_FIN follows the data).
+    shutdown: bool,
+    /// Our DATA_FIN's data sequence number, once every byte is mapped.
+    data_fin: Option<u64>,
+    data_fin_acked: bool,
+    /// When the DATA_FIN goes again if still unacknowledged: it rides on
+    /// pure ACKs, which the subflow never retransmits by itself.
+    data_fin_timer: Option<Instant>,
+    /// The DATA_FIN's retransmission timeout, doubled on every expiry.
+    data_fin_rto: Duration,
+    data_fin_retries: u32,
     /// We closed abruptly: our resets carry MP_FASTCLOSE.
     fastclose: bool,
     /// A subflow closed with FINs after both DATA_FINs went through.
@@ -685,11 +755,23 @@ pub struct MptcpConnection {
     /// through. The connection waits until `deadline` for a new one, then
     /// ends with `failure`.
     orphaned: Option<Orphaned>,
-    signals: Signals,
-    /// Our address IDs to withdraw with REMOVE_ADDR, one per pure ACK.
-    removals: VecDeque<AddrId>,
-    events: VecDeque<MptcpEvent>,
-    scratch: LazyStorage,
+}
+
+impl Closing {
+    /// Open: nothing shut down or sent.
+    fn new() -> Self {
+        Closing {
+            shutdown: false,
+            data_fin: None,
+            data_fin_acked: false,
+            data_fin_timer: None,
+            data_fin_rto: Duration::ZERO,
+            data_fin_retries: 0,
+            fastclose: false,
+            closed_cleanly: false,
+            orphaned: None,
+        }
+    }
 }
 
 impl core::fmt::Debug for MptcpConnection {
@@ -698,15 +780,18 @@ impl core::fmt::Debug for MptcpConnection {
             .field("role", &self.role)
             .field("mode", &self.mode)
             .field("subflows", &self.subflows.len())
-            .field("data_una", &self.data_una)
-            .field("data_nxt", &self.data_nxt)
-            .field("unacked", &self.send.len())
-            .field("data_fin", &self.data_fin)
-            .field("data_fin_acked", &self.data_fin_acked)
-            .field("rcv_nxt", &self.recv.as_ref().map(Reassembly::rcv_nxt))
-            .field("peer_closed", &self.peer_closed)
-            .field("reinject", &self.reinject)
-            .field("orphaned", &self.orphaned)
+            .field("data_una", &self.send.data_una)
+            .field("data_nxt", &self.send.data_nxt)
+            .field("unacked", &self.send.buffer.len())
+            .field("data_fin", &self.closing.data_fin)
+            .field("data_fin_acked", &self.closing.data_fin_acked)
+            .field(
+                "rcv_nxt",
+                &self.recv.reassembly.as_ref().map(Reassembly::rcv_nxt),
+            )
+            .field("peer_closed", &self.recv.peer_closed)
+            .field("reinject", &self.send.reinject)
+            .field("orphaned", &self.closing.orphaned)
             .field(
                 "subflow_states",
                 &self
@@ -788,8 +873,8 @@ impl MptcpConnection {
         let recv = matches!(mode, Mode::Fallback(_))
             .then(|| Reassembly::new(0, config.recv_buffer, config.max_rx_ranges));
         let signals = Signals::new(config.max_addresses);
+        let capacity = config.send_buffer;
         MptcpConnection {
-            send: SendBuffer::new(config.send_buffer),
             scratch: LazyStorage::new(usize::from(u16::MAX)),
             config,
             role,
@@ -807,33 +892,15 @@ impl MptcpConnection {
             candidates: Vec::new(),
             candidate_index: Vec::new(),
             path_infos: Vec::new(),
-            data_una: first,
-            data_nxt: first,
-            reinject: None,
-            peer_window_end: None,
-            data_rtx_timer: None,
-            data_rtx_backoff: 0,
-            opportunistic_for: None,
-            shutdown: false,
-            data_fin: None,
-            data_fin_acked: false,
-            data_fin_timer: None,
-            data_fin_rto: Duration::ZERO,
-            data_fin_retries: 0,
-            write_blocked: false,
-            recv,
-            peer_closed: false,
-            fallback_fin: false,
-            allow_infinite_fallback: true,
-            acked_bare: false,
-            mp_fail_pending: None,
-            mp_fail_sent: false,
-            infinite_pending: false,
-            fallback_at: None,
+            send: SendState::new(capacity, first),
+            recv: RecvState {
+                reassembly: recv,
+                peer_closed: false,
+                fallback_fin: false,
+            },
+            fallback: FallbackState::new(),
             closed: false,
-            fastclose: false,
-            closed_cleanly: false,
-            orphaned: None,
+            closing: Closing::new(),
             signals,
             removals: VecDeque::new(),
             events: VecDeque::new(),
@@ -953,7 +1020,7 @@ impl MptcpConnection {
     /// Whether both sides' data is through (both DATA_FINs acknowledged)
     /// or the connection finished: no new subflows from here on.
     pub fn is_closing(&self) -> bool {
-        self.closed || (self.data_fin_acked && self.peer_closed)
+        self.closed || (self.closing.data_fin_acked && self.recv.peer_closed)
     }
 
     /// Whether the connection finished (closed, reset or timed out).
@@ -967,22 +1034,29 @@ impl MptcpConnection {
     pub fn buffer_bytes(&self) -> usize {
         let subflows: usize = self.subflows.iter().map(|s| s.tcp.buffer_bytes()).sum();
         subflows
-            + self.send.allocated()
-            + self.recv.as_ref().map_or(0, Reassembly::allocated)
+            + self.send.buffer.allocated()
+            + self
+                .recv
+                .reassembly
+                .as_ref()
+                .map_or(0, Reassembly::allocated)
             + self.scratch.allocated()
     }
 
     /// Bytes the application can read now.
     pub fn readable(&self) -> usize {
-        self.recv.as_ref().map_or(0, Reassembly::readable)
+        self.recv
+            .reassembly
+            .as_ref()
+            .map_or(0, Reassembly::readable)
     }
 
     /// Room in the data-level send buffer.
     pub fn writable(&self) -> usize {
-        if self.shutdown || self.closed {
+        if self.closing.shutdown || self.closed {
             0
         } else {
-            self.send.free()
+            self.send.buffer.free()
         }
     }
 
@@ -990,19 +1064,19 @@ impl MptcpConnection {
 
     /// Queue bytes to send; returns how many fit.
     pub fn write(&mut self, data: &[u8]) -> usize {
-        if self.shutdown || self.closed {
+        if self.closing.shutdown || self.closed {
             return 0;
         }
-        let n = self.send.write(data);
+        let n = self.send.buffer.write(data);
         if n < data.len() {
-            self.write_blocked = true;
+            self.send.write_blocked = true;
         }
         n
     }
 
     /// Read in-order bytes; returns how many were copied.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        let n = self.recv.as_mut().map_or(0, |r| r.read(buf));
+        let n = self.recv.reassembly.as_mut().map_or(0, |r| r.read(buf));
         if n > 0 {
             // Room opened: bytes waiting in the subflows move up now, not
             // at the next segment (which may be a probe timer away).
@@ -1018,7 +1092,7 @@ impl MptcpConnection {
         if self.closed {
             return;
         }
-        self.fastclose = self.mode == Mode::Mptcp;
+        self.closing.fastclose = self.mode == Mode::Mptcp;
         for sub in self.subflows.iter_mut().filter(|s| !s.gone) {
             sub.usable = false;
             sub.tcp.abort();
@@ -1030,7 +1104,7 @@ impl MptcpConnection {
     /// No more data will be written: a DATA_FIN follows the last byte
     /// (after a fallback, the subflow's FIN).
     pub fn shutdown(&mut self) {
-        self.shutdown = true;
+        self.closing.shutdown = true;
     }
 
     // ------------------------------------------------------------- events
@@ -1118,7 +1192,7 @@ impl MptcpConnection {
         self.subflows.push(sub);
         // A second subflow: its bytes and the first one's interleave in
         // the data stream, which neither subflow's stream is any more.
-        self.allow_infinite_fallback = false;
+        self.fallback.allow_infinite = false;
         id
     }
 
@@ -1326,9 +1400,9 @@ impl MptcpConnection {
     /// Everything not DATA_ACKed goes again on whichever subflows remain
     /// (duplicates are harmless: the receiver keeps the first copy).
     fn reinject_outstanding(&mut self) {
-        if self.data_nxt != self.data_una {
-            self.reinject = Some((self.data_una, self.data_nxt));
-            self.allow_infinite_fallback = false;
+        if self.send.data_nxt != self.send.data_una {
+            self.send.reinject = Some((self.send.data_una, self.send.data_nxt));
+            self.fallback.allow_infinite = false;
         }
     }
 
@@ -1432,7 +1506,7 @@ impl MptcpConnection {
             && self.subflows[i].usable
             && !segment.payload().is_empty();
         if options.any {
-            self.acked_bare = false;
+            self.fallback.acked_bare = false;
         } else if self.mode == Mode::Mptcp
             && !self.send_keys
             && segment.flags().contains(TcpFlags::ACK)
@@ -1443,7 +1517,7 @@ impl MptcpConnection {
             // DATA_ACK only now and then; one that fell back (its side saw
             // our options vanish), or whose options a middlebox strips,
             // never sends one again. The data-level timer tells them apart.
-            self.acked_bare = true;
+            self.fallback.acked_bare = true;
         }
         if !self.admit_mapping(i, segment, incoming.as_ref()) {
             return true;
@@ -1564,7 +1638,7 @@ impl MptcpConnection {
                 sub.joined = true;
                 sub.join_ack_timer = None;
                 let id = sub.id;
-                self.orphaned = None;
+                self.closing.orphaned = None;
                 self.push_event(MptcpEvent::SubflowEstablished(id));
             }
             Ok(false) => {}
@@ -1640,7 +1714,7 @@ impl MptcpConnection {
     fn become_mptcp(&mut self, peer_key: Key) {
         self.peer_key = Some(peer_key);
         let peer_first = idsn(peer_key).wrapping_add(1);
-        self.recv = Some(Reassembly::new(
+        self.recv.reassembly = Some(Reassembly::new(
             peer_first,
             self.config.recv_buffer,
             self.config.max_rx_ranges,
@@ -1660,22 +1734,25 @@ impl MptcpConnection {
             // Mid-connection (allowed only while the subflow's stream is
             // the data stream): what the subflow carries is delivered by
             // it, so the data level keeps only what no subflow has.
-            let assigned = usize::try_from(diff(self.data_nxt, self.data_una)).unwrap_or(0);
-            self.fallback_at = Some((self.subflows[0].tcp.write_seq(), self.data_nxt));
-            self.send.consume(assigned.min(self.send.len()));
-            self.data_una = self.data_nxt;
-            self.reinject = None;
+            let assigned =
+                usize::try_from(diff(self.send.data_nxt, self.send.data_una)).unwrap_or(0);
+            self.fallback.at = Some((self.subflows[0].tcp.write_seq(), self.send.data_nxt));
+            self.send
+                .buffer
+                .consume(assigned.min(self.send.buffer.len()));
+            self.send.data_una = self.send.data_nxt;
+            self.send.reinject = None;
             // Data-level timers have nothing left to guard: TCP's own
             // retransmissions and FIN do it from here.
-            self.data_fin_timer = None;
-            self.data_rtx_timer = None;
+            self.closing.data_fin_timer = None;
+            self.send.data_rtx_timer = None;
         }
         self.mode = Mode::Fallback(reason);
         self.push_event(MptcpEvent::FellBack(reason));
-        if self.recv.is_none() {
+        if self.recv.reassembly.is_none() {
             // The TCP byte stream is the data: it starts where the peer's
             // data starts (any base will do; nothing on the wire carries it).
-            self.recv = Some(Reassembly::new(
+            self.recv.reassembly = Some(Reassembly::new(
                 0,
                 self.config.recv_buffer,
                 self.config.max_rx_ranges,
@@ -1696,15 +1773,15 @@ impl MptcpConnection {
     /// Where that is not safe, the subflow goes.
     fn on_mp_fail(&mut self, i: usize, dsn: u64) {
         match self.mode {
-            Mode::Mptcp | Mode::Fallback(_) if self.mp_fail_sent => {
+            Mode::Mptcp | Mode::Fallback(_) if self.fallback.mp_fail_sent => {
                 // The peer's echo of ours: its infinite mapping follows,
                 // and ours goes on our next data segment (Linux enters
                 // its receive fallback only on it).
-                self.infinite_pending = true;
+                self.fallback.infinite_pending = true;
             }
-            Mode::Mptcp if self.live_subflows() == 1 && self.allow_infinite_fallback => {
-                self.mp_fail_pending = Some(dsn);
-                self.infinite_pending = true;
+            Mode::Mptcp if self.live_subflows() == 1 && self.fallback.allow_infinite => {
+                self.fallback.mp_fail_pending = Some(dsn);
+                self.fallback.infinite_pending = true;
                 self.subflows[i].tcp.request_ack();
             }
             Mode::Mptcp if self.live_subflows() > 1 => {
@@ -1731,39 +1808,44 @@ impl MptcpConnection {
             self.on_data_ack(ack);
             // §3.3.5: the window the segment advertises starts at its
             // DATA_ACK.
-            let ack = expand(ack, self.data_una);
+            let ack = expand(ack, self.send.data_una);
             let end = ack.wrapping_add(u64::from(self.subflows[i].tcp.send_window()));
-            if self.peer_window_end.is_none_or(|old| diff(end, old) > 0) {
-                self.peer_window_end = Some(end);
+            if self
+                .send
+                .peer_window_end
+                .is_none_or(|old| diff(end, old) > 0)
+            {
+                self.send.peer_window_end = Some(end);
             }
         }
     }
 
     fn on_data_ack(&mut self, ack: DssSeq) {
-        let ack = expand(ack, self.data_una);
+        let ack = expand(ack, self.send.data_una);
         // Acceptable: within [DATA_UNA, DATA_NXT], the DATA_FIN included.
         let top = self
+            .closing
             .data_fin
-            .map_or(self.data_nxt, |fin| fin.wrapping_add(1));
-        let acked = ack.wrapping_sub(self.data_una);
-        if acked == 0 || acked > top.wrapping_sub(self.data_una) {
+            .map_or(self.send.data_nxt, |fin| fin.wrapping_add(1));
+        let acked = ack.wrapping_sub(self.send.data_una);
+        if acked == 0 || acked > top.wrapping_sub(self.send.data_una) {
             return;
         }
         // `data_una` stays on data bytes: the DATA_FIN's own sequence
         // number is acknowledged through `data_fin_acked`.
-        let data = acked.min(self.send.len() as u64);
-        self.send.consume(data as usize);
-        self.data_una = self.data_una.wrapping_add(data);
+        let data = acked.min(self.send.buffer.len() as u64);
+        self.send.buffer.consume(data as usize);
+        self.send.data_una = self.send.data_una.wrapping_add(data);
         if data > 0 {
-            self.data_rtx_timer = None;
-            self.data_rtx_backoff = 0;
+            self.send.data_rtx_timer = None;
+            self.send.data_rtx_backoff = 0;
         }
-        if let Some((start, end)) = self.reinject {
+        if let Some((start, end)) = self.send.reinject {
             // What was acknowledged meanwhile needs no second copy.
-            self.reinject = (diff(end, self.data_una) > 0).then(|| {
+            self.send.reinject = (diff(end, self.send.data_una) > 0).then(|| {
                 (
-                    if diff(start, self.data_una) < 0 {
-                        self.data_una
+                    if diff(start, self.send.data_una) < 0 {
+                        self.send.data_una
                     } else {
                         start
                     },
@@ -1771,19 +1853,23 @@ impl MptcpConnection {
                 )
             });
         }
-        if self.data_fin.is_some_and(|fin| ack == fin.wrapping_add(1)) {
-            self.data_fin_acked = true;
-            self.data_fin_timer = None;
+        if self
+            .closing
+            .data_fin
+            .is_some_and(|fin| ack == fin.wrapping_add(1))
+        {
+            self.closing.data_fin_acked = true;
+            self.closing.data_fin_timer = None;
         }
-        if self.write_blocked && self.send.free() > 0 {
-            self.write_blocked = false;
+        if self.send.write_blocked && self.send.buffer.free() > 0 {
+            self.send.write_blocked = false;
             self.push_event(MptcpEvent::Writable);
         }
     }
 
     /// Read a received DSS mapping against the data sequence space.
     fn incoming_mapping(&self, i: usize, m: &DssMapping, data_fin: bool) -> Option<Incoming> {
-        let recv = self.recv.as_ref()?;
+        let recv = self.recv.reassembly.as_ref()?;
         let dsn = expand(m.dsn, recv.rcv_nxt());
         if m.data_len == 0 {
             // The infinite mapping (§3.7): the peer fell back.
@@ -1851,7 +1937,7 @@ impl MptcpConnection {
         let sub = &self.subflows[i];
         let seq = SubflowSeq(segment.seq());
         let end = seq + segment.payload().len() as u32;
-        if self.peer_closed || end <= read_seq || seq > read_seq {
+        if self.recv.peer_closed || end <= read_seq || seq > read_seq {
             // Old bytes, or bytes beyond a hole: the segment that fills
             // the hole may carry the mapping of these too.
             return;
@@ -1861,7 +1947,7 @@ impl MptcpConnection {
             // before, on an earlier segment.
             return;
         }
-        if self.live_subflows() == 1 && self.allow_infinite_fallback {
+        if self.live_subflows() == 1 && self.fallback.allow_infinite {
             self.fall_back(self.options_vanished_reason());
         }
     }
@@ -1871,7 +1957,7 @@ impl MptcpConnection {
     /// (Linux may go straight to plain TCP without the infinite mapping on
     /// the wire); otherwise as if an infinite mapping had come.
     fn options_vanished_reason(&self) -> FallbackReason {
-        if self.mp_fail_sent || self.mp_fail_pending.is_some() {
+        if self.fallback.mp_fail_sent || self.fallback.mp_fail_pending.is_some() {
             FallbackReason::ChecksumFailed
         } else {
             FallbackReason::InfiniteMapping
@@ -1886,7 +1972,7 @@ impl MptcpConnection {
                     // §3.7: only the single subflow of a connection may
                     // fall back; with others, this one is reset.
                     self.reset_subflow_at(i, TcpRstReason::MptcpSpecific);
-                } else if self.mp_fail_sent {
+                } else if self.fallback.mp_fail_sent {
                     // The answer to our MP_FAIL.
                     self.fall_back(FallbackReason::ChecksumFailed);
                 } else {
@@ -1894,10 +1980,10 @@ impl MptcpConnection {
                 }
             }
             Incoming::DataFin(dsn) => {
-                if let Some(recv) = self.recv.as_mut() {
+                if let Some(recv) = self.recv.reassembly.as_mut() {
                     recv.set_data_fin(dsn);
                 }
-                if self.peer_closed {
+                if self.recv.peer_closed {
                     // The peer sent its DATA_FIN again: our DATA_ACK of it
                     // was lost. A pure ACK answers nothing by itself (even
                     // with our subflow in FIN-WAIT-2), so ask for one.
@@ -1906,7 +1992,7 @@ impl MptcpConnection {
             }
             Incoming::Data(mapping) => {
                 if mapping.data_fin
-                    && let Some(recv) = self.recv.as_mut()
+                    && let Some(recv) = self.recv.reassembly.as_mut()
                 {
                     recv.set_data_fin(mapping.dsn.wrapping_add(u64::from(mapping.len)));
                 }
@@ -1930,14 +2016,14 @@ impl MptcpConnection {
 
     /// Move in-order subflow bytes into the data-level reassembly.
     fn deliver(&mut self) {
-        let Some(recv) = self.recv.as_ref() else {
+        let Some(recv) = self.recv.reassembly.as_ref() else {
             return;
         };
         let before = recv.readable();
         match self.mode {
             Mode::Fallback(_) => {
                 // The byte stream is the data stream.
-                let recv = self.recv.as_mut().expect("checked above");
+                let recv = self.recv.reassembly.as_mut().expect("checked above");
                 self.subflows[0].tcp.read_with(|head, tail| {
                     let mut n = recv.push_in_order(head);
                     if n == head.len() {
@@ -1961,10 +2047,14 @@ impl MptcpConnection {
                         // what a failed subflow had outstanding).
                         self.subflows[i].fail_dsn = Some(dsn);
                         self.reset_subflow_at(i, TcpRstReason::MptcpSpecific);
-                    } else if self.allow_infinite_fallback
-                        && self.mp_fail_pending.is_none()
-                        && !self.mp_fail_sent
-                        && self.recv.as_ref().is_some_and(|r| r.rcv_nxt() == dsn)
+                    } else if self.fallback.allow_infinite
+                        && self.fallback.mp_fail_pending.is_none()
+                        && !self.fallback.mp_fail_sent
+                        && self
+                            .recv
+                            .reassembly
+                            .as_ref()
+                            .is_some_and(|r| r.rcv_nxt() == dsn)
                     {
                         // §3.7: on the only subflow, MP_FAIL with the DSN
                         // of the failed mapping. Its bytes are taken as
@@ -1973,7 +2063,7 @@ impl MptcpConnection {
                         // infinite mapping ends MPTCP; until then DATA_ACKs
                         // go on, as Linux does, or the peer's window would
                         // never move to let that mapping out.
-                        self.mp_fail_pending = Some(dsn);
+                        self.fallback.mp_fail_pending = Some(dsn);
                         self.subflows[i].verified_until = Some(end);
                         self.subflows[i].tcp.request_ack();
                         return self.deliver();
@@ -1989,16 +2079,17 @@ impl MptcpConnection {
         }
         let (readable, mut fin_reached) = self
             .recv
+            .reassembly
             .as_ref()
             .map_or((0, false), |r| (r.readable(), r.data_fin_reached()));
-        if self.fallback_fin && self.subflows[0].tcp.readable() == 0 {
+        if self.recv.fallback_fin && self.subflows[0].tcp.readable() == 0 {
             fin_reached = true;
         }
         if readable > before {
             self.push_event(MptcpEvent::Readable);
         }
-        if !self.peer_closed && fin_reached {
-            self.peer_closed = true;
+        if !self.recv.peer_closed && fin_reached {
+            self.recv.peer_closed = true;
             self.push_event(MptcpEvent::PeerClosed);
             // Acknowledge the DATA_FIN at once.
             if let Some(sub) = self.signal_subflow() {
@@ -2010,7 +2101,7 @@ impl MptcpConnection {
     /// Move subflow `i`'s in-order, mapped bytes up; on a DSS checksum
     /// mismatch, `Err` with the failing mapping's data sequence number.
     fn deliver_subflow(&mut self, i: usize) -> Result<(), (u64, SubflowSeq)> {
-        let Some(recv) = self.recv.as_mut() else {
+        let Some(recv) = self.recv.reassembly.as_mut() else {
             return Ok(());
         };
         let checksum = self.checksum;
@@ -2081,7 +2172,7 @@ impl MptcpConnection {
                 self.subflow_gone(now, i, None);
             }
         }
-        if !self.closed && self.orphaned.is_none() && self.subflows.iter().all(|s| s.gone) {
+        if !self.closed && self.closing.orphaned.is_none() && self.subflows.iter().all(|s| s.gone) {
             self.closed = true;
             self.push_event(MptcpEvent::Closed);
         }
@@ -2101,9 +2192,9 @@ impl MptcpConnection {
             Event::PeerClosed => {
                 self.subflows[i].fin_received = true;
                 if fallback {
-                    self.fallback_fin = true;
-                    if !self.peer_closed && self.subflows[0].tcp.readable() == 0 {
-                        self.peer_closed = true;
+                    self.recv.fallback_fin = true;
+                    if !self.recv.peer_closed && self.subflows[0].tcp.readable() == 0 {
+                        self.recv.peer_closed = true;
                         self.push_event(MptcpEvent::PeerClosed);
                     }
                 } else if self.live_subflows() > 1 {
@@ -2140,11 +2231,11 @@ impl MptcpConnection {
             self.cc.remove_path(path);
             self.push_event(MptcpEvent::SubflowClosed(id));
             self.reinject_outstanding();
-            if clean && self.data_fin_acked && self.peer_closed {
+            if clean && self.closing.data_fin_acked && self.recv.peer_closed {
                 // This subflow closed cleanly after both DATA_FINs: the
                 // peer is done. Paths that stopped answering are reset
                 // rather than waited for.
-                self.closed_cleanly = true;
+                self.closing.closed_cleanly = true;
                 for k in 0..self.subflows.len() {
                     if !self.subflows[k].gone && self.subflows[k].stale {
                         self.reset_subflow_at(k, TcpRstReason::Unspecified);
@@ -2158,7 +2249,7 @@ impl MptcpConnection {
         }
         // Once both DATA_FINs are acknowledged the connection is complete,
         // whatever happens to its last subflow.
-        let complete = self.data_fin_acked && self.peer_closed;
+        let complete = self.closing.data_fin_acked && self.recv.peer_closed;
         // RFC 8684 §3.3.3: with every subflow closed but the data not
         // through, the connection is closed only after a timeout, so that
         // a new subflow can take over (break-before-make). Like the
@@ -2169,7 +2260,7 @@ impl MptcpConnection {
             self.cc.remove_path(path);
             self.push_event(MptcpEvent::SubflowClosed(id));
             self.reinject_outstanding();
-            self.orphaned = Some(Orphaned {
+            self.closing.orphaned = Some(Orphaned {
                 deadline: now + self.config.close_timeout,
                 failure: failure.unwrap_or(MptcpEvent::TimedOut),
             });
@@ -2229,7 +2320,7 @@ impl MptcpConnection {
     /// (RFC 8684 §3.3.6; Linux reinjects on its MPTCP-level timer).
     fn on_subflow_rto(&mut self, i: usize) {
         self.subflows[i].stale = true;
-        if self.closed_cleanly {
+        if self.closing.closed_cleanly {
             // Another subflow closed with FINs both ways after both
             // DATA_FINs, so the peer is done too (it closes subflows only
             // then): do not wait minutes for this path. Before that the
@@ -2250,10 +2341,14 @@ impl MptcpConnection {
 
     /// The DATA_FIN, then the subflows' FINs.
     fn progress_close(&mut self, now: Instant) {
-        if !self.shutdown || self.closed {
+        if !self.closing.shutdown || self.closed {
             return;
         }
-        let unassigned = self.data_nxt != self.data_una.wrapping_add(self.send.len() as u64);
+        let unassigned = self.send.data_nxt
+            != self
+                .send
+                .data_una
+                .wrapping_add(self.send.buffer.len() as u64);
         match self.mode {
             Mode::Fallback(_) => {
                 if !unassigned {
@@ -2261,15 +2356,15 @@ impl MptcpConnection {
                 }
             }
             Mode::Mptcp => {
-                if self.data_fin.is_none() && !unassigned {
-                    self.data_fin = Some(self.data_nxt);
+                if self.closing.data_fin.is_none() && !unassigned {
+                    self.closing.data_fin = Some(self.send.data_nxt);
                     if let Some(sub) = self.signal_subflow() {
                         sub.tcp.request_ack();
                     }
                 }
                 // RFC 8684 §3.3.3: once both DATA_FINs are acknowledged the
                 // subflows close.
-                if self.data_fin_acked && self.peer_closed {
+                if self.closing.data_fin_acked && self.recv.peer_closed {
                     let fresh = self.subflows.iter().any(|s| s.can_send() && !s.stale);
                     for i in 0..self.subflows.len() {
                         let sub = &mut self.subflows[i];
@@ -2319,10 +2414,10 @@ impl MptcpConnection {
             return subflows.min();
         }
         subflows
-            .chain(self.data_fin_timer)
-            .chain(self.data_rtx_timer)
+            .chain(self.closing.data_fin_timer)
+            .chain(self.send.data_rtx_timer)
             .chain(self.signals.poll_timeout())
-            .chain(self.orphaned.map(|o| o.deadline))
+            .chain(self.closing.orphaned.map(|o| o.deadline))
             .min()
     }
 
@@ -2335,7 +2430,7 @@ impl MptcpConnection {
             self.subflow_events(now);
             return;
         }
-        if let Some(orphaned) = self.orphaned
+        if let Some(orphaned) = self.closing.orphaned
             && orphaned.deadline <= now
             && !self.closed
         {
@@ -2344,7 +2439,7 @@ impl MptcpConnection {
                 sub.usable = false;
                 sub.tcp.abort();
             }
-            self.orphaned = None;
+            self.closing.orphaned = None;
             self.closed = true;
             self.push_event(orphaned.failure);
             return;
@@ -2379,7 +2474,7 @@ impl MptcpConnection {
                 sub.tcp.request_ack();
             }
         }
-        if self.data_rtx_timer.is_some_and(|t| t <= now) {
+        if self.send.data_rtx_timer.is_some_and(|t| t <= now) {
             self.on_data_rtx_timer(now);
         }
         if self.signals.poll_timeout().is_some_and(|t| t <= now) {
@@ -2390,10 +2485,10 @@ impl MptcpConnection {
                 sub.tcp.request_ack();
             }
         }
-        if self.data_fin_timer.is_some_and(|t| t <= now) {
-            self.data_fin_timer = None;
-            self.data_fin_retries += 1;
-            if self.data_fin_retries > self.config.tcp.max_retransmissions {
+        if self.closing.data_fin_timer.is_some_and(|t| t <= now) {
+            self.closing.data_fin_timer = None;
+            self.closing.data_fin_retries += 1;
+            if self.closing.data_fin_retries > self.config.tcp.max_retransmissions {
                 for sub in &mut self.subflows {
                     sub.tcp.abort();
                 }
@@ -2401,7 +2496,8 @@ impl MptcpConnection {
                 self.push_event(MptcpEvent::TimedOut);
                 return;
             }
-            self.data_fin_rto = (self.data_fin_rto * 2).min(self.config.tcp.max_rto);
+            self.closing.data_fin_rto =
+                (self.closing.data_fin_rto * 2).min(self.config.tcp.max_rto);
             if self.send_keys {
                 // No DSS from the server yet: perhaps our third ACK never
                 // reached it, and it waits for our keys before it takes a
@@ -2425,17 +2521,17 @@ impl MptcpConnection {
             .map(|s| s.tcp.rto())
             .max()
             .unwrap_or(self.config.tcp.max_rto);
-        (base * (1 << self.data_rtx_backoff.min(6))).min(self.config.tcp.max_rto)
+        (base * (1 << self.send.data_rtx_backoff.min(6))).min(self.config.tcp.max_rto)
     }
 
     /// Arm the data-level timer while data is outstanding.
     fn arm_data_rtx(&mut self, now: Instant) {
         if self.mode == Mode::Mptcp
             && !self.closed
-            && self.data_rtx_timer.is_none()
-            && self.data_una != self.data_nxt
+            && self.send.data_rtx_timer.is_none()
+            && self.send.data_una != self.send.data_nxt
         {
-            self.data_rtx_timer = Some(now + self.data_rto());
+            self.send.data_rtx_timer = Some(now + self.data_rto());
         }
     }
 
@@ -2444,8 +2540,8 @@ impl MptcpConnection {
     /// Otherwise every subflow had its bytes acknowledged and the peer
     /// still lacks the head: send it again (RFC 8684 §3.3.6).
     fn on_data_rtx_timer(&mut self, now: Instant) {
-        self.data_rtx_timer = None;
-        if self.mode != Mode::Mptcp || self.data_una == self.data_nxt {
+        self.send.data_rtx_timer = None;
+        if self.mode != Mode::Mptcp || self.send.data_una == self.send.data_nxt {
             return;
         }
         let in_flight = self
@@ -2453,9 +2549,9 @@ impl MptcpConnection {
             .iter()
             .any(|s| s.can_send() && s.tcp.write_seq() != s.tcp.snd_una());
         if !in_flight
-            && self.acked_bare
+            && self.fallback.acked_bare
             && self.live_subflows() == 1
-            && self.allow_infinite_fallback
+            && self.fallback.allow_infinite
         {
             // RFC 8684 §3.7: every byte was acknowledged at the subflow
             // level, by segments with no MPTCP option, and no DATA_ACK came
@@ -2465,14 +2561,14 @@ impl MptcpConnection {
             self.fall_back(self.options_vanished_reason());
             return;
         }
-        if !in_flight && self.reinject.is_none() {
-            let chunk =
-                u64::from(self.config.max_mapping).min(self.data_nxt.wrapping_sub(self.data_una));
-            self.reinject = Some((self.data_una, self.data_una.wrapping_add(chunk)));
-            self.allow_infinite_fallback = false;
-            self.data_rtx_backoff += 1;
+        if !in_flight && self.send.reinject.is_none() {
+            let chunk = u64::from(self.config.max_mapping)
+                .min(self.send.data_nxt.wrapping_sub(self.send.data_una));
+            self.send.reinject = Some((self.send.data_una, self.send.data_una.wrapping_add(chunk)));
+            self.fallback.allow_infinite = false;
+            self.send.data_rtx_backoff += 1;
         }
-        self.data_rtx_timer = Some(now + self.data_rto());
+        self.send.data_rtx_timer = Some(now + self.data_rto());
     }
 
     // ------------------------------------------------------------- output
@@ -2484,22 +2580,25 @@ impl MptcpConnection {
             return;
         }
         loop {
-            let queued = self.data_una.wrapping_add(self.send.len() as u64);
-            let unassigned = usize::try_from(diff(queued, self.data_nxt)).unwrap_or(0);
+            let queued = self
+                .send
+                .data_una
+                .wrapping_add(self.send.buffer.len() as u64);
+            let unassigned = usize::try_from(diff(queued, self.send.data_nxt)).unwrap_or(0);
             let n = unassigned
                 .min(sub.tcp.writable())
                 .min(self.scratch.capacity());
             if n == 0 {
                 return;
             }
-            let copied = self.send.peek(0, &mut self.scratch.bytes_mut()[..n]);
+            let copied = self.send.buffer.peek(0, &mut self.scratch.bytes_mut()[..n]);
             debug_assert_eq!(copied, n);
             let written = sub.tcp.write(&self.scratch.bytes()[..n]);
             debug_assert_eq!(written, n);
             // The subflow delivers it; nothing to reinject later.
-            self.send.consume(n);
-            self.data_una = self.data_una.wrapping_add(n as u64);
-            self.data_nxt = self.data_una;
+            self.send.buffer.consume(n);
+            self.send.data_una = self.send.data_una.wrapping_add(n as u64);
+            self.send.data_nxt = self.send.data_una;
         }
     }
 
@@ -2513,27 +2612,31 @@ impl MptcpConnection {
             Mode::Mptcp => {}
         }
         loop {
-            let queued = self.data_una.wrapping_add(self.send.len() as u64);
-            let (dsn, avail, reinjecting) = match self.reinject {
+            let queued = self
+                .send
+                .data_una
+                .wrapping_add(self.send.buffer.len() as u64);
+            let (dsn, avail, reinjecting) = match self.send.reinject {
                 Some((start, end)) => (start, diff(end, start), true),
                 None => {
                     // New data stays inside the peer's data-level window:
                     // beyond it the peer drops it (after its subflow
                     // acknowledged it), and it would have to be sent again.
                     let room = self
+                        .send
                         .peer_window_end
-                        .map_or(i64::MAX, |end| diff(end, self.data_nxt));
-                    let waiting = diff(queued, self.data_nxt);
+                        .map_or(i64::MAX, |end| diff(end, self.send.data_nxt));
+                    let waiting = diff(queued, self.send.data_nxt);
                     if room <= 0 && waiting > 0 && self.opportunistic(now) {
                         continue;
                     }
-                    (self.data_nxt, waiting.min(room), false)
+                    (self.send.data_nxt, waiting.min(room), false)
                 }
             };
             let avail = usize::try_from(avail).unwrap_or(0);
             if avail == 0 {
                 if reinjecting {
-                    self.reinject = None;
+                    self.send.reinject = None;
                     continue;
                 }
                 return;
@@ -2604,16 +2707,19 @@ impl MptcpConnection {
             if n == 0 {
                 return;
             }
-            let offset = usize::try_from(diff(dsn, self.data_una)).unwrap_or(0);
-            let copied = self.send.peek(offset, &mut self.scratch.bytes_mut()[..n]);
+            let offset = usize::try_from(diff(dsn, self.send.data_una)).unwrap_or(0);
+            let copied = self
+                .send
+                .buffer
+                .peek(offset, &mut self.scratch.bytes_mut()[..n]);
             debug_assert_eq!(copied, n);
             self.put_chunk(i, dsn, n);
             let next = dsn.wrapping_add(n as u64);
             if reinjecting {
-                let end = self.reinject.map_or(next, |(_, end)| end);
-                self.reinject = (next != end).then_some((next, end));
+                let end = self.send.reinject.map_or(next, |(_, end)| end);
+                self.send.reinject = (next != end).then_some((next, end));
             } else {
-                self.data_nxt = next;
+                self.send.data_nxt = next;
             }
         }
     }
@@ -2627,12 +2733,12 @@ impl MptcpConnection {
     /// whether a reinjection was queued.
     fn opportunistic(&mut self, now: Instant) -> bool {
         if !self.config.opportunistic_retransmission
-            || self.reinject.is_some()
-            || self.opportunistic_for == Some(self.data_una)
+            || self.send.reinject.is_some()
+            || self.send.opportunistic_for == Some(self.send.data_una)
         {
             return false;
         }
-        let una = self.data_una;
+        let una = self.send.data_una;
         let Some(h) = self.subflows.iter().position(|s| {
             !s.gone
                 && s.tx.iter().any(|m| {
@@ -2652,10 +2758,10 @@ impl MptcpConnection {
         if !faster {
             return false;
         }
-        self.opportunistic_for = Some(una);
-        let chunk = u64::from(self.config.max_mapping).min(self.data_nxt.wrapping_sub(una));
-        self.reinject = Some((una, una.wrapping_add(chunk)));
-        self.allow_infinite_fallback = false;
+        self.send.opportunistic_for = Some(una);
+        let chunk = u64::from(self.config.max_mapping).min(self.send.data_nxt.wrapping_sub(una));
+        self.send.reinject = Some((una, una.wrapping_add(chunk)));
+        self.fallback.allow_infinite = false;
         let holder = &mut self.subflows[h];
         let due = holder
             .penalised_at
@@ -2724,9 +2830,9 @@ impl MptcpConnection {
             let sub = &self.subflows[i];
             let from = sub
                 .sent_upto
-                .filter(|upto| diff(*upto, self.data_una) > 0)
-                .unwrap_or(self.data_una);
-            let behind = usize::try_from(diff(self.data_nxt, from)).unwrap_or(0);
+                .filter(|upto| diff(*upto, self.send.data_una) > 0)
+                .unwrap_or(self.send.data_una);
+            let behind = usize::try_from(diff(self.send.data_nxt, from)).unwrap_or(0);
             let n = behind
                 .min(usize::try_from(candidate.space).unwrap_or(usize::MAX))
                 .min(sub.tcp.writable())
@@ -2734,8 +2840,11 @@ impl MptcpConnection {
             if n == 0 || !sub.tx.has_room() {
                 continue;
             }
-            let offset = usize::try_from(diff(from, self.data_una)).unwrap_or(0);
-            let copied = self.send.peek(offset, &mut self.scratch.bytes_mut()[..n]);
+            let offset = usize::try_from(diff(from, self.send.data_una)).unwrap_or(0);
+            let copied = self
+                .send
+                .buffer
+                .peek(offset, &mut self.scratch.bytes_mut()[..n]);
             debug_assert_eq!(copied, n);
             self.put_chunk(i, from, n);
             self.candidates[k].space -= n as u64;
@@ -2772,8 +2881,8 @@ impl MptcpConnection {
             return None;
         }
         let data_ack = match self.mode {
-            Mode::Mptcp => self.recv.as_ref().map(|r| {
-                let fin = u64::from(self.peer_closed);
+            Mode::Mptcp => self.recv.reassembly.as_ref().map(|r| {
+                let fin = u64::from(self.recv.peer_closed);
                 r.rcv_nxt().wrapping_add(fin)
             }),
             _ => None,
@@ -2781,8 +2890,9 @@ impl MptcpConnection {
         // After a fallback the subflow's FIN is the close; a DATA_FIN set
         // before it is no longer sent.
         let data_fin = self
+            .closing
             .data_fin
-            .filter(|_| !self.data_fin_acked && self.mode == Mode::Mptcp);
+            .filter(|_| !self.closing.data_fin_acked && self.mode == Mode::Mptcp);
         let signal = match self.mode {
             Mode::Mptcp if self.subflows[i].can_send() => self.signals.next(),
             _ => None,
@@ -2807,7 +2917,7 @@ impl MptcpConnection {
             join,
             usable: sub.usable,
             rst_reason: sub.rst_reason,
-            fastclose: self.peer_key.filter(|_| self.fastclose),
+            fastclose: self.peer_key.filter(|_| self.closing.fastclose),
             fail: sub.fail_dsn,
             local_key: self.local_key,
             peer_key: self.peer_key,
@@ -2831,16 +2941,16 @@ impl MptcpConnection {
                 .then_some(sub.local_backup)
                 .filter(|_| sub.usable),
             prio_sent: false,
-            mp_fail: self.mp_fail_pending.filter(|_| i == 0),
+            mp_fail: self.fallback.mp_fail_pending.filter(|_| i == 0),
             mp_fail_sent: false,
-            infinite: self.infinite_pending && i == 0,
-            fallback_at: self.fallback_at,
+            infinite: self.fallback.infinite_pending && i == 0,
+            fallback_at: self.fallback.at,
             infinite_sent: false,
         };
         let n = sub.tcp.poll_transmit_with(now, buf, &mut options);
         if options.mp_fail_sent {
-            self.mp_fail_pending = None;
-            self.mp_fail_sent = !self.infinite_pending;
+            self.fallback.mp_fail_pending = None;
+            self.fallback.mp_fail_sent = !self.fallback.infinite_pending;
         }
         let infinite_sent = options.infinite_sent;
         if options.prio_sent {
@@ -2862,14 +2972,14 @@ impl MptcpConnection {
         }
         if data_fin.is_some() && sub.usable {
             if options.data_fin_sent {
-                if self.data_fin_timer.is_none() {
-                    if self.data_fin_rto.is_zero() {
-                        self.data_fin_rto = sub.tcp.rto();
+                if self.closing.data_fin_timer.is_none() {
+                    if self.closing.data_fin_rto.is_zero() {
+                        self.closing.data_fin_rto = sub.tcp.rto();
                     }
-                    self.data_fin_timer = Some(now + self.data_fin_rto);
+                    self.closing.data_fin_timer = Some(now + self.closing.data_fin_rto);
                 }
             } else if n.is_some()
-                && self.data_fin_timer.is_none()
+                && self.closing.data_fin_timer.is_none()
                 && (options.data_sent || options.bare_keys_sent)
             {
                 // A data segment, or the keys on a pure ACK, took the
@@ -2884,7 +2994,7 @@ impl MptcpConnection {
         }
         if infinite_sent {
             // §3.7: the infinite mapping went; plain TCP from here on.
-            self.infinite_pending = false;
+            self.fallback.infinite_pending = false;
             self.fall_back(FallbackReason::ChecksumFailed);
         }
         n
