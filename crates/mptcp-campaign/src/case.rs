@@ -518,8 +518,8 @@ impl Case {
         let mut buf = std::mem::take(&mut self.buf);
         let mut packets = Vec::new();
         let ep = self.endpoint(side);
-        while let Some(n) = ep.poll_transmit(now, &mut buf) {
-            packets.push(buf[..n].to_vec());
+        while let Some(t) = ep.poll_transmit(now, &mut buf) {
+            packets.push(buf[..t.len].to_vec());
             if packets.len() > TRANSMIT_LOOP {
                 break;
             }

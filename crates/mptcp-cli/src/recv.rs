@@ -13,7 +13,9 @@ use crate::LINGER;
 use crate::args::RecvArgs;
 use crate::error::CliError;
 use crate::report::{Direction, Stopwatch, Tally};
-use crate::transport::{self, Listener};
+use mptcp_tun::Listener;
+
+use crate::transport;
 
 /// Bytes asked for per read (the stream's own largest chunk).
 const CHUNK: usize = 256 * 1024;
@@ -79,7 +81,7 @@ pub(crate) fn run(args: &RecvArgs, registry: &Registry) -> Result<(), CliError> 
             (None, None) => None,
         };
         let mut tally = Tally::default();
-        let stream = conn.stream();
+        let stream = &mut conn;
         loop {
             let n = match stream.read(&mut buf) {
                 Ok(0) => break,
@@ -96,7 +98,7 @@ pub(crate) fn run(args: &RecvArgs, registry: &Registry) -> Result<(), CliError> 
             }
         }
         let elapsed = clock.elapsed();
-        let info = conn.mptcp_info();
+        let info = transport::mptcp_info(&conn);
         // End of stream: close our side too.
         drop(conn);
         if let Some((mut file, path)) = output {

@@ -15,7 +15,9 @@ use crate::args::{Peer, SendArgs};
 use crate::error::{CliError, describe_io};
 use crate::payload::Payload;
 use crate::report::{Direction, Stopwatch, Tally};
-use crate::transport::{self, Conn};
+use mptcp_tun::Stream;
+
+use crate::transport;
 
 /// Bytes handed to the stream per write (the stream's own largest chunk).
 const CHUNK: usize = 256 * 1024;
@@ -167,9 +169,9 @@ pub(crate) fn run(args: &SendArgs, registry: &Registry) -> Result<(), CliError> 
     let stack = Stack::start(args.stack.stack_config(registry))?;
 
     let clock = Stopwatch::start();
-    let mut conn = Conn::connect(&stack, to, args.connect_timeout)
+    let mut conn = Stream::connect_timeout(&stack, to, args.connect_timeout)
         .map_err(|e| connect_error(to, args.connect_timeout, &e))?;
-    let stream = conn.stream();
+    let stream = &mut conn;
     let mut tally = Tally::default();
     let mut buf = vec![0u8; CHUNK];
     loop {
@@ -201,7 +203,11 @@ pub(crate) fn run(args: &SendArgs, registry: &Registry) -> Result<(), CliError> 
         }
     }
     let report = tally.finish(Direction::Sent, clock.elapsed());
-    transport::print(&report, conn.mptcp_info().as_ref(), args.stack.json)?;
+    transport::print(
+        &report,
+        transport::mptcp_info(&conn).as_ref(),
+        args.stack.json,
+    )?;
 
     drop(conn);
     stack.shutdown(LINGER)?;

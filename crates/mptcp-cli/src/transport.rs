@@ -1,79 +1,19 @@
-//! The connection `send` and `recv` run over: plain TCP (`--plain-tcp`) or
-//! MPTCP, and what each reports at the end besides the result line.
+//! What `send` and `recv` report at the end besides the result line: the
+//! subflows of an MPTCP connection (none for `--plain-tcp`).
 
 use std::fmt::Write as _;
 use std::io;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use mptcp_tun::{MptcpInfo, MptcpListener, MptcpStream, Stack, TcpListener, TcpStream};
+use mptcp_tun::{MptcpInfo, Stream};
 
 use crate::error::CliError;
 use crate::report::{Direction, Report};
 
-/// A connection of either stack.
-#[derive(Debug)]
-pub(crate) enum Conn {
-    /// `--plain-tcp`.
-    Tcp(TcpStream),
-    /// The default.
-    Mptcp(MptcpStream),
-}
-
-impl Conn {
-    /// Connect with the stack's protocol.
-    pub(crate) fn connect(stack: &Stack, to: SocketAddr, timeout: Duration) -> io::Result<Conn> {
-        if stack.is_mptcp() {
-            MptcpStream::connect(stack, to, Some(timeout)).map(Conn::Mptcp)
-        } else {
-            TcpStream::connect_timeout(stack, to, timeout).map(Conn::Tcp)
-        }
-    }
-
-    /// The byte stream (an MPTCP stream reads and writes as one).
-    pub(crate) fn stream(&mut self) -> &mut TcpStream {
-        match self {
-            Conn::Tcp(s) => s,
-            Conn::Mptcp(s) => s,
-        }
-    }
-
-    /// The subflows, for MPTCP; `None` for plain TCP.
-    pub(crate) fn mptcp_info(&self) -> Option<MptcpInfo> {
-        match self {
-            Conn::Tcp(_) => None,
-            // A connection the stack forgot has nothing more to say.
-            Conn::Mptcp(s) => s.mptcp_info().ok(),
-        }
-    }
-}
-
-/// A listener of either stack.
-#[derive(Debug)]
-pub(crate) enum Listener {
-    /// `--plain-tcp`.
-    Tcp(TcpListener),
-    /// The default.
-    Mptcp(MptcpListener),
-}
-
-impl Listener {
-    /// Listen with the stack's protocol.
-    pub(crate) fn bind(stack: &Stack, port: u16) -> io::Result<Listener> {
-        if stack.is_mptcp() {
-            MptcpListener::bind(stack, port).map(Listener::Mptcp)
-        } else {
-            TcpListener::bind(stack, port).map(Listener::Tcp)
-        }
-    }
-
-    /// The next connection.
-    pub(crate) fn accept(&self) -> io::Result<(Conn, SocketAddr)> {
-        match self {
-            Listener::Tcp(l) => l.accept().map(|(s, p)| (Conn::Tcp(s), p)),
-            Listener::Mptcp(l) => l.accept().map(|(s, p)| (Conn::Mptcp(s), p)),
-        }
-    }
+/// The subflows of an MPTCP connection; `None` for plain TCP (and for
+/// a connection the stack forgot: it has nothing more to say).
+pub(crate) fn mptcp_info(stream: &Stream) -> Option<MptcpInfo> {
+    stream.mptcp_info().ok().flatten()
 }
 
 /// Print what a transfer did: the result line, or with `json` one JSON

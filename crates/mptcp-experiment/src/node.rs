@@ -283,10 +283,9 @@ impl Host for Node {
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(IfaceId, usize)> {
         self.service(now);
-        let n = self.ep.poll_transmit(now, buf)?;
-        let src = Segment::parse(&buf[..n], ChecksumCheck::Skip).ok()?.src();
-        let iface = self.ifaces.iter().position(|a| *a == src)?;
-        Some((IfaceId(u32::try_from(iface).ok()?), n))
+        let t = self.ep.poll_transmit(now, buf)?;
+        let iface = self.ifaces.iter().position(|a| *a == t.src.ip())?;
+        Some((IfaceId(u32::try_from(iface).ok()?), t.len))
     }
 
     fn poll_timeout(&self) -> Option<Instant> {

@@ -23,6 +23,9 @@ pub const VERSION: u8 = 1;
 pub enum FallbackReason {
     /// The SYN/ACK (client) or SYN (server) carried no MP_CAPABLE.
     NoMpCapable,
+    /// The application asked for plain TCP: a connection opened, or a SYN
+    /// accepted, with [`crate::Protocol::Tcp`]. It never offered MPTCP.
+    NotRequested,
     /// The peer offered only another version (RFC 8684 §3.1: version 0 is
     /// declined and the connection continues as TCP).
     Version(u8),

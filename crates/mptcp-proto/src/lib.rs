@@ -36,7 +36,8 @@ pub mod tx_map;
 pub use config::{InvalidConfig, MptcpConfig};
 pub use connection::{ConnectError, MptcpConnection, Role, SubflowError, SubflowStats};
 pub use endpoint::{
-    AcceptError, Admission, ConnectionId, Endpoint, EndpointConfig, Incoming, Listen, Routed,
+    AcceptError, Admission, ConnectOptions, ConnectionId, Endpoint, EndpointConfig, Incoming,
+    Interface, Listen, ListenOptions, Protocol, Routed, Transmit,
 };
 pub use event::{MptcpEvent, Violation};
 pub use handshake::FallbackReason;

@@ -81,6 +81,7 @@ fn syn(from: &str, to: &str, join: Option<MpJoin>) -> Vec<u8> {
 fn out(ep: &mut Endpoint) -> Option<Vec<u8>> {
     let mut buf = vec![0; 2048];
     ep.poll_transmit(Instant::ZERO, &mut buf)
+        .map(|t| t.len)
         .map(|n| buf[..n].to_vec())
 }
 
@@ -240,7 +241,7 @@ fn transfer_with(
                 c.shutdown();
             }
         }
-        while let Some(n) = client.poll_transmit(now, &mut buf) {
+        while let Some(n) = client.poll_transmit(now, &mut buf).map(|t| t.len) {
             let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
             server.handle_segment(now, &seg);
         }
@@ -265,7 +266,7 @@ fn transfer_with(
                 }
             }
         }
-        while let Some(n) = server.poll_transmit(now, &mut buf) {
+        while let Some(n) = server.poll_transmit(now, &mut buf).map(|t| t.len) {
             let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
             client.handle_segment(now, &seg);
         }
@@ -496,7 +497,7 @@ fn refused_joins_are_retried_with_a_doubling_delay() {
         now += step;
         client.handle_timeout(now);
         server.handle_timeout(now);
-        while let Some(n) = client.poll_transmit(now, &mut buf) {
+        while let Some(n) = client.poll_transmit(now, &mut buf).map(|t| t.len) {
             let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
             let is_join = seg
                 .options()
@@ -513,7 +514,7 @@ fn refused_joins_are_retried_with_a_doubling_delay() {
             let conn = server.connection(sid).unwrap();
             assert_eq!(conn.write(b"!"), 1);
         }
-        while let Some(n) = server.poll_transmit(now, &mut buf) {
+        while let Some(n) = server.poll_transmit(now, &mut buf).map(|t| t.len) {
             let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
             client.handle_segment(now, &seg);
         }

@@ -236,7 +236,7 @@ impl<'a> Run<'a> {
                 };
                 let mut drained = 0;
                 let mut packets = Vec::new();
-                while let Some(n) = from.poll_transmit(now, &mut buf) {
+                while let Some(n) = from.poll_transmit(now, &mut buf).map(|t| t.len) {
                     drained += 1;
                     assert!(drained < 10_000, "endless transmit loop at {now:?}");
                     packets.push(Packet {
@@ -605,7 +605,7 @@ fn connections_reset_with_data_outstanding_are_freed() {
         let mut server_sent = 0;
         for _ in 0..400 {
             now += Duration::from_millis(1);
-            while let Some(n) = client.poll_transmit(now, &mut buf) {
+            while let Some(n) = client.poll_transmit(now, &mut buf).map(|t| t.len) {
                 let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
                 let routed = server.handle_segment(now, &seg);
                 assert_ne!(routed, Routed::Refused, "round {round}: refused");
@@ -616,7 +616,7 @@ fn connections_reset_with_data_outstanding_are_freed() {
             if let Some(s) = sid.and_then(|id| server.connection(id)) {
                 s.write(&reply);
             }
-            while let Some(n) = server.poll_transmit(now, &mut buf) {
+            while let Some(n) = server.poll_transmit(now, &mut buf).map(|t| t.len) {
                 server_sent += 1;
                 // The client hears only the server's first segments, then
                 // aborts: the rest of the server's data stays

@@ -71,7 +71,7 @@ fn feed(ep: &mut Endpoint, packet: &[u8]) -> Routed {
 fn drain(ep: &mut Endpoint) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut buf = vec![0; 2048];
-    while let Some(n) = ep.poll_transmit(Instant::ZERO, &mut buf) {
+    while let Some(n) = ep.poll_transmit(Instant::ZERO, &mut buf).map(|t| t.len) {
         out.push(buf[..n].to_vec());
         assert!(out.len() < 100, "endless transmit");
     }
@@ -273,14 +273,14 @@ fn two_endpoints_complete_a_connection_accepted_from_an_incoming() {
         {
             written += c.write(&data[written..]);
         }
-        while let Some(n) = client.poll_transmit(now, &mut buf) {
+        while let Some(n) = client.poll_transmit(now, &mut buf).map(|t| t.len) {
             let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
             if let Routed::Incoming(inc) = server.handle_segment(now, &seg) {
                 assert_eq!(inc.local(), addr("198.18.0.1:80"));
                 sid = Some(server.accept_incoming(now, inc).unwrap());
             }
         }
-        while let Some(n) = server.poll_transmit(now, &mut buf) {
+        while let Some(n) = server.poll_transmit(now, &mut buf).map(|t| t.len) {
             let seg = Segment::parse(&buf[..n], ChecksumCheck::Verify).unwrap();
             let _ = client.handle_segment(now, &seg);
         }

@@ -346,7 +346,7 @@ fn drive_paths(
             }
             received.extend_from_slice(&buf[..n]);
         }
-        while let Some(n) = conn.poll_transmit(now(), &mut packet) {
+        while let Some(n) = conn.poll_transmit(now(), &mut packet).map(|t| t.len) {
             busy = true;
             (paths.tamper)(false, &mut packet[..n]);
             if let Some(r) = record.as_deref_mut() {
@@ -1573,13 +1573,13 @@ fn drive_until(
         }
         written += conn.write(&data[written..]);
         while conn.read(&mut buf) > 0 {}
-        while let Some(n) = conn.poll_transmit(now(), &mut packet) {
+        while let Some(n) = conn.poll_transmit(now(), &mut packet).map(|t| t.len) {
             dev.send(&packet[..n]).expect("tun write");
         }
         while let Some(event) = conn.poll_event() {
             if until(conn, event) {
                 // Let the last packets out.
-                while let Some(n) = conn.poll_transmit(now(), &mut packet) {
+                while let Some(n) = conn.poll_transmit(now(), &mut packet).map(|t| t.len) {
                     dev.send(&packet[..n]).expect("tun write");
                 }
                 return;

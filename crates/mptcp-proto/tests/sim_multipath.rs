@@ -317,7 +317,7 @@ impl Host for MptcpHost {
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(IfaceId, usize)> {
         self.service(now);
         let conn = self.conn.as_mut()?;
-        let Some(n) = conn.poll_transmit(now, buf) else {
+        let Some(n) = conn.poll_transmit(now, buf).map(|t| t.len) else {
             // Transmitting can raise events (a subflow's reset going out
             // closes the connection): read them before the network idles.
             self.service(now);

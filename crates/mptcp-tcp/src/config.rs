@@ -77,6 +77,11 @@ pub struct TcpConfig {
     /// client uses Fast Open by opening with
     /// [`crate::Connection::connect_fast_open`].) Default off.
     pub fast_open: bool,
+    /// With `fast_open`: take a SYN's data whatever its cookie, or with
+    /// none at all (RFC 8803 §4.2: a Transport Converter accepts the
+    /// Convert message in the SYN without a cookie). A cookie request
+    /// still gets one. Default off: only a valid cookie lets data in.
+    pub syn_data_without_cookie: bool,
     /// Keepalive probes on an idle established connection, as Linux's
     /// `SO_KEEPALIVE` (RFC 9293 §3.8.4: off unless asked for). Default
     /// `None` (off).
@@ -132,6 +137,7 @@ impl Default for TcpConfig {
             invalid_ack_interval: Duration::from_millis(500),
             initial_window_segments: 10,
             fast_open: false,
+            syn_data_without_cookie: false,
             keepalive: None,
             fin_wait2_timeout: Duration::from_secs(60),
         }

@@ -245,3 +245,61 @@ fn a_retransmitted_syn_carries_the_cookie_but_no_data() {
     let data = transmit(&mut client, rto).unwrap();
     assert_eq!(parse(&data).payload(), b"data");
 }
+
+/// A SYN with data from `client`, with the Fast Open option `cookie`
+/// (`None`: no option at all).
+fn syn_with_data(client: SocketAddr, cookie: Option<&[u8]>, data: &[u8]) -> Vec<u8> {
+    let mut b =
+        mptcp_wire::segment::SegmentBuilder::new(client, SocketAddr::from(([192, 0, 2, 1], 80)));
+    b.seq = 1000;
+    b.flags = TcpFlags::SYN;
+    b.window = 65535;
+    b.mss = Some(1400);
+    b.payload = data;
+    b.fast_open = cookie;
+    let mut buf = vec![0; b.buffer_len_max()];
+    let n = b.emit(&mut buf).unwrap().len;
+    buf.truncate(n);
+    buf
+}
+
+/// RFC 8803 §4.2: a converter takes the Convert message from the SYN
+/// whether or not a cookie came with it; a cookie request still gets one.
+#[test]
+fn a_server_taking_syn_data_without_cookie_delivers_it_at_once() {
+    let now = Instant::ZERO;
+    let mut config = server_config(true);
+    config.syn_data_without_cookie = true;
+    let client = SocketAddr::from(([198, 51, 100, 9], 40100));
+    for (cookie, issues) in [
+        (None, false),
+        (Some(&[][..]), true),
+        (Some(&[1u8; 8][..]), true),
+    ] {
+        let syn = syn_with_data(client, cookie, b"convert me");
+        let syn_seg = parse(&syn);
+        let mut server = Connection::accept(config.clone(), &syn_seg, server_key(), now).unwrap();
+        let mut buf = [0u8; 64];
+        assert_eq!(server.read(&mut buf), 10, "cookie {cookie:?}");
+        assert_eq!(&buf[..10], b"convert me");
+        let syn_ack = transmit(&mut server, now).unwrap();
+        let syn_ack_seg = parse(&syn_ack);
+        assert_eq!(
+            syn_ack_seg.ack(),
+            1000 + 1 + 10,
+            "SYN and data acknowledged"
+        );
+        assert_eq!(
+            tfo_option(&syn_ack_seg).is_some(),
+            issues,
+            "cookie {cookie:?}"
+        );
+    }
+    // Without the policy the same SYN's data waits for the retransmission.
+    let syn = syn_with_data(client, None, b"convert me");
+    let mut server =
+        Connection::accept(server_config(true), &parse(&syn), server_key(), now).unwrap();
+    assert_eq!(server.read(&mut [0u8; 64]), 0);
+    let syn_ack = transmit(&mut server, now).unwrap();
+    assert_eq!(parse(&syn_ack).ack(), 1001, "only the SYN acknowledged");
+}

@@ -14,7 +14,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener as KernelListener, TcpStream as
 use std::time::{Duration, Instant};
 
 use mptcp_lab::{Netns, lab_available, run_in};
-use mptcp_tun::{PathConfig, Stack, StackConfig, TcpListener, TcpStream};
+use mptcp_tun::{Listener, PathConfig, Stack, StackConfig, Stream};
 
 const SIZE: u64 = 512 << 20;
 const ROUNDS: usize = 3;
@@ -104,8 +104,7 @@ fn ours_to_kernel(offload: bool) -> Duration {
         read_all_of(&mut conn)
     });
     let started = Instant::now();
-    let mut stream =
-        TcpStream::connect_timeout(&stack, server_addr, Duration::from_secs(5)).unwrap();
+    let mut stream = Stream::connect_timeout(&stack, server_addr, Duration::from_secs(5)).unwrap();
     write_all_of(&mut stream);
     stream.shutdown(Shutdown::Write).unwrap();
     assert_eq!(server.join().unwrap(), SIZE);
@@ -119,7 +118,7 @@ fn ours_to_kernel(offload: bool) -> Duration {
 fn kernel_to_ours(offload: bool) -> Duration {
     let ns = Netns::new("bts").expect("ns");
     let stack = stack_in(&ns, offload);
-    let listener = TcpListener::bind(&stack, 7002).unwrap();
+    let listener = Listener::bind(&stack, 7002).unwrap();
     let server = std::thread::spawn(move || {
         let (mut conn, _) = listener.accept().unwrap();
         let n = read_all_of(&mut conn);

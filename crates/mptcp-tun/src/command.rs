@@ -7,7 +7,7 @@
 //! Buffers travel both ways and are reused: a read sends its buffer in and
 //! gets it back filled.
 
-use mptcp_proto::{ConnectionPolicy, PolicyFactory};
+use mptcp_proto::{ConnectionPolicy, PolicyFactory, Protocol};
 use std::io;
 use std::net::SocketAddr;
 
@@ -29,6 +29,17 @@ pub(crate) struct ConnId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ListenerId(pub(crate) u64);
 
+/// Where a listener takes its SYNs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum ListenAt {
+    /// This port on every address of the stack (its paths' and the
+    /// announced ones).
+    Port(u16),
+    /// Every SYN that arrives by this device, whatever its destination
+    /// (transparent capture).
+    Capture(String),
+}
+
 /// A connection handed to an application: its id and both ends.
 #[derive(Debug)]
 pub(crate) struct Opened {
@@ -43,6 +54,11 @@ pub(crate) enum Command {
     /// Open a connection; the reply comes when it is established or failed.
     Connect {
         remote: SocketAddr,
+        /// The local address to bind (one of a path's; port 0: any);
+        /// `None`: the address of the path the route picks.
+        local: Option<SocketAddr>,
+        /// `None`: the stack's default protocol.
+        protocol: Option<Protocol>,
         /// TCP Fast Open: the data to send with the SYN (with a cookie
         /// cached for this peer) or right after the handshake (asking for
         /// one). `None`: a plain open.
@@ -53,9 +69,15 @@ pub(crate) enum Command {
     },
     /// Give up a pending connect (its timeout expired).
     CancelConnect { remote: SocketAddr },
-    /// Listen on a port on every path address.
+    /// Listen on a port on every address of the stack, or capture every
+    /// SYN arriving by a device.
     Listen {
-        port: u16,
+        at: ListenAt,
+        /// `None`: the stack's default protocol.
+        protocol: Option<Protocol>,
+        /// TCP Fast Open as a server, and SYN data without a cookie.
+        fast_open: bool,
+        syn_data_without_cookie: bool,
         /// MPTCP: the policies of each connection accepted (`None`: the
         /// stack's).
         policy: Option<PolicyFactory>,
@@ -105,7 +127,8 @@ pub(crate) enum Command {
     /// MPTCP figures of one connection: its subflows and signalling.
     MptcpInfo {
         conn: ConnId,
-        reply: Sender<io::Result<MptcpInfo>>,
+        /// `None` for a connection that is plain TCP by choice.
+        reply: Sender<io::Result<Option<MptcpInfo>>>,
     },
     /// The events recorded since the last call, oldest first.
     Events {

@@ -111,7 +111,9 @@ pub struct StackConfig {
     /// the device forwards it from there (see [`crate::RouteTable`]).
     /// Default none.
     pub routes: Vec<Route>,
-    /// Every connection's TCP configuration. Its MSS is lowered to fit the
+    /// The TCP configuration of a stack whose default is plain TCP
+    /// (`mptcp` is `None`); an MPTCP stack's connections take
+    /// [`MptcpSettings::config`]'s. Its MSS is lowered to fit the smallest
     /// path MTU.
     pub tcp: TcpConfig,
     /// The congestion controller by name, looked up in `registry`.
@@ -145,10 +147,14 @@ pub struct StackConfig {
     /// kernel work per byte. An existing device must have been created with
     /// the same setting. Default off.
     pub offload: bool,
-    /// Speak MPTCP (RFC 8684): `Some` runs the MPTCP endpoint, whose
-    /// connections ([`crate::MptcpStream`], [`crate::MptcpListener`]) open
-    /// subflows over every path and fall back to plain TCP with peers that
-    /// do not speak it. `None`: plain TCP only. Default `None`.
+    /// MPTCP (RFC 8684) by default: with `Some`, a [`crate::Stream`] or
+    /// [`crate::Listener`] that names no protocol speaks MPTCP (subflows
+    /// over every path, falling back to plain TCP with peers that do not
+    /// speak it), run with these settings. With `None` they speak plain
+    /// TCP, with [`StackConfig::tcp`]. Either way each connect and each
+    /// listener may choose the other protocol
+    /// ([`crate::ConnectOptions::protocol`],
+    /// [`crate::ListenerOptions::protocol`]). Default `None`.
     pub mptcp: Option<MptcpSettings>,
 }
 

@@ -1,54 +1,142 @@
-//! A blocking listener over the stack, like `std::net::TcpListener`.
+//! A blocking listener of the stack, like `std::net::TcpListener`: on a
+//! port of every address of the stack, or capturing every SYN a device
+//! brings (transparent capture).
 
-use mptcp_proto::PolicyFactory;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
+use mptcp_proto::{PolicyFactory, Protocol};
 
-use crate::command::{Command, ListenerId};
+use crate::command::{Command, ListenAt, ListenerId};
 use crate::stack::{Stack, request};
-use crate::stream::TcpStream;
+use crate::stream::Stream;
 
-/// Listens on one port on every path address of the stack. Dropping it
-/// stops listening and resets connections not yet accepted.
+/// How a [`Listener`] answers SYNs. Every field left at its default takes
+/// the stack's choice.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ListenerOptions {
+    /// MPTCP (a client without it still gets plain TCP) or plain TCP for
+    /// every client; `None`: the stack's default.
+    pub protocol: Option<Protocol>,
+    /// TCP Fast Open as a server (RFC 7413): cookies for clients that ask,
+    /// and the data of a SYN with a valid cookie taken at once. On the
+    /// connections that end up plain TCP. Default off.
+    pub fast_open: bool,
+    /// With `fast_open`: take a SYN's data with or without a valid cookie
+    /// (what an RFC 8803 Transport Converter does). Default off.
+    pub syn_data_without_cookie: bool,
+    /// MPTCP: every accepted connection's path manager, scheduler and
+    /// congestion controller (each left `None` keeps the stack's), built
+    /// when its SYN comes, so the path manager sees the connection from
+    /// its first event.
+    pub policy: Option<PolicyFactory>,
+}
+
+impl ListenerOptions {
+    /// Every choice the stack's.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Speak `protocol`.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = Some(protocol);
+        self
+    }
+
+    /// Offer TCP Fast Open; `without_cookie` takes SYN data without one.
+    pub fn fast_open(mut self, without_cookie: bool) -> Self {
+        self.fast_open = true;
+        self.syn_data_without_cookie = without_cookie;
+        self
+    }
+
+    /// Give accepted connections `policies`.
+    pub fn policy(mut self, policies: PolicyFactory) -> Self {
+        self.policy = Some(policies);
+        self
+    }
+}
+
+/// Listens on one port on every address of the stack, or captures every
+/// SYN arriving by one device ([`Listener::capture`]). It accepts MPTCP
+/// clients (their joins on any of our addresses find the connection by
+/// token) and plain-TCP ones. Dropping it stops listening and resets
+/// connections not yet accepted.
 #[derive(Debug)]
-pub struct TcpListener {
+pub struct Listener {
     commands: Sender<Command>,
     id: ListenerId,
     port: u16,
     accept_timeout: Option<Duration>,
 }
 
-impl TcpListener {
-    /// Listen on `port`.
+impl Listener {
+    /// Listen on `port` with the stack's protocol and policies.
     ///
     /// # Errors
     ///
     /// `AddrInUse` if another listener has the port, `InvalidInput` for port
     /// 0, `NotConnected` if the stack has stopped.
-    pub fn bind(stack: &Stack, port: u16) -> io::Result<TcpListener> {
-        Self::bind_inner(stack, port, None)
+    pub fn bind(stack: &Stack, port: u16) -> io::Result<Listener> {
+        Self::bind_with(stack, port, ListenerOptions::default())
     }
 
-    pub(crate) fn bind_inner(
+    /// Listen on `port` as `options` say.
+    ///
+    /// # Errors
+    ///
+    /// As [`Listener::bind`].
+    pub fn bind_with(stack: &Stack, port: u16, options: ListenerOptions) -> io::Result<Listener> {
+        Self::listen(stack, ListenAt::Port(port), port, options)
+    }
+
+    /// Transparent capture: take every SYN that arrives by `device` (one of
+    /// the stack's paths), whatever address and port it is for, as a route
+    /// into that device sends them. Each accepted connection's
+    /// [`Stream::local_addr`] is the address the peer meant to reach, and
+    /// its packets go back by `device`. SYNs to the stack's own addresses
+    /// on a port a [`Listener::bind`] holds stay that listener's. One
+    /// capture listener per stack.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if `device` is not one of the stack's, `AddrInUse`
+    /// if the stack has a capture listener already.
+    pub fn capture(stack: &Stack, device: &str, options: ListenerOptions) -> io::Result<Listener> {
+        Self::listen(stack, ListenAt::Capture(device.to_owned()), 0, options)
+    }
+
+    fn listen(
         stack: &Stack,
+        at: ListenAt,
         port: u16,
-        policy: Option<PolicyFactory>,
-    ) -> io::Result<TcpListener> {
+        options: ListenerOptions,
+    ) -> io::Result<Listener> {
+        let ListenerOptions {
+            protocol,
+            fast_open,
+            syn_data_without_cookie,
+            policy,
+        } = options;
         let commands = stack.commands();
         let id = request(
             &commands,
             |reply| Command::Listen {
-                port,
+                at,
+                protocol,
+                fast_open,
+                syn_data_without_cookie,
                 policy,
                 reply,
             },
             None,
             || unreachable!("no timeout"),
         )?;
-        Ok(TcpListener {
+        Ok(Listener {
             commands,
             id,
             port,
@@ -56,7 +144,7 @@ impl TcpListener {
         })
     }
 
-    /// The port listened on.
+    /// The port listened on (0 for a capture listener).
     pub fn local_port(&self) -> u16 {
         self.port
     }
@@ -72,7 +160,7 @@ impl TcpListener {
     ///
     /// `TimedOut` after the accept timeout, `NotConnected` if the stack has
     /// stopped.
-    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+    pub fn accept(&self) -> io::Result<(Stream, SocketAddr)> {
         let listener = self.id;
         let opened = request(
             &self.commands,
@@ -81,11 +169,11 @@ impl TcpListener {
             || Command::CancelAccept { listener },
         )?;
         let peer = opened.remote;
-        Ok((TcpStream::from_opened(self.commands.clone(), opened), peer))
+        Ok((Stream::from_opened(self.commands.clone(), opened), peer))
     }
 }
 
-impl Drop for TcpListener {
+impl Drop for Listener {
     fn drop(&mut self) {
         let _ = self
             .commands

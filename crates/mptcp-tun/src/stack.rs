@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, select};
+use mptcp_proto::Protocol;
 use mptcp_time::Instant;
 use mptcp_wire::pcap::PcapWriter;
 use tun_rs::InterruptEvent;
@@ -18,7 +19,6 @@ use crate::device::{self, Device, PACKET_QUEUE, Packet};
 use crate::endpoint::{Endpoint, EndpointConfig};
 use crate::error::StackError;
 use crate::impairment::{Impairer, Verdict};
-use crate::mptcp_endpoint::{MptcpEndpoint, MptcpEndpointConfig};
 use crate::output::Output;
 use crate::route::RouteTable;
 use crate::stats::StackStats;
@@ -105,43 +105,28 @@ impl Stack {
             .map(|p| device::open(p, config.offload))
             .collect::<Result<_, _>>()?;
         let mtus = devices.iter().map(|d| d.mtu).collect();
-        let endpoint = match &config.mptcp {
-            None => Core::Tcp(Box::new(
-                Endpoint::new(
-                    EndpointConfig {
-                        paths: config.paths.clone(),
-                        routes,
-                        mtus,
-                        tcp: config.tcp.clone(),
-                        congestion_control: config.congestion_control.clone(),
-                        registry: config.registry.clone(),
-                        max_connections: config.max_connections,
-                        accept_backlog: config.accept_backlog,
-                        close_linger: config.close_linger,
-                    },
-                    seed,
-                )
-                .map_err(StackError::InvalidConfig)?,
-            )),
-            Some(settings) => Core::Mptcp(Box::new(
-                MptcpEndpoint::new(
-                    MptcpEndpointConfig {
-                        paths: config.paths.clone(),
-                        routes,
-                        mtus,
-                        settings: settings.clone(),
-                        congestion_control: config.congestion_control.clone(),
-                        registry: config.registry.clone(),
-                        max_connections: config.max_connections,
-                        accept_backlog: config.accept_backlog,
-                        close_linger: config.close_linger,
-                    },
-                    seed,
-                )
-                .map_err(StackError::InvalidConfig)?,
-            )),
-        };
         let mptcp = config.mptcp.is_some();
+        let endpoint = Endpoint::new(
+            EndpointConfig {
+                paths: config.paths.clone(),
+                routes,
+                mtus,
+                protocol: if mptcp {
+                    Protocol::Mptcp
+                } else {
+                    Protocol::Tcp
+                },
+                settings: config.mptcp.clone().unwrap_or_default(),
+                tcp: config.tcp.clone(),
+                congestion_control: config.congestion_control.clone(),
+                registry: config.registry.clone(),
+                max_connections: config.max_connections,
+                accept_backlog: config.accept_backlog,
+                close_linger: config.close_linger,
+            },
+            seed,
+        )
+        .map_err(StackError::InvalidConfig)?;
         let pcap = match &config.pcap {
             Some(path) => {
                 let file = File::create(path).map_err(|source| StackError::Pcap {
@@ -218,7 +203,8 @@ impl Stack {
         self.commands.clone()
     }
 
-    /// Whether the stack speaks MPTCP (`StackConfig::mptcp` was set).
+    /// Whether the stack's connections and listeners speak MPTCP unless
+    /// told otherwise (`StackConfig::mptcp` was set).
     pub fn is_mptcp(&self) -> bool {
         self.mptcp
     }
@@ -268,80 +254,9 @@ impl Drop for Stack {
     }
 }
 
-/// The sans-I/O side the stack thread runs: plain TCP or MPTCP.
-enum Core {
-    Tcp(Box<Endpoint>),
-    Mptcp(Box<MptcpEndpoint>),
-}
-
-impl Core {
-    fn poll_timeout(&self) -> Option<Instant> {
-        match self {
-            Core::Tcp(e) => e.poll_timeout(),
-            Core::Mptcp(e) => e.poll_timeout(),
-        }
-    }
-
-    fn handle_command(&mut self, now: Instant, command: Command) {
-        match self {
-            Core::Tcp(e) => e.handle_command(now, command),
-            Core::Mptcp(e) => e.handle_command(now, command),
-        }
-    }
-
-    fn handle_timeouts(&mut self, now: Instant) {
-        match self {
-            Core::Tcp(e) => e.handle_timeouts(now),
-            Core::Mptcp(e) => e.handle_timeouts(now),
-        }
-    }
-
-    fn handle_packet(
-        &mut self,
-        now: Instant,
-        device: usize,
-        packet: &[u8],
-        out: &mut dyn FnMut(usize, &[u8]),
-    ) {
-        match self {
-            Core::Tcp(e) => e.handle_packet(now, device, packet, out),
-            // Resets for strays leave with the next flush.
-            Core::Mptcp(e) => e.handle_packet(now, packet),
-        }
-    }
-
-    fn flush(&mut self, now: Instant, out: &mut dyn FnMut(usize, &[u8])) {
-        match self {
-            Core::Tcp(e) => e.flush(now, out),
-            Core::Mptcp(e) => e.flush(now, out),
-        }
-    }
-
-    fn all_closed(&mut self) -> bool {
-        match self {
-            Core::Tcp(e) => e.all_closed(),
-            Core::Mptcp(e) => e.all_closed(),
-        }
-    }
-
-    fn abort_all(&mut self) {
-        match self {
-            Core::Tcp(e) => e.abort_all(),
-            Core::Mptcp(e) => e.abort_all(),
-        }
-    }
-
-    fn stats(&self) -> &StackStats {
-        match self {
-            Core::Tcp(e) => &e.stats,
-            Core::Mptcp(e) => &e.stats,
-        }
-    }
-}
-
 /// What the stack thread owns.
 struct StackThread {
-    endpoint: Core,
+    endpoint: Endpoint,
     recycles: Vec<Sender<Vec<u8>>>,
     egress: Impairer,
     ingress: Impairer,
@@ -447,16 +362,10 @@ impl StackThread {
         }
     }
 
+    /// A packet to the endpoint; what it answers leaves with the next
+    /// flush.
     fn deliver(&mut self, now: Instant, device: usize, bytes: &[u8]) {
-        let StackThread {
-            endpoint,
-            egress,
-            output,
-            ..
-        } = self;
-        endpoint.handle_packet(now, device, bytes, &mut |dev, packet| {
-            emit(egress, output, now, dev, packet);
-        });
+        self.endpoint.handle_packet(now, device, bytes);
     }
 
     fn flush(&mut self, now: Instant) {
@@ -472,7 +381,7 @@ impl StackThread {
     }
 
     fn publish_stats(&self) {
-        let mut stats = self.endpoint.stats().clone();
+        let mut stats = self.endpoint.stats.clone();
         stats.impairment_dropped = self.egress.dropped + self.ingress.dropped;
         stats.impairment_duplicated = self.egress.duplicated + self.ingress.duplicated;
         stats.impairment_reordered = self.egress.reordered + self.ingress.reordered;

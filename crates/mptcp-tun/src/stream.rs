@@ -1,15 +1,16 @@
-//! A blocking TCP stream over the stack, like `std::net::TcpStream`.
+//! A blocking connection of the stack, MPTCP or plain TCP, like
+//! `std::net::TcpStream`.
 
-use mptcp_proto::ConnectionPolicy;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
+use mptcp_proto::{ConnectionPolicy, MptcpEvent, Protocol};
 
 use crate::command::{Command, ConnId, Opened};
 use crate::stack::{Stack, request};
-use crate::stats::ConnectionInfo;
+use crate::stats::{ConnectionInfo, MptcpInfo, PathCommand};
 
 /// Largest chunk moved between a handle and the stack in one request.
 const MAX_CHUNK: usize = 256 * 1024;
@@ -17,10 +18,69 @@ const MAX_CHUNK: usize = 256 * 1024;
 /// buffer instead of one round trip each.
 const MIN_READ_CHUNK: usize = 16 * 1024;
 
-/// A connection of our stack. Dropping it closes the connection gracefully
-/// in the background (FIN after the queued data).
+/// How [`Stream::connect_with`] opens a connection. Every field left at
+/// its default takes the stack's choice.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    /// MPTCP or plain TCP; `None`: the stack's default
+    /// ([`crate::StackConfig::mptcp`]).
+    pub protocol: Option<Protocol>,
+    /// The local address to bind, one of the stack's (port 0: any free
+    /// one); `None`: the address of the path the route to the peer picks.
+    pub local: Option<SocketAddr>,
+    /// How long to wait for the handshake; `None`: as long as the SYN
+    /// retransmissions last (minutes with the defaults).
+    pub timeout: Option<Duration>,
+    /// MPTCP: the connection's own path manager, scheduler and congestion
+    /// controller (each left `None` keeps the stack's). By name:
+    /// [`ConnectionPolicy::by_names`].
+    pub policy: Option<ConnectionPolicy>,
+}
+
+impl ConnectOptions {
+    /// Every choice the stack's.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Speak `protocol`.
+    pub fn protocol(mut self, protocol: Protocol) -> Self {
+        self.protocol = Some(protocol);
+        self
+    }
+
+    /// Bind `local` (see [`ConnectOptions::local`]).
+    pub fn local(mut self, local: SocketAddr) -> Self {
+        self.local = Some(local);
+        self
+    }
+
+    /// Give up after `timeout`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Use `policy` (MPTCP).
+    pub fn policy(mut self, policy: ConnectionPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+}
+
+/// A connection of our stack, MPTCP or plain TCP, read and written as one
+/// byte stream (std's `Read`/`Write` contracts).
+///
+/// An MPTCP connection stays MPTCP if the peer speaks it and falls back to
+/// plain TCP, for good, if it does not ([`MptcpInfo::mptcp`] says which);
+/// the stack's path manager opens and closes subflows, and
+/// [`Stream::path`] lets the application do so itself. A connection opened
+/// or accepted as plain TCP has no MPTCP figures ([`Stream::mptcp_info`]
+/// is `None`). Dropping it closes the connection gracefully in the
+/// background (DATA_FIN or FIN after the queued data).
 #[derive(Debug)]
-pub struct TcpStream {
+pub struct Stream {
     commands: Sender<Command>,
     id: ConnId,
     local: SocketAddr,
@@ -34,9 +94,9 @@ pub struct TcpStream {
     write_buf: Vec<u8>,
 }
 
-impl TcpStream {
+impl Stream {
     pub(crate) fn from_opened(commands: Sender<Command>, opened: Opened) -> Self {
-        TcpStream {
+        Stream {
             commands,
             id: opened.id,
             local: opened.local,
@@ -49,69 +109,98 @@ impl TcpStream {
         }
     }
 
-    /// Open a connection to `remote`, waiting as long as the SYN
-    /// retransmissions last (minutes with the defaults).
+    /// Open a connection to `remote` with the stack's protocol, waiting as
+    /// long as the SYN retransmissions last (minutes with the defaults).
+    /// An MPTCP SYN carries MP_CAPABLE; a peer that ignores it gets plain
+    /// TCP, and after `mptcp_syns` unanswered SYNs the rest go without it
+    /// (RFC 8684 §3.7).
     ///
     /// # Errors
     ///
     /// `ConnectionRefused` (the peer answered with a reset), `TimedOut`
-    /// (no answer), `HostUnreachable` (an ICMP error came back), or
-    /// `NotConnected` if the stack has stopped.
-    pub fn connect(stack: &Stack, remote: SocketAddr) -> io::Result<TcpStream> {
-        Self::connect_inner(stack, remote, None, None, None)
+    /// (no answer), `NetworkUnreachable` (no route), or `NotConnected` if
+    /// the stack has stopped.
+    pub fn connect(stack: &Stack, remote: SocketAddr) -> io::Result<Stream> {
+        Self::connect_with(stack, remote, ConnectOptions::default())
     }
 
     /// Open a connection to `remote`, giving up after `timeout`.
     ///
     /// # Errors
     ///
-    /// As [`TcpStream::connect`]; `TimedOut` when `timeout` passes first.
+    /// As [`Stream::connect`]; `TimedOut` when `timeout` passes first.
     pub fn connect_timeout(
         stack: &Stack,
         remote: SocketAddr,
         timeout: Duration,
-    ) -> io::Result<TcpStream> {
-        Self::connect_inner(stack, remote, Some(timeout), None, None)
+    ) -> io::Result<Stream> {
+        Self::connect_with(stack, remote, ConnectOptions::new().timeout(timeout))
     }
 
-    /// Open a connection with TCP Fast Open (RFC 7413), `data` being the
-    /// first bytes to send. If the stack holds a cookie from an earlier
-    /// connection to this server, the SYN carries it and as much of `data`
-    /// as fits, and the server may act on it a round trip earlier; if not,
-    /// the SYN asks for a cookie (kept for next time) and `data` follows the
-    /// handshake. Either way `data` is sent exactly once.
+    /// Open a connection as `options` say (protocol, local address,
+    /// timeout, policies).
     ///
     /// # Errors
     ///
-    /// As [`TcpStream::connect_timeout`]; `InvalidInput` if `data` is over
+    /// As [`Stream::connect`]; `AddrNotAvailable` for a local address
+    /// that is not the stack's.
+    pub fn connect_with(
+        stack: &Stack,
+        remote: SocketAddr,
+        options: ConnectOptions,
+    ) -> io::Result<Stream> {
+        Self::connect_inner(stack, remote, options, None)
+    }
+
+    /// Open a plain-TCP connection with TCP Fast Open (RFC 7413), `data`
+    /// being the first bytes to send. If the stack holds a cookie from an
+    /// earlier connection to this server, the SYN carries it and as much
+    /// of `data` as fits, and the server may act on it a round trip
+    /// earlier; if not, the SYN asks for a cookie (kept for next time) and
+    /// `data` follows the handshake. Either way `data` is sent exactly
+    /// once. (MPTCP's Fast Open, RFC 8684 Appendix B, is not implemented.)
+    ///
+    /// # Errors
+    ///
+    /// As [`Stream::connect_timeout`]; `InvalidInput` if `data` is over
     /// 64 KiB.
     pub fn connect_fast_open(
         stack: &Stack,
         remote: SocketAddr,
         timeout: Duration,
         data: &[u8],
-    ) -> io::Result<TcpStream> {
+    ) -> io::Result<Stream> {
         if data.len() > crate::endpoint::MAX_FAST_OPEN_DATA {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "Fast Open data is limited to 64 KiB",
             ));
         }
-        Self::connect_inner(stack, remote, Some(timeout), Some(data.to_vec()), None)
+        let options = ConnectOptions::new()
+            .protocol(Protocol::Tcp)
+            .timeout(timeout);
+        Self::connect_inner(stack, remote, options, Some(data.to_vec()))
     }
 
-    pub(crate) fn connect_inner(
+    fn connect_inner(
         stack: &Stack,
         remote: SocketAddr,
-        timeout: Option<Duration>,
+        options: ConnectOptions,
         fast_open: Option<Vec<u8>>,
-        policy: Option<ConnectionPolicy>,
-    ) -> io::Result<TcpStream> {
+    ) -> io::Result<Stream> {
+        let ConnectOptions {
+            protocol,
+            local,
+            timeout,
+            policy,
+        } = options;
         let commands = stack.commands();
         let opened = request(
             &commands,
             |reply| Command::Connect {
                 remote,
+                local,
+                protocol,
                 fast_open,
                 policy,
                 reply,
@@ -132,13 +221,8 @@ impl TcpStream {
         Ok(Self::from_opened(commands, opened))
     }
 
-    /// The stack's channel and this connection's id (for the MPTCP
-    /// requests of [`crate::MptcpStream`]).
-    pub(crate) fn channel(&self) -> (&Sender<Command>, ConnId) {
-        (&self.commands, self.id)
-    }
-
-    /// Our end's address.
+    /// Our end's address. For a connection a capture listener took, the
+    /// address the peer meant to reach.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
     }
@@ -158,8 +242,8 @@ impl TcpStream {
         self.write_timeout = timeout;
     }
 
-    /// Shut down the sending half (a FIN follows the queued data), the
-    /// receiving half (further data is discarded), or both.
+    /// Shut down the sending half (a DATA_FIN, or FIN, follows the queued
+    /// data), the receiving half (further data is discarded), or both.
     ///
     /// # Errors
     ///
@@ -171,36 +255,81 @@ impl TcpStream {
             Shutdown::Both => (true, true),
         };
         let conn = self.id;
-        request(
-            &self.commands,
-            |reply| Command::Shutdown {
-                conn,
-                write,
-                read,
-                reply,
-            },
-            None,
-            || unreachable!("no timeout"),
-        )
+        self.ask(|reply| Command::Shutdown {
+            conn,
+            write,
+            read,
+            reply,
+        })
     }
 
-    /// A snapshot of the connection's statistics.
+    /// The initial subflow's state, RTT and window, with bytes and
+    /// retransmissions summed over every subflow.
     ///
     /// # Errors
     ///
     /// `NotConnected` if the connection or the stack is gone.
     pub fn info(&self) -> io::Result<ConnectionInfo> {
         let conn = self.id;
-        request(
-            &self.commands,
-            |reply| Command::Info { conn, reply },
-            None,
-            || unreachable!("no timeout"),
-        )
+        self.ask(|reply| Command::Info { conn, reply })
+    }
+
+    /// Whether the connection speaks MPTCP now (false while the handshake
+    /// runs, after a fallback, and for plain TCP).
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` if the connection or the stack is gone.
+    pub fn is_mptcp(&self) -> io::Result<bool> {
+        Ok(self.mptcp_info()?.is_some_and(|m| m.mptcp))
+    }
+
+    /// The subflows, the fallback state and the peer's addresses; `None`
+    /// for a connection opened or accepted as plain TCP.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` if the connection or the stack is gone.
+    pub fn mptcp_info(&self) -> io::Result<Option<MptcpInfo>> {
+        let conn = self.id;
+        self.ask(|reply| Command::MptcpInfo { conn, reply })
+    }
+
+    /// The events since the last call, oldest first: connected, subflows
+    /// established and closed, addresses announced and removed, the
+    /// fallback, the close. The stack keeps the last 64.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` if the connection or the stack is gone.
+    pub fn events(&self) -> io::Result<Vec<MptcpEvent>> {
+        let conn = self.id;
+        self.ask(|reply| Command::Events { conn, reply })
+    }
+
+    /// Open or close a subflow, mark one a backup, announce or withdraw an
+    /// address (the "manual" path manager's part, open to any).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` when the connection refuses (not MPTCP, a limit, an
+    /// address that is not ours), `NotConnected` if it is gone.
+    pub fn path(&self, command: PathCommand) -> io::Result<()> {
+        let conn = self.id;
+        self.ask(|reply| Command::Path {
+            conn,
+            command,
+            reply,
+        })
+    }
+
+    /// One request without a timeout, and its reply.
+    fn ask<T>(&self, make: impl FnOnce(Sender<io::Result<T>>) -> Command) -> io::Result<T> {
+        request(&self.commands, make, None, || unreachable!("no timeout"))
     }
 }
 
-impl Read for TcpStream {
+impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -234,7 +363,7 @@ impl Read for TcpStream {
     }
 }
 
-impl Write for TcpStream {
+impl Write for Stream {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if data.is_empty() {
             return Ok(0);
@@ -264,7 +393,7 @@ impl Write for TcpStream {
     }
 }
 
-impl Drop for TcpStream {
+impl Drop for Stream {
     fn drop(&mut self) {
         // If the stack is gone there is nothing left to close.
         let _ = self.commands.send(Command::Close { conn: self.id });

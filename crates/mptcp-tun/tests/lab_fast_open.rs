@@ -8,7 +8,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener as KernelListener};
 use std::time::Duration;
 
 use mptcp_lab::{Netns, nstat, require_lab, run_in};
-use mptcp_tun::{PathConfig, Stack, StackConfig, TcpListener, TcpStream};
+use mptcp_tun::{Listener, PathConfig, Stack, StackConfig, Stream};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 fn counter(ns: &Netns, name: &str) -> u64 {
@@ -51,7 +51,7 @@ fn lab_fast_open_our_client_to_kernel_server() {
     let passive_before = counter(&ns, "TcpExtTCPFastOpenPassive");
 
     // First: no cookie yet; the SYN asks for one, the data follows.
-    let mut first = TcpStream::connect_fast_open(
+    let mut first = Stream::connect_fast_open(
         &stack,
         server_addr,
         Duration::from_secs(5),
@@ -69,7 +69,7 @@ fn lab_fast_open_our_client_to_kernel_server() {
     );
 
     // Second: the cached cookie and the data ride on the SYN.
-    let mut second = TcpStream::connect_fast_open(
+    let mut second = Stream::connect_fast_open(
         &stack,
         server_addr,
         Duration::from_secs(5),
@@ -102,7 +102,7 @@ fn lab_fast_open_kernel_client_to_our_server() {
     // 0x1: client side on.
     ns.sysctl("net.ipv4.tcp_fastopen", "1").unwrap();
     let stack = stack(&ns, "mtf1", "10.73.0.2", true);
-    let listener = TcpListener::bind(&stack, 7301).unwrap();
+    let listener = Listener::bind(&stack, 7301).unwrap();
     let server = std::thread::spawn(move || {
         let mut got = Vec::new();
         for _ in 0..2 {

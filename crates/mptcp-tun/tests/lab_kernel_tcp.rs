@@ -10,7 +10,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener as KernelListener, TcpStream as
 use std::time::Duration;
 
 use mptcp_lab::{Netns, require_lab, run_in};
-use mptcp_tun::{Impairment, PathConfig, Stack, StackConfig, TcpListener, TcpStream};
+use mptcp_tun::{Impairment, Listener, PathConfig, Stack, StackConfig, Stream};
 use sha2::{Digest, Sha256};
 
 const SIZE: u64 = 64 << 20;
@@ -100,7 +100,7 @@ fn our_client_to_kernel_server(test: &str, loss: f64, offload: bool) {
     });
 
     let remote = SocketAddr::new(KERNEL.parse().unwrap(), port);
-    let mut stream = TcpStream::connect_timeout(&stack, remote, Duration::from_secs(10))
+    let mut stream = Stream::connect_timeout(&stack, remote, Duration::from_secs(10))
         .expect("our client connects");
     assert_eq!(stream.local_addr().ip().to_string(), OURS);
     let sent_hash = send_stream(&mut stream, 7);
@@ -140,7 +140,7 @@ fn kernel_client_to_our_server(test: &str, loss: f64, offload: bool) {
         .expect("enter namespace")
         .expect("stack starts");
     let port = 5002;
-    let listener = TcpListener::bind(&stack, port).expect("our listener");
+    let listener = Listener::bind(&stack, port).expect("our listener");
 
     let client = {
         let remote = SocketAddr::new(OURS.parse().unwrap(), port);
@@ -269,7 +269,7 @@ fn lab_pcap_of_a_transfer_reads_clean_in_tshark() {
         sink.len()
     });
     let remote = SocketAddr::new(KERNEL.parse().unwrap(), port);
-    let mut stream = TcpStream::connect_timeout(&stack, remote, Duration::from_secs(10))
+    let mut stream = Stream::connect_timeout(&stack, remote, Duration::from_secs(10))
         .expect("our client connects");
     let data = vec![0x5a; 4 << 20];
     stream.write_all(&data).expect("write");
@@ -349,13 +349,13 @@ fn lab_refused_unreachable_and_busy() {
 
     // The kernel resets a SYN to a closed port: connection refused.
     let closed = SocketAddr::new(KERNEL.parse().unwrap(), 5999);
-    let err = TcpStream::connect_timeout(&stack, closed, Duration::from_secs(5)).unwrap_err();
+    let err = Stream::connect_timeout(&stack, closed, Duration::from_secs(5)).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
 
     // Nobody has 10.77.0.99: the SYNs go unanswered until the timeout.
     let nowhere = SocketAddr::new("10.77.0.99".parse().unwrap(), 80);
     let started = std::time::Instant::now();
-    let err = TcpStream::connect_timeout(&stack, nowhere, Duration::from_millis(700)).unwrap_err();
+    let err = Stream::connect_timeout(&stack, nowhere, Duration::from_millis(700)).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
     assert!(started.elapsed() >= Duration::from_millis(700));
     assert!(err.to_string().contains("10.77.0.99:80"), "{err}");
@@ -370,11 +370,11 @@ fn lab_refused_unreachable_and_busy() {
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
 
     // A second listener on a port is refused with AddrInUse.
-    let first = TcpListener::bind(&stack, 6001).expect("first listener");
-    let err = TcpListener::bind(&stack, 6001).unwrap_err();
+    let first = Listener::bind(&stack, 6001).expect("first listener");
+    let err = Listener::bind(&stack, 6001).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
     drop(first);
-    let _again = TcpListener::bind(&stack, 6001).expect("the port is free again");
+    let _again = Listener::bind(&stack, 6001).expect("the port is free again");
 
     let stats = stack.shutdown(Duration::from_secs(1)).expect("stack stops");
     assert!(stats.resets_sent >= 1, "{stats:?}");
@@ -404,7 +404,7 @@ fn lab_attach_existing_device_and_busy_device() {
     assert!(!addrs.contains("10.76.0.2"), "{addrs}");
 
     // The kernel reaches our stack through the attached device.
-    let listener = TcpListener::bind(&stack, 7100).unwrap();
+    let listener = Listener::bind(&stack, 7100).unwrap();
     let remote: SocketAddr = "10.76.0.2:7100".parse().unwrap();
     let mut kernel = run_in(&ns, || {
         KernelStream::connect_timeout(&remote, Duration::from_secs(5))
@@ -456,7 +456,7 @@ fn lab_ipv6_both_ways() {
         .expect("stack starts");
     let data: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
 
-    let listener = TcpListener::bind(&stack, 7200).unwrap();
+    let listener = Listener::bind(&stack, 7200).unwrap();
     let ours: SocketAddr = "[fd77::2]:7200".parse().unwrap();
     let mut kernel = run_in(&ns, || {
         KernelStream::connect_timeout(&ours, Duration::from_secs(5))
@@ -491,8 +491,7 @@ fn lab_ipv6_both_ways() {
         conn.read_to_end(&mut got).unwrap();
         got
     });
-    let mut stream =
-        TcpStream::connect_timeout(&stack, server_addr, Duration::from_secs(5)).unwrap();
+    let mut stream = Stream::connect_timeout(&stack, server_addr, Duration::from_secs(5)).unwrap();
     stream.write_all(&data).unwrap();
     stream.shutdown(Shutdown::Write).unwrap();
     let got = server.join().unwrap();

@@ -14,8 +14,8 @@ use mptcp_cc::{CcConfig, Registry};
 use mptcp_lab::{Netns, kernel_mptcp_connect, kernel_mptcp_listener, nstat, require_lab, run_in};
 use mptcp_proto::path_manager::Announce;
 use mptcp_tun::{
-    ConnectionPolicy, MptcpListener, MptcpSettings, MptcpStream, PathConfig, PolicyFactory, Stack,
-    StackConfig,
+    ConnectOptions, ConnectionPolicy, Listener, ListenerOptions, MptcpSettings, PathConfig,
+    PolicyFactory, Stack, StackConfig, Stream,
 };
 use sha2::{Digest, Sha256};
 
@@ -93,18 +93,22 @@ fn lab_a_connection_policy_replaces_the_stack_path_manager() {
     let mut infos = Vec::new();
     let mut sent = Vec::new();
     for policy in [Some(policy), None] {
-        let timeout = Some(Duration::from_secs(10));
-        let mut stream = match policy {
-            Some(p) => MptcpStream::connect_with(&stack, remote, timeout, p),
-            None => MptcpStream::connect(&stack, remote, timeout),
+        let mut options = ConnectOptions::new().timeout(Duration::from_secs(10));
+        if let Some(p) = policy {
+            options = options.policy(p);
         }
-        .expect("connect");
+        let mut stream = Stream::connect_with(&stack, remote, options).expect("connect");
         let bytes = data(infos.len() as u8);
         stream.write_all(&bytes).expect("write");
         stream.shutdown(Shutdown::Write).expect("shutdown");
         let mut rest = Vec::new();
         stream.read_to_end(&mut rest).expect("the kernel closes");
-        infos.push(stream.mptcp_info().expect("info"));
+        infos.push(
+            stream
+                .mptcp_info()
+                .expect("info")
+                .expect("an MPTCP connection"),
+        );
         sent.push(Sha256::digest(&bytes).to_vec());
     }
     assert_eq!(server.join().unwrap(), sent, "SHA-256 at both ends");
@@ -146,7 +150,8 @@ fn lab_a_listener_policy_announces_for_every_connection() {
     let stack = manual_stack(&ns, [("mla0", "10.98.0.2"), ("mlb0", "10.99.0.2")]);
     let policies =
         PolicyFactory::new(|| ConnectionPolicy::new().with_path_manager(Box::new(Announce)));
-    let mut listener = MptcpListener::bind_with(&stack, 5000, policies).expect("listen");
+    let mut listener =
+        Listener::bind_with(&stack, 5000, ListenerOptions::new().policy(policies)).expect("listen");
     listener.set_accept_timeout(Some(Duration::from_secs(10)));
     let target: SocketAddr = "10.98.0.2:5000".parse().unwrap();
     for round in 0..2u8 {
@@ -177,13 +182,13 @@ fn lab_a_listener_policy_announces_for_every_connection() {
         assert!(got == bytes, "round {round}: {} of {SIZE} bytes", got.len());
         // The join may still be settling when the data is through: look
         // for up to 5 s.
-        let mut info = stream.mptcp_info().expect("info");
+        let mut info = stream.mptcp_info().expect("info").expect("MPTCP");
         for _ in 0..250 {
             if info.subflows.len() >= 2 {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
-            info = stream.mptcp_info().expect("info");
+            info = stream.mptcp_info().expect("info").expect("MPTCP");
         }
         assert!(
             info.subflows.len() >= 2,

@@ -29,12 +29,13 @@ use std::collections::VecDeque;
 
 use mptcp_cc::{CongestionControl, PathInfo};
 use mptcp_crypto::idsn;
-use mptcp_tcp::{Connection, FourTuple, IsnKey, LazyStorage};
+use mptcp_tcp::{Connection, FastOpenCookie, FourTuple, IsnKey, LazyStorage};
 
 use mptcp_time::Instant;
 use mptcp_wire::{AddrId, Key, Segment};
 
 use crate::config::{InvalidConfig, MptcpConfig};
+use crate::endpoint::Interface;
 use crate::event::MptcpEvent;
 use crate::handshake::{self, FallbackReason};
 use crate::reassembly::Reassembly;
@@ -83,6 +84,10 @@ pub enum ConnectError {
     /// The endpoint holds `max_connections` already.
     #[error("connection limit reached")]
     Limit,
+    /// TCP Fast Open was asked for an MPTCP connection (RFC 8684 Appendix
+    /// B is not implemented); open it as plain TCP to use Fast Open.
+    #[error("TCP Fast Open is available on plain-TCP connections only")]
+    FastOpenNeedsTcp,
 }
 
 /// One MPTCP connection.
@@ -302,6 +307,80 @@ impl MptcpConnection {
         Ok(Self::new(config, start, tcp, cc, now))
     }
 
+    /// Open a plain-TCP connection: an MPTCP connection fallen back from
+    /// the start ([`FallbackReason::NotRequested`]), whose SYN carries no
+    /// MP_CAPABLE. With `fast_open`, TCP Fast Open (RFC 7413): `Some(cookie)`
+    /// sends the data written before the first `poll_transmit` with the
+    /// SYN, `Some(None)` asks for a cookie (see
+    /// [`MptcpConnection::fast_open_cookie`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`MptcpConnection::connect`].
+    pub fn connect_tcp(
+        config: MptcpConfig,
+        tuple: FourTuple,
+        isn_key: IsnKey,
+        fast_open: Option<Option<FastOpenCookie>>,
+        cc: Box<dyn CongestionControl>,
+        now: Instant,
+    ) -> Result<Self, ConnectError> {
+        config.validate()?;
+        let tcp = match fast_open {
+            Some(cookie) => {
+                Connection::connect_fast_open(config.tcp.clone(), tuple, isn_key, now, cookie)?
+            }
+            None => Connection::connect(config.tcp.clone(), tuple, isn_key, now)?,
+        };
+        let start = Start {
+            role: Role::Client,
+            mode: Mode::Fallback(FallbackReason::NotRequested),
+            // No key goes on the wire; the value only fills the field.
+            local_key: Key(0),
+            checksum: false,
+        };
+        Ok(Self::new(config, start, tcp, cc, now))
+    }
+
+    /// Answer a SYN as plain TCP whatever it offers (a listener of
+    /// [`crate::Protocol::Tcp`]): the SYN/ACK carries no MP_CAPABLE, so
+    /// the peer falls back (RFC 8684 §3.1).
+    ///
+    /// # Errors
+    ///
+    /// As [`MptcpConnection::accept`].
+    pub fn accept_tcp(
+        config: MptcpConfig,
+        syn: &Segment<'_>,
+        isn_key: IsnKey,
+        cc: Box<dyn CongestionControl>,
+        now: Instant,
+    ) -> Result<Self, ConnectError> {
+        config.validate()?;
+        let tcp = Connection::accept(config.tcp.clone(), syn, isn_key, now)?;
+        let start = Start {
+            role: Role::Server,
+            mode: Mode::Fallback(FallbackReason::NotRequested),
+            local_key: Key(0),
+            checksum: false,
+        };
+        Ok(Self::new(config, start, tcp, cc, now))
+    }
+
+    /// Send subflow `id`'s segments by `interface` (the one its SYN came
+    /// in by); see [`Transmit::interface`](crate::Transmit::interface).
+    pub(crate) fn set_interface(&mut self, id: SubflowId, interface: Option<Interface>) {
+        if let Some(sub) = self.subflows.iter_mut().find(|s| s.id == id) {
+            sub.interface = interface;
+        }
+    }
+
+    /// The Fast Open cookie the server granted, once the handshake brought
+    /// one (plain-TCP connections opened with `fast_open`).
+    pub fn fast_open_cookie(&self) -> Option<FastOpenCookie> {
+        self.subflows[0].tcp.fast_open_cookie()
+    }
+
     /// Answer a SYN. With an acceptable MP_CAPABLE the SYN/ACK carries our
     /// key; without one (or with version 0) the connection is plain TCP
     /// from the start.
@@ -320,11 +399,19 @@ impl MptcpConnection {
     ) -> Result<Self, ConnectError> {
         config.validate()?;
         let offer = IncomingOptions::of(syn).capable;
-        let mut tcp = Connection::accept(config.tcp.clone(), syn, isn_key, now)?;
         let (mode, checksum) = match handshake::negotiate(offer.as_ref(), config.checksum, false) {
             Ok(n) => (Mode::Handshake, n.checksum),
             Err(reason) => (Mode::Fallback(reason), false),
         };
+        let mut tcp_config = config.tcp.clone();
+        if mode == Mode::Handshake {
+            // RFC 8684 Appendix B (data in an MP_CAPABLE SYN) is not
+            // implemented: the SYN's data is left for the client to send
+            // again once MPTCP is up, as a server without Fast Open does.
+            tcp_config.fast_open = false;
+            tcp_config.syn_data_without_cookie = false;
+        }
+        let mut tcp = Connection::accept(tcp_config, syn, isn_key, now)?;
         if checksum {
             tcp.offer_mss(mss_for_infinite_mapping(config.tcp.mss));
         }

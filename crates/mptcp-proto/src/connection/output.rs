@@ -9,11 +9,13 @@ use crate::handshake::FallbackReason;
 use super::outgoing_options::SubflowOptions;
 use super::subflow::Origin;
 use super::{Mode, MptcpConnection, Role};
+use crate::endpoint::Transmit;
 
 impl MptcpConnection {
-    /// The next segment to send, into `buf`; `None` when there is nothing.
+    /// The next segment to send, into `buf`, and where it goes; `None`
+    /// when there is nothing.
     #[must_use]
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if self.mode != Mode::Handshake || self.role == Role::Client {
             self.assign(now);
         }
@@ -22,11 +24,19 @@ impl MptcpConnection {
         let count = self.subflows.len();
         for k in 0..count {
             let i = (self.tx_cursor + k) % count;
-            if let Some(n) = self.transmit_on(now, i, buf) {
+            if let Some(len) = self.transmit_on(now, i, buf) {
                 self.tx_cursor = (i + 1) % count;
+                let sub = &self.subflows[i];
+                let tuple = sub.tcp.four_tuple();
+                let transmit = Transmit {
+                    len,
+                    src: tuple.local,
+                    dst: tuple.remote,
+                    interface: sub.interface,
+                };
                 // Events the transmission caused (an RST closing, say).
                 self.subflow_events(now);
-                return Some(n);
+                return Some(transmit);
             }
         }
         self.subflow_events(now);

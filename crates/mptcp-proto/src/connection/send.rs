@@ -117,7 +117,12 @@ impl MptcpConnection {
     /// Plain TCP: the initial subflow takes the data as a byte stream.
     fn assign_fallback(&mut self) {
         let sub = &mut self.subflows[0];
-        if !matches!(sub.tcp.state(), State::Established | State::CloseWait) {
+        // In SYN-SENT the engine holds the bytes for the handshake; with
+        // Fast Open the SYN carries the first of them (RFC 7413).
+        if !matches!(
+            sub.tcp.state(),
+            State::SynSent | State::Established | State::CloseWait
+        ) {
             return;
         }
         loop {

@@ -11,6 +11,7 @@ use mptcp_wire::mptcp::TcpRstReason;
 use mptcp_wire::{AddrId, Segment};
 
 use crate::config::MptcpConfig;
+use crate::endpoint::Interface;
 use crate::join::{JoinInitiator, JoinResponder};
 use crate::mapping::MappingTable;
 use crate::scheduler::SubflowId;
@@ -69,6 +70,9 @@ pub(super) struct Subflow {
     pub(super) id: SubflowId,
     pub(super) tcp: Connection,
     pub(super) path: PathId,
+    /// The interface its SYN came in by (a subflow a peer opened), which
+    /// its segments leave by.
+    pub(super) interface: Option<Interface>,
     pub(super) tx: TxMap,
     pub(super) rx: MappingTable,
     /// The end of the last received mapping whose checksum passed: its
@@ -125,6 +129,7 @@ impl Subflow {
             id,
             tcp,
             path: PathId(id.0),
+            interface: None,
             tx: TxMap::new(config.max_tx_mappings),
             rx: MappingTable::new(config.max_rx_mappings),
             verified_until: None,

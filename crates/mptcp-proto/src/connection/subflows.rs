@@ -272,8 +272,15 @@ impl MptcpConnection {
         let fallback = matches!(self.mode, Mode::Fallback(_));
         match event {
             Event::Connected => {
+                // A client that fell back on the SYN/ACK reported it
+                // there; one that was plain before it had a SYN/ACK (its
+                // MP_CAPABLE SYNs went unanswered, or it never sent one)
+                // reports it now.
                 let reported = self.role == Role::Client
-                    && self.fallback_reason() != Some(FallbackReason::SynBlackhole);
+                    && !matches!(
+                        self.fallback_reason(),
+                        Some(FallbackReason::SynBlackhole | FallbackReason::NotRequested)
+                    );
                 if fallback && i == 0 && !reported {
                     self.push_event(MptcpEvent::Connected { mptcp: false });
                 }

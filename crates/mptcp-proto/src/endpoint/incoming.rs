@@ -19,7 +19,7 @@ use mptcp_wire::mptcp::MptcpOption;
 use mptcp_wire::segment::ChecksumCheck;
 use mptcp_wire::{Segment, TcpOption};
 
-use super::{ConnectionId, Endpoint, Listen};
+use super::{ConnectionId, Endpoint, Interface, Listen, ListenOptions};
 use crate::connection::ConnectError;
 use crate::policy::ConnectionPolicy;
 
@@ -30,6 +30,8 @@ use crate::policy::ConnectionPolicy;
 #[derive(Debug, PartialEq, Eq)]
 pub struct Incoming {
     listener: Listen,
+    options: ListenOptions,
+    interface: Option<Interface>,
     tuple: FourTuple,
     mptcp: bool,
     received: Instant,
@@ -42,6 +44,8 @@ pub struct Incoming {
 impl Incoming {
     pub(super) fn new(
         listener: Listen,
+        options: ListenOptions,
+        interface: Option<Interface>,
         tuple: FourTuple,
         segment: &Segment<'_>,
         received: Instant,
@@ -54,6 +58,8 @@ impl Incoming {
         let weak = Arc::downgrade(&live);
         let incoming = Incoming {
             listener,
+            options,
+            interface,
             tuple,
             mptcp,
             received,
@@ -61,6 +67,23 @@ impl Incoming {
             live,
         };
         (incoming, weak)
+    }
+
+    /// How accepting it answers: its listener's [`ListenOptions`] unless
+    /// changed with [`Incoming::set_options`].
+    pub fn options(&self) -> ListenOptions {
+        self.options
+    }
+
+    /// Answer as `options` say when accepted (plain TCP for this one
+    /// peer, say).
+    pub fn set_options(&mut self, options: ListenOptions) {
+        self.options = options;
+    }
+
+    /// The interface its SYN came in by, if the caller named one.
+    pub fn interface(&self) -> Option<Interface> {
+        self.interface
     }
 
     /// The listener that took it.
@@ -158,8 +181,9 @@ impl Endpoint {
         let tuple = incoming.tuple;
         self.pending.remove(&(tuple.local, tuple.remote));
         let segment = incoming.segment();
+        let interface = incoming.interface;
         let refused = |ep: &mut Endpoint, e: AcceptError| {
-            ep.refuse(&segment, None);
+            ep.refuse(&segment, None, interface);
             Err(e)
         };
         if self.by_tuple.contains_key(&(tuple.local, tuple.remote)) {
@@ -168,7 +192,7 @@ impl Endpoint {
         if self.connections.len() >= self.limits.max_connections {
             return refused(self, AcceptError::Limit);
         }
-        match self.build_accepted(now, &segment, tuple, policy) {
+        match self.build_accepted(now, &segment, tuple, policy, incoming.options, interface) {
             Ok(id) => Ok(id),
             Err(e) => refused(self, e.into()),
         }
@@ -178,7 +202,7 @@ impl Endpoint {
     pub fn refuse_incoming(&mut self, incoming: Incoming) {
         let tuple = incoming.tuple;
         self.pending.remove(&(tuple.local, tuple.remote));
-        self.refuse(&incoming.segment(), None);
+        self.refuse(&incoming.segment(), None, incoming.interface);
     }
 
     /// Ignore `incoming`: nothing is sent; a SYN the peer sends again is

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use super::ListenOptions;
 use crate::policy::PolicyFactory;
 
 /// Which SYNs a listener takes. When several match, the most specific
@@ -64,25 +65,33 @@ impl core::fmt::Debug for Admission {
     }
 }
 
+/// One listener: how it admits SYNs and how it answers them.
+#[derive(Clone, Debug)]
+pub(crate) struct Listening {
+    pub(crate) admission: Admission,
+    pub(crate) options: ListenOptions,
+}
+
 /// The listeners of an endpoint, by specificity.
 #[derive(Default)]
 pub(crate) struct Listeners {
-    addrs: BTreeMap<SocketAddr, Admission>,
-    ports: BTreeMap<u16, Admission>,
-    any: Option<Admission>,
+    addrs: BTreeMap<SocketAddr, Listening>,
+    ports: BTreeMap<u16, Listening>,
+    any: Option<Listening>,
 }
 
 impl Listeners {
     /// Add or replace the listener of `listen`.
-    pub(crate) fn insert(&mut self, listen: Listen, admission: Admission) {
+    pub(crate) fn insert(&mut self, listen: Listen, admission: Admission, options: ListenOptions) {
+        let l = Listening { admission, options };
         match listen {
             Listen::Addr(a) => {
-                self.addrs.insert(a, admission);
+                self.addrs.insert(a, l);
             }
             Listen::Port(p) => {
-                self.ports.insert(p, admission);
+                self.ports.insert(p, l);
             }
-            Listen::Any => self.any = Some(admission),
+            Listen::Any => self.any = Some(l),
         }
     }
 
@@ -96,7 +105,7 @@ impl Listeners {
     }
 
     /// The most specific listener a SYN to `local` matches.
-    pub(crate) fn lookup(&self, local: SocketAddr) -> Option<(Listen, &Admission)> {
+    pub(crate) fn lookup(&self, local: SocketAddr) -> Option<(Listen, &Listening)> {
         if let Some(a) = self.addrs.get(&local) {
             return Some((Listen::Addr(local), a));
         }
@@ -129,13 +138,21 @@ mod tests {
     fn the_most_specific_listener_wins() {
         let mut l = Listeners::default();
         assert!(l.lookup(sa("10.0.0.1:80")).is_none());
-        l.insert(Listen::Any, Admission::Ask);
+        l.insert(Listen::Any, Admission::Ask, ListenOptions::default());
         assert_eq!(l.lookup(sa("10.0.0.1:80")).unwrap().0, Listen::Any);
-        l.insert(Listen::Port(80), Admission::Accept(None));
+        l.insert(
+            Listen::Port(80),
+            Admission::Accept(None),
+            ListenOptions::default(),
+        );
         assert_eq!(l.lookup(sa("10.0.0.1:80")).unwrap().0, Listen::Port(80));
         assert_eq!(l.lookup(sa("[fd00::1]:80")).unwrap().0, Listen::Port(80));
         assert_eq!(l.lookup(sa("10.0.0.1:81")).unwrap().0, Listen::Any);
-        l.insert(Listen::Addr(sa("10.0.0.1:80")), Admission::Ask);
+        l.insert(
+            Listen::Addr(sa("10.0.0.1:80")),
+            Admission::Ask,
+            ListenOptions::default(),
+        );
         assert_eq!(
             l.lookup(sa("10.0.0.1:80")).unwrap().0,
             Listen::Addr(sa("10.0.0.1:80"))

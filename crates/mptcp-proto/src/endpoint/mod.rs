@@ -15,9 +15,11 @@
 
 mod incoming;
 mod listen;
+mod open;
 
 pub use incoming::{AcceptError, Incoming};
 pub use listen::{Admission, Listen};
+pub use open::{ConnectOptions, Interface, ListenOptions, Protocol, Transmit};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -40,8 +42,10 @@ use crate::path_manager::{Manual, PathManager, PmAction, PmView};
 use crate::policy::{ConnectionPolicy, PolicyFactory};
 use listen::Listeners;
 
-/// Local ports for subflows the path manager opens (IANA's dynamic range).
-const EPHEMERAL_PORTS: std::ops::Range<u16> = 49152..65535;
+/// Local ports of the connections and subflows this host opens: Linux's
+/// default `ip_local_port_range` (32768 to 60999). One allocator for
+/// both, so no two ever pick the same four-tuple.
+const EPHEMERAL_PORTS: std::ops::Range<u16> = 32768..61000;
 
 /// A connection's handle within its endpoint. Handles are not reused
 /// while the endpoint lives.
@@ -115,8 +119,8 @@ pub struct Endpoint {
     by_token: BTreeMap<Token, ConnectionId>,
     next_id: u64,
     accept_queue: VecDeque<ConnectionId>,
-    /// Resets to send, as finished packets.
-    resets: VecDeque<Vec<u8>>,
+    /// Resets to send, as finished packets, and where each goes.
+    resets: VecDeque<(Vec<u8>, Transmit)>,
     /// Connection ids in a stable order, for fair transmission.
     order: Vec<ConnectionId>,
     tx_cursor: usize,
@@ -216,7 +220,13 @@ impl Endpoint {
     /// Take the SYNs `listen` matches, as `admission` says (replacing the
     /// listener of the same pattern, if any).
     pub fn listen_on(&mut self, listen: Listen, admission: Admission) {
-        self.listeners.insert(listen, admission);
+        self.listen_on_with(listen, admission, ListenOptions::default());
+    }
+
+    /// [`Endpoint::listen_on`] answering as `options` say (plain TCP,
+    /// TCP Fast Open).
+    pub fn listen_on_with(&mut self, listen: Listen, admission: Admission, options: ListenOptions) {
+        self.listeners.insert(listen, admission, options);
     }
 
     /// Stop listening on `listen`; whether there was such a listener.
@@ -252,7 +262,10 @@ impl Endpoint {
     fn add(&mut self, conn: MptcpConnection, tuple: FourTuple) -> ConnectionId {
         let id = ConnectionId(self.next_id);
         self.next_id += 1;
-        self.by_token.insert(token(conn.local_key()), id);
+        if conn.fallback_reason().is_none() {
+            // Plain from the start: no key went out, no join can name it.
+            self.by_token.insert(token(conn.local_key()), id);
+        }
         self.by_tuple.insert((tuple.local, tuple.remote), id);
         self.connections.insert(id, conn);
         self.order.push(id);
@@ -283,24 +296,72 @@ impl Endpoint {
         &mut self,
         now: Instant,
         tuple: FourTuple,
-        mut policy: ConnectionPolicy,
+        policy: ConnectionPolicy,
     ) -> Result<ConnectionId, ConnectError> {
+        self.open(
+            now,
+            tuple,
+            ConnectOptions {
+                policy,
+                ..ConnectOptions::default()
+            },
+        )
+    }
+
+    /// Open a connection over `tuple` as `options` say (MPTCP or plain
+    /// TCP, Fast Open, policies). A local port of 0 is chosen here, one
+    /// no connection or subflow of this host uses towards the peer.
+    ///
+    /// # Errors
+    ///
+    /// As [`Endpoint::connect`]; [`ConnectError::FastOpenNeedsTcp`] for
+    /// Fast Open on MPTCP.
+    pub fn open(
+        &mut self,
+        now: Instant,
+        mut tuple: FourTuple,
+        options: ConnectOptions,
+    ) -> Result<ConnectionId, ConnectError> {
+        self.last_now = now;
         if self.connections.len() >= self.limits.max_connections {
             return Err(ConnectError::Limit);
         }
-        let key = self.unique_key();
+        let ConnectOptions {
+            protocol,
+            fast_open,
+            mut policy,
+        } = options;
+        if fast_open.is_some() && protocol == Protocol::Mptcp {
+            return Err(ConnectError::FastOpenNeedsTcp);
+        }
+        if tuple.local.port() == 0 {
+            tuple.local = self.free_port(tuple.local.ip(), tuple.remote);
+        }
         let cc = policy
             .congestion_control
             .take()
             .unwrap_or_else(|| (self.cc)());
-        let conn = MptcpConnection::connect(
-            self.config.clone(),
-            tuple,
-            self.isn_key.clone(),
-            key,
-            cc,
-            now,
-        )?;
+        let conn = match protocol {
+            Protocol::Mptcp => {
+                let key = self.unique_key();
+                MptcpConnection::connect(
+                    self.config.clone(),
+                    tuple,
+                    self.isn_key.clone(),
+                    key,
+                    cc,
+                    now,
+                )?
+            }
+            Protocol::Tcp => MptcpConnection::connect_tcp(
+                self.config.clone(),
+                tuple,
+                self.isn_key.clone(),
+                fast_open,
+                cc,
+                now,
+            )?,
+        };
         let id = self.add(conn, tuple);
         self.adopt(id, policy);
         Ok(id)
@@ -342,7 +403,7 @@ impl Endpoint {
     }
 
     /// Open a new subflow of connection `id` over `tuple` (MP_JOIN), with
-    /// a fresh nonce.
+    /// a fresh nonce. A local port of 0 is chosen here.
     ///
     /// # Errors
     ///
@@ -352,10 +413,13 @@ impl Endpoint {
         &mut self,
         now: Instant,
         id: ConnectionId,
-        tuple: FourTuple,
+        mut tuple: FourTuple,
         local_id: AddrId,
         backup: bool,
     ) -> Result<crate::SubflowId, crate::SubflowError> {
+        if tuple.local.port() == 0 {
+            tuple.local = self.free_port(tuple.local.ip(), tuple.remote);
+        }
         let nonce = generate_nonce(&mut *self.rng);
         let conn = self
             .connections
@@ -367,8 +431,20 @@ impl Endpoint {
         Ok(sub)
     }
 
-    /// Take one incoming segment.
+    /// Take one incoming segment, by an interface the caller does not
+    /// name (replies follow the routes).
     pub fn handle_segment(&mut self, now: Instant, segment: &Segment<'_>) -> Routed {
+        self.handle_segment_from(now, None, segment)
+    }
+
+    /// Take one incoming segment that arrived by `interface`: connections
+    /// and subflows its SYN opens send by it, and so does a reset for it.
+    pub fn handle_segment_from(
+        &mut self,
+        now: Instant,
+        interface: Option<Interface>,
+        segment: &Segment<'_>,
+    ) -> Routed {
         self.last_now = now;
         let tuple = FourTuple {
             local: SocketAddr::new(segment.dst(), segment.dst_port()),
@@ -382,7 +458,7 @@ impl Endpoint {
         }
         let flags = segment.flags();
         if flags & (TcpFlags::SYN | TcpFlags::ACK | TcpFlags::RST) != TcpFlags::SYN {
-            self.refuse(segment, None);
+            self.refuse(segment, None, interface);
             return Routed::Refused;
         }
         let join = segment.options().flatten().find_map(|o| match o {
@@ -390,8 +466,10 @@ impl Endpoint {
             _ => None,
         });
         match join {
-            Some(MpJoin::Syn { token, .. }) => self.on_join_syn(now, segment, tuple, token),
-            _ => self.on_syn(now, segment, tuple),
+            Some(MpJoin::Syn { token, .. }) => {
+                self.on_join_syn(now, segment, tuple, token, interface)
+            }
+            _ => self.on_syn(now, segment, tuple, interface),
         }
     }
 
@@ -401,10 +479,11 @@ impl Endpoint {
         segment: &Segment<'_>,
         tuple: FourTuple,
         token: Token,
+        interface: Option<Interface>,
     ) -> Routed {
         let Some(&id) = self.by_token.get(&token) else {
             // §3.2: an unknown token is refused with a reset.
-            self.refuse(segment, Some(TcpRstReason::MptcpSpecific));
+            self.refuse(segment, Some(TcpRstReason::MptcpSpecific), interface);
             return Routed::Refused;
         };
         let nonce = generate_nonce(&mut *self.rng);
@@ -414,36 +493,45 @@ impl Endpoint {
             .get_mut(&id)
             .expect("tokens name live connections");
         match conn.accept_join(now, segment, self.isn_key.clone(), nonce, local_id) {
-            Ok(_) => {
+            Ok(sub) => {
+                conn.set_interface(sub, interface);
                 self.prune_tuples(id);
                 self.by_tuple.insert((tuple.local, tuple.remote), id);
                 Routed::Joined(id)
             }
             Err(e) => {
-                self.refuse(segment, Some(e.reset_reason()));
+                self.refuse(segment, Some(e.reset_reason()), interface);
                 Routed::Refused
             }
         }
     }
 
-    fn on_syn(&mut self, now: Instant, segment: &Segment<'_>, tuple: FourTuple) -> Routed {
+    fn on_syn(
+        &mut self,
+        now: Instant,
+        segment: &Segment<'_>,
+        tuple: FourTuple,
+        interface: Option<Interface>,
+    ) -> Routed {
         let key = (tuple.local, tuple.remote);
         if self.pending.get(&key).is_some_and(|w| w.strong_count() > 0) {
             // The peer sent its SYN again; the application has the first.
             return Routed::Pending;
         }
-        let Some((listen, admission)) = self.listeners.lookup(tuple.local) else {
-            self.refuse(segment, None);
+        let Some((listen, listening)) = self.listeners.lookup(tuple.local) else {
+            self.refuse(segment, None, interface);
             return Routed::Refused;
         };
-        let admission = admission.clone();
+        let admission = listening.admission.clone();
+        let options = listening.options;
         if !self.admit_syn() {
-            self.refuse(segment, None);
+            self.refuse(segment, None, interface);
             return Routed::Refused;
         }
         match admission {
             Admission::Ask => {
-                let (incoming, live) = Incoming::new(listen, tuple, segment, now);
+                let (incoming, live) =
+                    Incoming::new(listen, options, interface, tuple, segment, now);
                 self.pending.insert(key, live);
                 Routed::Incoming(incoming)
             }
@@ -452,13 +540,13 @@ impl Endpoint {
                     .as_ref()
                     .map(PolicyFactory::build)
                     .unwrap_or_default();
-                match self.build_accepted(now, segment, tuple, policy) {
+                match self.build_accepted(now, segment, tuple, policy, options, interface) {
                     Ok(id) => {
                         self.accept_queue.push_back(id);
                         Routed::Accepted(id)
                     }
                     Err(_) => {
-                        self.refuse(segment, None);
+                        self.refuse(segment, None, interface);
                         Routed::Refused
                     }
                 }
@@ -489,20 +577,26 @@ impl Endpoint {
         segment: &Segment<'_>,
         tuple: FourTuple,
         mut policy: ConnectionPolicy,
+        options: ListenOptions,
+        interface: Option<Interface>,
     ) -> Result<ConnectionId, ConnectError> {
-        let key = self.unique_key();
         let cc = policy
             .congestion_control
             .take()
             .unwrap_or_else(|| (self.cc)());
-        let conn = MptcpConnection::accept(
-            self.config.clone(),
-            segment,
-            self.isn_key.clone(),
-            key,
-            cc,
-            now,
-        )?;
+        let mut config = self.config.clone();
+        config.tcp.fast_open |= options.fast_open;
+        config.tcp.syn_data_without_cookie |= options.fast_open && options.syn_data_without_cookie;
+        let mut conn = match options.protocol {
+            Protocol::Mptcp => {
+                let key = self.unique_key();
+                MptcpConnection::accept(config, segment, self.isn_key.clone(), key, cc, now)?
+            }
+            Protocol::Tcp => {
+                MptcpConnection::accept_tcp(config, segment, self.isn_key.clone(), cc, now)?
+            }
+        };
+        conn.set_interface(crate::SubflowId(0), interface);
         let id = self.add(conn, tuple);
         self.adopt(id, policy);
         Ok(id)
@@ -510,7 +604,12 @@ impl Endpoint {
 
     /// Queue a reset for a segment nobody takes (RFC 9293 §3.10.7.1),
     /// with MP_TCPRST `reason` if given. A reset is never answered.
-    fn refuse(&mut self, segment: &Segment<'_>, reason: Option<TcpRstReason>) {
+    fn refuse(
+        &mut self,
+        segment: &Segment<'_>,
+        reason: Option<TcpRstReason>,
+        interface: Option<Interface>,
+    ) {
         let flags = segment.flags();
         if flags.contains(TcpFlags::RST) || self.resets.len() >= self.limits.max_pending_resets {
             return;
@@ -530,28 +629,36 @@ impl Endpoint {
         let mut packet = vec![0; b.buffer_len_max()];
         if let Ok(emitted) = b.emit(&mut packet) {
             packet.truncate(emitted.len);
-            self.resets.push_back(packet);
+            let transmit = Transmit {
+                len: emitted.len,
+                src: SocketAddr::new(segment.dst(), segment.dst_port()),
+                dst: SocketAddr::new(segment.src(), segment.src_port()),
+                interface,
+            };
+            self.resets.push_back((packet, transmit));
         }
     }
 
-    /// The next packet to send, into `buf`: resets first, then each
-    /// connection in turn.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    /// The next packet to send, into `buf` (a reset longer than `buf` is
+    /// cut: give room for one MTU), and where it goes: resets first, then
+    /// each connection in turn.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         self.last_now = now;
-        if let Some(packet) = self.resets.pop_front() {
+        if let Some((packet, transmit)) = self.resets.pop_front() {
             let n = packet.len().min(buf.len());
             buf[..n].copy_from_slice(&packet[..n]);
-            return Some(n);
+            return Some(Transmit { len: n, ..transmit });
         }
         let count = self.order.len();
         for k in 0..count {
             let i = (self.tx_cursor + k) % count;
             let id = self.order[i];
             if let Some(conn) = self.connections.get_mut(&id)
-                && let Some(n) = conn.poll_transmit(now, buf)
+                && let Some(transmit) = conn.poll_transmit(now, buf)
             {
                 self.tx_cursor = (i + 1) % count;
-                return Some(n);
+                return Some(transmit);
             }
         }
         self.collect_closed();
@@ -617,11 +724,6 @@ impl Endpoint {
                 local_id,
                 backup,
             } => {
-                let local = if local.port() == 0 {
-                    self.free_port(local.ip(), remote)
-                } else {
-                    local
-                };
                 let _ = self.open_subflow(now, id, FourTuple { local, remote }, local_id, backup);
             }
             PmAction::Announce { id: addr_id, addr } => {

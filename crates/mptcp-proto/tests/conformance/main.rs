@@ -259,7 +259,7 @@ impl Host for Side {
                 return Some((IfaceId(0), n));
             }
             let conn = self.conn.as_mut()?;
-            let Some(n) = conn.poll_transmit(now, buf) else {
+            let Some(n) = conn.poll_transmit(now, buf).map(|t| t.len) else {
                 self.service(now);
                 return None;
             };

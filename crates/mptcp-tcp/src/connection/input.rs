@@ -180,17 +180,24 @@ impl Connection {
         opts: &SegOptions,
     ) {
         let expected = || FastOpenCookie::for_client(&self.isn_key, remote.ip());
-        match opts.fast_open {
-            None => {}
-            Some(None) => self.tfo_issue = Some(expected()),
-            Some(Some(cookie)) if cookie.is_valid_for(&self.isn_key, remote.ip()) => {
-                let payload = seg.payload();
-                if !payload.is_empty() {
-                    self.received.payload = Some((self.rcv.rcv_nxt, payload.len()));
-                    self.on_payload(now, self.rcv.rcv_nxt, payload);
-                }
+        let take = match opts.fast_open {
+            None => false,
+            Some(None) => {
+                self.tfo_issue = Some(expected());
+                false
             }
-            Some(Some(_)) => self.tfo_issue = Some(expected()),
+            Some(Some(cookie)) if cookie.is_valid_for(&self.isn_key, remote.ip()) => true,
+            Some(Some(_)) => {
+                self.tfo_issue = Some(expected());
+                false
+            }
+        };
+        if take || self.config.syn_data_without_cookie {
+            let payload = seg.payload();
+            if !payload.is_empty() {
+                self.received.payload = Some((self.rcv.rcv_nxt, payload.len()));
+                self.on_payload(now, self.rcv.rcv_nxt, payload);
+            }
         }
     }
 
