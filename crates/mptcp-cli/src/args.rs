@@ -37,7 +37,7 @@ the same simulator and writes their CSV and PNG files.
 
 'mptcp send' and 'mptcp recv' speak MPTCP (RFC 8684) by default: with two
 --path devices a connection gets a subflow on each, and a peer that does not
-speak MPTCP gets plain TCP. --plain-tcp runs the plain-TCP stack instead.
+speak MPTCP gets plain TCP. --plain-tcp speaks plain TCP from the start.
 --cc picks the congestion control: uncoupled cubic (the default) or reno,
 or lia, olia, balia or wvegas, which couple a connection's subflows.";
 
@@ -422,8 +422,8 @@ pub(crate) struct StackArgs {
     ///
     /// MPTCP is the default: the connection opens subflows over the other
     /// --path devices and falls back to plain TCP by itself when the peer
-    /// does not speak MPTCP. --plain-tcp runs the plain-TCP stack instead
-    /// (needed for TCP Fast Open, which MPTCP does not offer here).
+    /// does not speak MPTCP. With --plain-tcp the connection is plain TCP
+    /// from its SYN (no MP_CAPABLE), and a listener declines MPTCP.
     #[arg(long, help_heading = "MPTCP options", verbatim_doc_comment,
           conflicts_with_all = ["pm", "scheduler", "announce", "backup", "checksum"])]
     pub(crate) plain_tcp: bool,

@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 
 use mptcp_cc::{CcConfig, CongestionControl, Registry};
 use mptcp_proto::{
-    AcceptError, Admission, Endpoint, EndpointConfig, Listen, MptcpConfig, MptcpEvent, Routed,
+    AcceptError, Admission, ConnectOptions, Endpoint, EndpointConfig, FallbackReason, Interface,
+    Listen, ListenOptions, MptcpConfig, MptcpEvent, Protocol, Routed,
 };
 use mptcp_time::Instant;
 use mptcp_wire::mptcp::{CapableKeys, MpCapable, MpCapableFlags, MptcpOption};
@@ -306,4 +307,145 @@ fn two_endpoints_complete_a_connection_accepted_from_an_incoming() {
     }
     assert_eq!(got, data, "byte-exact through a captured connection");
     assert!(server.connection(sid.unwrap()).unwrap().is_mptcp());
+}
+
+/// Whether a packet carries any MPTCP option.
+fn has_mptcp(packet: &[u8]) -> bool {
+    Segment::parse(packet, ChecksumCheck::Verify)
+        .unwrap()
+        .options()
+        .flatten()
+        .any(|o| matches!(o, mptcp_wire::TcpOption::Mptcp(_)))
+}
+
+/// A plain-TCP listener (issue 14 item 1) declines MP_CAPABLE, takes SYN
+/// data without a cookie when told (RFC 8803 §4.2), and sends its answers
+/// by the interface the SYN came in by, to the address it was sent to.
+#[test]
+fn a_plain_listener_declines_mptcp_and_answers_by_the_syns_interface() {
+    let mut ep = endpoint(5);
+    let options = ListenOptions {
+        protocol: Protocol::Tcp,
+        fast_open: true,
+        syn_data_without_cookie: true,
+    };
+    ep.listen_on_with(Listen::Any, Admission::Ask, options);
+    let packet = syn("10.0.1.1:4000", "198.51.100.7:443", true, b"convert me");
+    let seg = Segment::parse(&packet, ChecksumCheck::Verify).unwrap();
+    let incoming = match ep.handle_segment_from(Instant::ZERO, Some(Interface(3)), &seg) {
+        Routed::Incoming(i) => i,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(incoming.interface(), Some(Interface(3)));
+    assert_eq!(incoming.options(), options);
+    let id = ep.accept_incoming(Instant::ZERO, incoming).unwrap();
+    let conn = ep.connection(id).unwrap();
+    assert_eq!(conn.fallback_reason(), Some(FallbackReason::NotRequested));
+    let mut buf = [0u8; 64];
+    assert_eq!(conn.read(&mut buf), 10, "the SYN's data, at once");
+    assert_eq!(&buf[..10], b"convert me");
+    let mut out = vec![0; 2048];
+    let t = ep
+        .poll_transmit(Instant::ZERO, &mut out)
+        .expect("a SYN/ACK");
+    assert_eq!(t.interface, Some(Interface(3)));
+    assert_eq!(
+        t.src,
+        addr("198.51.100.7:443"),
+        "from the original destination"
+    );
+    assert_eq!(t.dst, addr("10.0.1.1:4000"));
+    let syn_ack = &out[..t.len];
+    assert_eq!(flags(syn_ack), TcpFlags::SYN | TcpFlags::ACK);
+    assert!(!has_mptcp(syn_ack), "MP_CAPABLE declined");
+    assert_eq!(
+        Segment::parse(syn_ack, ChecksumCheck::Verify)
+            .unwrap()
+            .ack(),
+        7000 + 1 + 10,
+        "SYN and data acknowledged"
+    );
+}
+
+/// An MPTCP listener leaves an MP_CAPABLE SYN's data for the client to
+/// send again (RFC 8684 Appendix B is not implemented), even with
+/// `syn_data_without_cookie`; the SYN/ACK acknowledges the SYN only.
+#[test]
+fn an_mptcp_listener_does_not_take_data_from_an_mp_capable_syn() {
+    let mut ep = endpoint(6);
+    let options = ListenOptions {
+        protocol: Protocol::Mptcp,
+        fast_open: true,
+        syn_data_without_cookie: true,
+    };
+    ep.listen_on_with(Listen::Port(80), Admission::Accept(None), options);
+    let packet = syn("10.0.1.1:4000", "10.0.0.2:80", true, b"early");
+    let Routed::Accepted(id) = feed(&mut ep, &packet) else {
+        panic!("accepted")
+    };
+    assert_eq!(ep.connection(id).unwrap().readable(), 0);
+    let out = drain(&mut ep);
+    assert!(has_mptcp(&out[0]), "MP_CAPABLE answered");
+    assert_eq!(
+        Segment::parse(&out[0], ChecksumCheck::Verify)
+            .unwrap()
+            .ack(),
+        7001
+    );
+}
+
+/// `Endpoint::open`: plain TCP sends no MPTCP option; a local port of 0
+/// comes from the one allocator (Linux's 32768-60999), different for each
+/// connection to the same peer; Fast Open on MPTCP is refused.
+#[test]
+fn open_chooses_protocol_and_port() {
+    let mut ep = endpoint(7);
+    let tuple = |local: &str| mptcp_tcp::FourTuple {
+        local: addr(local),
+        remote: addr("10.0.0.9:80"),
+    };
+    let plain = ep
+        .open(
+            Instant::ZERO,
+            tuple("10.0.0.2:0"),
+            ConnectOptions {
+                protocol: Protocol::Tcp,
+                ..ConnectOptions::default()
+            },
+        )
+        .unwrap();
+    let mptcp = ep
+        .open(
+            Instant::ZERO,
+            tuple("10.0.0.2:0"),
+            ConnectOptions::default(),
+        )
+        .unwrap();
+    let port = |ep: &mut Endpoint, id| {
+        ep.connection(id)
+            .unwrap()
+            .initial_subflow()
+            .four_tuple()
+            .local
+            .port()
+    };
+    let (p1, p2) = (port(&mut ep, plain), port(&mut ep, mptcp));
+    assert_ne!(p1, p2);
+    assert!((32768..61000).contains(&p1) && (32768..61000).contains(&p2));
+    let syns = drain(&mut ep);
+    assert_eq!(syns.len(), 2);
+    let mptcp_syns = syns.iter().filter(|p| has_mptcp(p)).count();
+    assert_eq!(mptcp_syns, 1, "only the MPTCP connection offers MP_CAPABLE");
+    let refused = ep.open(
+        Instant::ZERO,
+        tuple("10.0.0.2:0"),
+        ConnectOptions {
+            fast_open: Some(None),
+            ..ConnectOptions::default()
+        },
+    );
+    assert!(matches!(
+        refused,
+        Err(mptcp_proto::ConnectError::FastOpenNeedsTcp)
+    ));
 }

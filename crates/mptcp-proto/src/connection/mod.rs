@@ -364,7 +364,10 @@ impl MptcpConnection {
             local_key: Key(0),
             checksum: false,
         };
-        Ok(Self::new(config, start, tcp, cc, now))
+        let mut conn = Self::new(config, start, tcp, cc, now);
+        // Data the SYN brought (Fast Open) is readable at once.
+        conn.deliver();
+        Ok(conn)
     }
 
     /// Send subflow `id`'s segments by `interface` (the one its SYN came
@@ -424,6 +427,8 @@ impl MptcpConnection {
         let mut conn = Self::new(config, start, tcp, cc, now);
         if let Mode::Fallback(reason) = mode {
             conn.push_event(MptcpEvent::FellBack(reason));
+            // Data the SYN brought (Fast Open) is readable at once.
+            conn.deliver();
         }
         Ok(conn)
     }
