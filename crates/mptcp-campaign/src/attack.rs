@@ -169,7 +169,8 @@ impl Attacker {
         };
         let dst_port = match e.below(4) {
             0 | 1 => real_port,
-            2 => 49152 + e.below(8) as u16,
+            // In the range subflows take their ports from.
+            2 => 32768 + e.below(28232) as u16,
             _ => e.u16(),
         };
         let src_ip = match e.below(3) {

@@ -44,7 +44,8 @@ use listen::Listeners;
 
 /// Local ports of the connections and subflows this host opens: Linux's
 /// default `ip_local_port_range` (32768 to 60999). One allocator for
-/// both, so no two ever pick the same four-tuple.
+/// both, so no two ever pick the same four-tuple; it starts at a random
+/// port and goes up from there.
 const EPHEMERAL_PORTS: std::ops::Range<u16> = 32768..61000;
 
 /// A connection's handle within its endpoint. Handles are not reused
@@ -164,6 +165,10 @@ impl Endpoint {
         cc: Box<dyn FnMut() -> Box<dyn CongestionControl> + Send>,
     ) -> Self {
         let isn_key = IsnKey::random(&mut *rng);
+        // RFC 6056 §3.3.2: start the search at a random point of the
+        // range, so an off-path attacker cannot guess our ports.
+        let span = u32::from(EPHEMERAL_PORTS.end - EPHEMERAL_PORTS.start);
+        let next_port = EPHEMERAL_PORTS.start + (rng.next_u32() % span) as u16;
         Endpoint {
             config,
             limits,
@@ -183,7 +188,7 @@ impl Endpoint {
             pm: Box::new(Manual),
             own_pm: BTreeMap::new(),
             extra_local: Vec::new(),
-            next_port: EPHEMERAL_PORTS.start,
+            next_port,
             pm_actions: Vec::new(),
             pm_subflows: Vec::new(),
             join_backoff: JoinBackoff::default(),
