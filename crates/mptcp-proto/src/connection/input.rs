@@ -282,11 +282,19 @@ impl MptcpConnection {
         match handshake::client_keys(capable, self.local_key) {
             Ok(keys) => {
                 self.become_mptcp(keys.client_key);
-                if let Some((data_len, checksum)) = keys.data {
-                    let mapping = self.first_mapping(keys.client_key, data_len, checksum);
-                    if self.subflows[0].rx.insert(mapping).is_err() {
-                        self.protocol_error(Violation::MappingContradiction);
+                match keys.data {
+                    Some((data_len, checksum)) => {
+                        let mapping = self.first_mapping(keys.client_key, data_len, checksum);
+                        if self.subflows[0].rx.insert(mapping).is_err() {
+                            self.protocol_error(Violation::MappingContradiction);
+                        }
                     }
+                    // A pure third ACK: answer it with a DSS at once. The
+                    // client opens no join before it sees one (until then
+                    // it cannot know we have its key, §3.1), and with no
+                    // data to send neither side would send one: a join
+                    // opened before any data would wait for good.
+                    None => self.subflows[0].tcp.request_ack(),
                 }
             }
             Err(_) => self.protocol_error(Violation::BadKeys),

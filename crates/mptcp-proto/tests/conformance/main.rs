@@ -2,7 +2,7 @@
 //! freedoms RFC 8684 leaves open, which the Linux kernel never does (one
 //! mapping for many segments, mappings that end mid-segment, 4-octet DSNs,
 //! 8-octet DATA_ACKs, a DATA_ACK only now and then, the keys on the first
-//! data segment).
+//! data segment, the DATA_FIN inside the last data's mapping).
 //!
 //! The "other implementation" is our own stack with [`rewrite::Rewriter`]
 //! on its outgoing packets. Each variant moves 16 MiB both ways over one
@@ -83,6 +83,9 @@ struct Side {
     rewriter: Option<Rewriter>,
     /// Client: join path B once MPTCP is up.
     join_b: bool,
+    /// Write nothing until a second subflow is established (joins before
+    /// any data).
+    hold_writes: bool,
     scratch: Vec<u8>,
 }
 
@@ -109,6 +112,7 @@ impl Side {
             events: Vec::new(),
             rewriter: None,
             join_b: false,
+            hold_writes: false,
             scratch: vec![0; 64 * 1024],
         }
     }
@@ -157,6 +161,7 @@ impl Side {
                     )
                     .expect("open subflow B");
                 }
+                MptcpEvent::SubflowEstablished(_) => self.hold_writes = false,
                 MptcpEvent::PeerClosed => self.peer_closed = true,
                 MptcpEvent::Closed => self.closed_at = Some(now),
                 _ => {}
@@ -165,7 +170,7 @@ impl Side {
                 self.events.push(event);
             }
         }
-        while self.written < self.total && conn.writable() > 0 {
+        while !self.hold_writes && self.written < self.total && conn.writable() > 0 {
             let n = (self.total - self.written)
                 .min(self.scratch.len() as u64)
                 .min(conn.writable() as u64) as usize;
@@ -178,7 +183,7 @@ impl Side {
                 break;
             }
         }
-        if self.written == self.total {
+        if !self.hold_writes && self.written == self.total {
             conn.shutdown();
         }
         loop {
@@ -256,7 +261,8 @@ impl Host for Side {
         loop {
             self.service(now);
             if let Some(n) = self.rewriter.as_mut().and_then(|r| r.take_pending(buf)) {
-                return Some((IfaceId(0), n));
+                let src = Segment::parse(&buf[..n], ChecksumCheck::Skip).ok()?.src();
+                return Some((iface_of(src), n));
             }
             let conn = self.conn.as_mut()?;
             let Some(n) = conn.poll_transmit(now, buf).map(|t| t.len) else {
@@ -264,10 +270,13 @@ impl Host for Side {
                 return None;
             };
             let n = match self.rewriter.as_mut() {
-                Some(rewriter) => match rewriter.rewrite(buf, n) {
-                    Some(n) => n,
-                    None => continue,
-                },
+                Some(rewriter) => {
+                    rewriter.at(now);
+                    match rewriter.rewrite(buf, n) {
+                        Some(n) => n,
+                        None => continue,
+                    }
+                }
                 None => n,
             };
             let seg = Segment::parse(&buf[..n], ChecksumCheck::Skip).ok()?;
@@ -301,6 +310,8 @@ struct Outcome {
     retransmissions: (u64, u64),
     rewritten: u64,
     inserted: u64,
+    /// How long the rewriter held segments back in all.
+    held_for: Duration,
 }
 
 /// The setup of one run.
@@ -312,6 +323,8 @@ struct Case {
     two_paths: bool,
     /// 1 % loss and 1 % reordering on every link.
     impaired: bool,
+    /// Neither side writes before the second subflow is established.
+    join_first: bool,
 }
 
 fn path(impaired: bool) -> LinkConfig {
@@ -334,10 +347,19 @@ fn run(case: Case) -> Outcome {
     config.checksum = case.checksum;
     let mut client = Side::client(config.clone());
     client.join_b = case.two_paths;
+    client.hold_writes = case.join_first;
     let mut server = Side::server(config);
-    match case.rewritten {
-        Rewritten::Client => client.rewriter = Some(Rewriter::new(case.variant)),
-        Rewritten::Server => server.rewriter = Some(Rewriter::new(case.variant)),
+    server.hold_writes = case.join_first;
+    for (side, which) in [
+        (&mut client, Rewritten::Client),
+        (&mut server, Rewritten::Server),
+    ] {
+        if case.rewritten == which {
+            // RFC 8684 §3.1: the first byte is IDSN + 1; the DATA_FIN
+            // follows the last.
+            let end = mptcp_crypto::idsn(side.key).wrapping_add(1 + TOTAL);
+            side.rewriter = Some(Rewriter::new(case.variant).ending_at(end));
+        }
     }
     let mut sim = Simulator::new(SimConfig::with_seed(11)).unwrap();
     let c = sim.add_host(client).unwrap();
@@ -445,6 +467,7 @@ fn run(case: Case) -> Outcome {
         done: done.expect("both sides had everything") - Instant::ZERO,
         rewritten: rewriter.rewritten,
         inserted: rewriter.inserted,
+        held_for: rewriter.held_for,
     }
 }
 
@@ -458,6 +481,7 @@ fn conforms(variant: Variant, rewritten: Rewritten, checksum: bool, two_paths: b
         checksum,
         two_paths,
         impaired: false,
+        join_first: false,
     };
     let baseline = run(Case {
         variant: Variant::Plain,
@@ -467,29 +491,41 @@ fn conforms(variant: Variant, rewritten: Rewritten, checksum: bool, two_paths: b
     let mbit = |d: Duration| (2 * TOTAL * 8) as f64 / d.as_secs_f64() / 1e6;
     println!(
         "{variant:?} rewritten on the {rewritten:?}, checksum {checksum}, two paths {two_paths}: \
-         {:.1} Mbit/s against {:.1} for the baseline ({} packets rewritten, {} inserted; \
-         retransmissions {:?} against {:?})",
+         {:.1} Mbit/s against {:.1} for the baseline ({} packets rewritten, {} inserted, \
+         {:?} held back; retransmissions {:?} against {:?})",
         mbit(outcome.done),
         mbit(baseline.done),
         outcome.rewritten,
         outcome.inserted,
+        outcome.held_for,
         outcome.retransmissions,
         baseline.retransmissions,
     );
-    assert!(
-        outcome.rewritten > 100,
-        "{case:?}: the rewriter changed little: {outcome:?}"
-    );
+    if variant == Variant::DataFinOnData {
+        // Only the last data segment changes: it carries the DATA_FIN.
+        assert!(
+            outcome.inserted >= 1,
+            "{case:?}: no DATA_FIN went with data: {outcome:?}"
+        );
+    } else {
+        assert!(
+            outcome.rewritten > 100,
+            "{case:?}: the rewriter changed little: {outcome:?}"
+        );
+    }
     if variant == Variant::ThirdAckThenKeysOnData {
         assert_eq!(
             outcome.inserted, 1,
             "{case:?}: no pure third ACK went first"
         );
     }
+    // What the rewriter delays by holding a segment back is its own
+    // doing, not the receiver's.
     assert!(
-        outcome.done.as_secs_f64() <= baseline.done.as_secs_f64() * 1.05,
-        "{case:?}: {:?} against {:?} for the baseline",
+        (outcome.done - outcome.held_for).as_secs_f64() <= baseline.done.as_secs_f64() * 1.05,
+        "{case:?}: {:?} ({:?} of it held back by the rewriter) against {:?} for the baseline",
         outcome.done,
+        outcome.held_for,
         baseline.done
     );
     // Under loss and reordering the packets differ from the baseline's,
@@ -584,4 +620,52 @@ fn eight_octet_data_acks() {
 fn a_data_ack_only_now_and_then() {
     conforms(Variant::SparseDataAck(8), Rewritten::Client, false, false);
     conforms(Variant::SparseDataAck(8), Rewritten::Server, false, true);
+}
+
+#[test]
+fn a_data_fin_in_the_mapping_of_the_last_data() {
+    conforms(Variant::DataFinOnData, Rewritten::Client, false, false);
+    conforms(Variant::DataFinOnData, Rewritten::Server, true, false);
+    conforms(Variant::DataFinOnData, Rewritten::Client, false, true);
+}
+
+/// Subflows joined before any data (RFC 8684 §3.2 lets a join come at any
+/// time after the handshake): neither side writes until the second
+/// subflow is established, so the join's handshake runs on a connection
+/// that has sent no data at all, and its first data then uses both paths.
+#[test]
+fn subflows_joined_before_any_data() {
+    for (rewritten, checksum) in [(Rewritten::Client, false), (Rewritten::Server, true)] {
+        let case = Case {
+            variant: Variant::Plain,
+            rewritten,
+            checksum,
+            two_paths: true,
+            impaired: false,
+            join_first: false,
+        };
+        let baseline = run(case);
+        let joined_first = run(Case {
+            join_first: true,
+            ..case
+        });
+        let impaired = run(Case {
+            join_first: true,
+            impaired: true,
+            ..case
+        });
+        println!(
+            "joined before any data, checksum {checksum}: done in {:?} against {:?} when data \
+             went first; with 1 % loss and reordering {:?}",
+            joined_first.done, baseline.done, impaired.done
+        );
+        // The join costs a round trip or two before the first byte (10 ms
+        // one way here), nothing after.
+        assert!(
+            joined_first.done <= baseline.done + Duration::from_millis(100),
+            "{case:?}: {:?} against {:?}",
+            joined_first.done,
+            baseline.done
+        );
+    }
 }

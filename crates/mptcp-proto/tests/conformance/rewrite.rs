@@ -12,6 +12,9 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::time::Duration;
+
+use mptcp_time::Instant;
 
 use mptcp_crypto::dss_checksum;
 use mptcp_wire::mptcp::{CapableKeys, Dss, DssMapping, DssSeq, MptcpOption};
@@ -51,6 +54,13 @@ pub(crate) enum Variant {
     /// A DATA_ACK on every n-th segment only; a DSS left with nothing in it
     /// is dropped.
     SparseDataAck(u32),
+    /// §3.3.3: the DATA_FIN inside the mapping of the last data (its
+    /// Data-Level Length one more than the data), where ours sends it
+    /// alone on a pure ACK. The segment that ends the stream (the rewriter
+    /// is told where: [`Rewriter::ending_at`]) is held back until our
+    /// sender's DATA_FIN comes; then it goes in the DATA_FIN's place,
+    /// carrying it, and every retransmission of it keeps it.
+    DataFinOnData,
 }
 
 /// A mapping this rewriter declared, in relative subflow sequence numbers.
@@ -76,6 +86,9 @@ struct Flow {
     declared: VecDeque<Declared>,
     /// Relative subflow sequence number up to which mappings were declared.
     mapped_to: Option<u32>,
+    /// `DataFinOnData`: the segment (relative sequence number) whose
+    /// mapping took the DATA_FIN, and that mapping.
+    fin_merged: Option<(u32, DssMapping)>,
 }
 
 /// The rewriting sender's state.
@@ -97,6 +110,16 @@ pub(crate) struct Rewriter {
     pub(crate) inserted: u64,
     /// A packet to send before anything else.
     pending: Option<Vec<u8>>,
+    /// `DataFinOnData`: the data sequence number the stream ends at, and
+    /// the segment that ends it, held back until the DATA_FIN comes.
+    end_dsn: Option<u64>,
+    held: Option<Vec<u8>>,
+    /// When the segment held now was first held, the time of the current
+    /// packet, and how long segments were held in all (the delay the
+    /// rewriter itself adds).
+    held_since: Option<Instant>,
+    now: Instant,
+    pub(crate) held_for: Duration,
     scratch: Vec<u8>,
 }
 
@@ -114,6 +137,11 @@ impl Rewriter {
             rewritten: 0,
             inserted: 0,
             pending: None,
+            end_dsn: None,
+            held: None,
+            held_since: None,
+            now: Instant::ZERO,
+            held_for: Duration::ZERO,
             scratch: vec![0; 70_000],
         }
     }
@@ -148,12 +176,30 @@ impl Rewriter {
         Some(packet.len())
     }
 
+    /// The time of the packets rewritten next.
+    pub(crate) fn at(&mut self, now: Instant) {
+        self.now = now;
+    }
+
+    /// `DataFinOnData`: the stream this side sends ends at data sequence
+    /// number `end` (where its DATA_FIN is).
+    pub(crate) fn ending_at(mut self, end: u64) -> Self {
+        self.end_dsn = Some(end);
+        self
+    }
+
     /// Rewrite the packet in `buf[..len]` in place: `Some(new length)`,
     /// or `None` to drop it. After a `Some`, call `take_pending` first: a
     /// packet rewritten into two sends the first now, the second next.
     pub(crate) fn rewrite(&mut self, buf: &mut [u8], len: usize) -> Option<usize> {
         if self.variant == Variant::Plain {
             return Some(len);
+        }
+        if self.variant == Variant::DataFinOnData {
+            let packet = buf[..len].to_vec();
+            let out = self.fin_on_data(packet)?;
+            buf[..out.len()].copy_from_slice(&out);
+            return Some(out.len());
         }
         let seg = Segment::parse(&buf[..len], ChecksumCheck::Skip).ok()?;
         let local = SocketAddr::new(seg.src(), seg.src_port());
@@ -168,6 +214,7 @@ impl Rewriter {
                 iss: seg.seq(),
                 declared: VecDeque::new(),
                 mapped_to: None,
+                fin_merged: None,
             });
             return Some(len);
         }
@@ -253,6 +300,137 @@ impl Rewriter {
         buf[..n].copy_from_slice(&self.scratch[..n]);
         self.rewritten += 1;
         Some(n)
+    }
+
+    /// `DataFinOnData` (see the variant): the packet to send now in place
+    /// of `packet`, or `None` for nothing now.
+    fn fin_on_data(&mut self, packet: Vec<u8>) -> Option<Vec<u8>> {
+        let seg = Segment::parse(&packet, ChecksumCheck::Skip).ok()?;
+        let local = SocketAddr::new(seg.src(), seg.src_port());
+        let remote = SocketAddr::new(seg.dst(), seg.dst_port());
+        if seg.flags().contains(TcpFlags::SYN) {
+            self.flows
+                .retain(|f| f.local != local || f.remote != remote);
+            self.flows.push(Flow {
+                local,
+                remote,
+                iss: seg.seq(),
+                declared: VecDeque::new(),
+                mapped_to: None,
+                fin_merged: None,
+            });
+            return Some(packet);
+        }
+        let Some(flow) = self
+            .flows
+            .iter()
+            .position(|f| f.local == local && f.remote == remote)
+        else {
+            return Some(packet);
+        };
+        let rel = seg.seq().wrapping_sub(self.flows[flow].iss);
+        let payload_len = seg.payload().len() as u32;
+        let dss = seg.options().flatten().find_map(|o| match o {
+            TcpOption::Mptcp(MptcpOption::Dss(d)) => Some(d),
+            _ => None,
+        });
+        // A retransmission of the segment that took the DATA_FIN keeps it.
+        if let Some((at, merged)) = self.flows[flow].fin_merged
+            && at == rel
+            && payload_len > 0
+            && let Some(d) = dss
+        {
+            let out = rebuild(
+                &seg,
+                Dss {
+                    mapping: Some(merged),
+                    data_fin: true,
+                    ..d
+                },
+                &mut self.scratch,
+            )?;
+            return Some(out);
+        }
+        let Some(d) = dss else {
+            return Some(packet);
+        };
+        let fin_alone = payload_len == 0
+            && d.data_fin
+            && d.mapping
+                .is_some_and(|m| m.subflow_seq == 0 && m.data_len == 1);
+        if fin_alone && let Some(held) = self.held.take() {
+            let fin_dsn = d.mapping.map(|m| m.dsn.as_u64());
+            let merged = Segment::parse(&held, ChecksumCheck::Skip)
+                .ok()
+                .and_then(|h| {
+                    let h_flow = self.flows.iter().position(|f| {
+                        f.local == SocketAddr::new(h.src(), h.src_port())
+                            && f.remote == SocketAddr::new(h.dst(), h.dst_port())
+                    })?;
+                    let h_rel = h.seq().wrapping_sub(self.flows[h_flow].iss);
+                    let hd = h.options().flatten().find_map(|o| match o {
+                        TcpOption::Mptcp(MptcpOption::Dss(d)) => Some(d),
+                        _ => None,
+                    })?;
+                    let m = hd.mapping?;
+                    if Some(m.dsn.as_u64().wrapping_add(u64::from(m.data_len))) != fin_dsn {
+                        return None;
+                    }
+                    let data_len = m.data_len.checked_add(1)?;
+                    let checksum = m.checksum.map(|_| {
+                        dss_checksum(m.dsn.as_u64(), m.subflow_seq, data_len, h.payload())
+                    });
+                    let extended = DssMapping {
+                        data_len,
+                        checksum,
+                        ..m
+                    };
+                    let out = rebuild(
+                        &h,
+                        Dss {
+                            mapping: Some(extended),
+                            data_fin: true,
+                            ..hd
+                        },
+                        &mut self.scratch,
+                    )?;
+                    Some((h_flow, h_rel, extended, out))
+                });
+            return match merged {
+                Some((h_flow, at, extended, out)) => {
+                    if let Some(since) = self.held_since.take() {
+                        self.held_for += self.now - since;
+                    }
+                    self.flows[h_flow].fin_merged = Some((at, extended));
+                    self.inserted += 1;
+                    self.rewritten += 1;
+                    Some(out)
+                }
+                None => {
+                    self.pending = Some(packet);
+                    Some(held)
+                }
+            };
+        }
+        let ends_stream = d.mapping.is_some_and(|m| {
+            payload_len > 0
+                && rel.wrapping_add(payload_len)
+                    == m.subflow_seq.wrapping_add(u32::from(m.data_len))
+                && Some(m.dsn.as_u64().wrapping_add(u64::from(m.data_len))) == self.end_dsn
+                && !d.data_fin
+                // A checksum covers the whole mapping: only one that is
+                // this segment alone can be extended.
+                && (m.checksum.is_none()
+                    || (m.subflow_seq == rel && u32::from(m.data_len) == payload_len))
+        });
+        if ends_stream && !seg.flags().contains(TcpFlags::FIN) {
+            // Held (a retransmission replaces the copy held before) until
+            // the DATA_FIN comes.
+            self.held = Some(packet);
+            self.held_since.get_or_insert(self.now);
+            return None;
+        }
+        Some(packet)
     }
 
     /// The new main MPTCP option: `Some(None)` drops it, `None` drops the
@@ -409,4 +587,40 @@ fn widen(low: u64, near: u64) -> u64 {
     .into_iter()
     .min_by_key(|c| c.abs_diff(near))
     .unwrap_or(candidate)
+}
+
+/// `seg` again, with `dss` in place of its main MPTCP option and every
+/// other header field and option as it was.
+fn rebuild(seg: &Segment<'_>, dss: Dss, scratch: &mut [u8]) -> Option<Vec<u8>> {
+    let mut builder = SegmentBuilder::new(
+        SocketAddr::new(seg.src(), seg.src_port()),
+        SocketAddr::new(seg.dst(), seg.dst_port()),
+    );
+    let mut sack = Vec::new();
+    let mut optional: Vec<MptcpOption<'_>> = Vec::new();
+    for option in seg.options().flatten() {
+        match option {
+            TcpOption::MaxSegmentSize(mss) => builder.mss = Some(mss),
+            TcpOption::WindowScale(ws) => builder.window_scale = Some(ws),
+            TcpOption::SackPermitted => builder.sack_permitted = true,
+            TcpOption::Timestamps { tsval, tsecr } => builder.timestamps = Some((tsval, tsecr)),
+            TcpOption::SackBlocks(blocks) => sack.extend_from_slice(blocks.as_slice()),
+            TcpOption::Mptcp(
+                o @ (MptcpOption::AddAddr(_) | MptcpOption::RemoveAddr(_) | MptcpOption::MpPrio(_)),
+            ) => optional.push(o),
+            _ => {}
+        }
+    }
+    builder.seq = seg.seq();
+    builder.ack = seg.ack();
+    builder.flags = seg.flags();
+    builder.window = seg.window();
+    builder.hop_limit = seg.hop_limit();
+    builder.urgent = seg.urgent();
+    builder.payload = seg.payload();
+    builder.sack_blocks = &sack;
+    builder.mptcp_optional = &optional;
+    builder.mptcp = Some(MptcpOption::Dss(dss));
+    let n = builder.emit(scratch).ok()?.len;
+    Some(scratch[..n].to_vec())
 }
