@@ -2,7 +2,8 @@
 //! freedoms RFC 8684 leaves open, which the Linux kernel never does (one
 //! mapping for many segments, mappings that end mid-segment, 4-octet DSNs,
 //! 8-octet DATA_ACKs, a DATA_ACK only now and then, the keys on the first
-//! data segment, the DATA_FIN inside the last data's mapping).
+//! data segment, the DATA_FIN inside the last data's mapping, ADD_ADDR on a
+//! data segment, subflows joined before any data).
 //!
 //! The "other implementation" is our own stack with [`rewrite::Rewriter`]
 //! on its outgoing packets. Each variant moves 16 MiB both ways over one
@@ -86,6 +87,8 @@ struct Side {
     /// Write nothing until a second subflow is established (joins before
     /// any data).
     hold_writes: bool,
+    /// Announce this side's path-B address once MPTCP is up.
+    announce_b: Option<SocketAddr>,
     scratch: Vec<u8>,
 }
 
@@ -113,6 +116,7 @@ impl Side {
             rewriter: None,
             join_b: false,
             hold_writes: false,
+            announce_b: None,
             scratch: vec![0; 64 * 1024],
         }
     }
@@ -146,6 +150,12 @@ impl Side {
             return;
         };
         while let Some(event) = conn.poll_event() {
+            if event == (MptcpEvent::Connected { mptcp: true })
+                && let Some(b) = self.announce_b
+            {
+                conn.announce(AddrId(1), b.ip(), None)
+                    .expect("announce path B");
+            }
             match event {
                 MptcpEvent::Connected { mptcp: true } if self.join_b => {
                     conn.open_subflow(
@@ -312,6 +322,8 @@ struct Outcome {
     inserted: u64,
     /// How long the rewriter held segments back in all.
     held_for: Duration,
+    /// The side not rewritten saw an address announced.
+    announced: bool,
 }
 
 /// The setup of one run.
@@ -359,6 +371,12 @@ fn run(case: Case) -> Outcome {
             // follows the last.
             let end = mptcp_crypto::idsn(side.key).wrapping_add(1 + TOTAL);
             side.rewriter = Some(Rewriter::new(case.variant).ending_at(end));
+            if case.variant == Variant::AddAddrOnData {
+                side.announce_b = Some(addr(match which {
+                    Rewritten::Client => CLIENT_B,
+                    Rewritten::Server => SERVER_B,
+                }));
+            }
         }
     }
     let mut sim = Simulator::new(SimConfig::with_seed(11)).unwrap();
@@ -468,6 +486,12 @@ fn run(case: Case) -> Outcome {
         rewritten: rewriter.rewritten,
         inserted: rewriter.inserted,
         held_for: rewriter.held_for,
+        announced: match case.rewritten {
+            Rewritten::Client => sv.events.as_slice(),
+            Rewritten::Server => cl.events.as_slice(),
+        }
+        .iter()
+        .any(|e| matches!(e, MptcpEvent::AddressAnnounced(_))),
     }
 }
 
@@ -501,7 +525,12 @@ fn conforms(variant: Variant, rewritten: Rewritten, checksum: bool, two_paths: b
         outcome.retransmissions,
         baseline.retransmissions,
     );
-    if variant == Variant::DataFinOnData {
+    if variant == Variant::AddAddrOnData {
+        assert!(
+            outcome.inserted >= 1 && outcome.announced,
+            "{case:?}: no ADD_ADDR went on data, or it was not taken: {outcome:?}"
+        );
+    } else if variant == Variant::DataFinOnData {
         // Only the last data segment changes: it carries the DATA_FIN.
         assert!(
             outcome.inserted >= 1,
@@ -668,4 +697,10 @@ fn subflows_joined_before_any_data() {
             baseline.done
         );
     }
+}
+
+#[test]
+fn add_addr_on_a_data_segment() {
+    conforms(Variant::AddAddrOnData, Rewritten::Server, false, false);
+    conforms(Variant::AddAddrOnData, Rewritten::Client, false, false);
 }

@@ -61,6 +61,11 @@ pub(crate) enum Variant {
     /// sender's DATA_FIN comes; then it goes in the DATA_FIN's place,
     /// carrying it, and every retransmission of it keeps it.
     DataFinOnData,
+    /// §3.4.1: ADD_ADDR on a data segment, where ours sends it alone on a
+    /// pure ACK. The announcement is taken off its pure ACK and put on the
+    /// next data segment, whose DSS shrinks to fit TCP's 40 bytes beside
+    /// the timestamps: a 4-octet DSN, no DATA_ACK (no checksums).
+    AddAddrOnData,
 }
 
 /// A mapping this rewriter declared, in relative subflow sequence numbers.
@@ -113,6 +118,8 @@ pub(crate) struct Rewriter {
     /// `DataFinOnData`: the data sequence number the stream ends at, and
     /// the segment that ends it, held back until the DATA_FIN comes.
     end_dsn: Option<u64>,
+    /// `AddAddrOnData`: the announcement waiting for a data segment.
+    add_addr: Option<mptcp_wire::mptcp::AddAddr>,
     held: Option<Vec<u8>>,
     /// When the segment held now was first held, the time of the current
     /// packet, and how long segments were held in all (the delay the
@@ -138,6 +145,7 @@ impl Rewriter {
             inserted: 0,
             pending: None,
             end_dsn: None,
+            add_addr: None,
             held: None,
             held_since: None,
             now: Instant::ZERO,
@@ -278,11 +286,61 @@ impl Rewriter {
             return Some(emitted.len);
         }
         let original = main;
-        let main = match main {
+        let mut main = match main {
             Some(option) => self.transform(flow, rel, payload, option)?,
             None => None,
         };
-        if main == original {
+        let mut changed = main != original;
+        // `AddAddrOnData`: the payload bytes that go on a segment of their
+        // own after this one, so that this one keeps within the size the
+        // sender chose (the path's MTU).
+        let mut split_at = None;
+        if self.variant == Variant::AddAddrOnData {
+            let is_announcement =
+                |o: &MptcpOption<'_>| matches!(o, MptcpOption::AddAddr(a) if !a.echo);
+            if payload.is_empty()
+                && let Some(MptcpOption::AddAddr(a)) = optional.iter().find(|o| is_announcement(o))
+            {
+                // Off the pure ACK; onto the next data segment.
+                self.add_addr = Some(*a);
+                optional.retain(|o| !is_announcement(o));
+                changed = true;
+            } else if let (Some(a), Some(MptcpOption::Dss(dss))) = (self.add_addr, main)
+                && let Some(m) = dss.mapping.filter(|m| m.checksum.is_none())
+                && !payload.is_empty()
+            {
+                let dss = Dss {
+                    data_ack: None,
+                    mapping: Some(DssMapping {
+                        dsn: DssSeq::Short(m.dsn.as_u64() as u32),
+                        ..m
+                    }),
+                    ..dss
+                };
+                let mut trial = SegmentBuilder::new(local, remote);
+                trial.timestamps = builder.timestamps;
+                trial.sack_blocks = &sack;
+                trial.payload = payload;
+                trial.mptcp = Some(MptcpOption::Dss(dss));
+                let with = [MptcpOption::AddAddr(a)];
+                trial.mptcp_optional = &with;
+                let grown = trial
+                    .emit(&mut self.scratch)
+                    .ok()
+                    .map(|e| e.len.saturating_sub(len));
+                if let Some(grown) = grown.filter(|g| *g < payload.len()) {
+                    if grown > 0 {
+                        split_at = Some(payload.len() - grown);
+                    }
+                    main = Some(MptcpOption::Dss(dss));
+                    optional.push(MptcpOption::AddAddr(a));
+                    self.add_addr = None;
+                    self.inserted += 1;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
             return Some(len);
         }
         builder.seq = seg.seq();
@@ -295,6 +353,27 @@ impl Rewriter {
         builder.mptcp = main;
         builder.sack_blocks = &sack;
         builder.mptcp_optional = &optional;
+        if let Some(k) = split_at {
+            // The rest, with the segment's own options (its mapping
+            // covers it too), goes next.
+            let mut rest = builder;
+            rest.seq = seg.seq().wrapping_add(k as u32);
+            rest.payload = &payload[k..];
+            rest.mptcp = original;
+            let others: Vec<MptcpOption<'_>> = optional
+                .iter()
+                .copied()
+                .filter(|o| !matches!(o, MptcpOption::AddAddr(a) if !a.echo))
+                .collect();
+            rest.mptcp_optional = &others;
+            let mut packet = vec![0; rest.buffer_len_max()];
+            let n = rest.emit(&mut packet).ok()?.len;
+            packet.truncate(n);
+            self.pending = Some(packet);
+            builder.payload = &payload[..k];
+            builder.flags =
+                TcpFlags::from_bits(flags.bits() & !(TcpFlags::FIN.bits() | TcpFlags::PSH.bits()));
+        }
         let emitted = builder.emit(&mut self.scratch).ok()?;
         let n = emitted.len;
         buf[..n].copy_from_slice(&self.scratch[..n]);
