@@ -50,4 +50,4 @@ pub use config::CaseConfig;
 pub use mode::Mode;
 pub use oracle::{Finding, Oracle};
 pub use report::Tally;
-pub use run::{quiet_panics, run_bytes, run_seed, run_seed_traced};
+pub use run::{quiet_panics, run_bytes, run_bytes_traced, run_seed, run_seed_traced};

@@ -102,6 +102,11 @@ fn hash(bytes: &[u8]) -> u64 {
 /// seed of the network and the endpoints; every later byte drives the
 /// attacker or mutator, which stops when they run out. Panics go through.
 pub fn run_bytes(data: &[u8]) -> CaseReport {
+    run_bytes_traced(data, false)
+}
+
+/// [`run_bytes`], printing every segment and event to stderr if `trace`.
+pub fn run_bytes_traced(data: &[u8], trace: bool) -> CaseReport {
     let mode = Mode::ALL[usize::from(data.first().copied().unwrap_or(0)) % Mode::ALL.len()];
     let split = data.len().min(1 + CONFIG_BYTES);
     let head = &data[..split];
@@ -113,5 +118,7 @@ pub fn run_bytes(data: &[u8]) -> CaseReport {
         attack: Entropy::bytes(&data[split..]),
         endpoints: (seed ^ 0x0c11_e47a, seed ^ 0x05e2_7e2b),
     };
-    Case::new(mode, seed, config, sources).run()
+    let mut case = Case::new(mode, seed, config, sources);
+    case.set_trace(trace);
+    case.run()
 }

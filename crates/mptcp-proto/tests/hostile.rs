@@ -702,6 +702,89 @@ fn a_lost_third_ack_before_a_shutdown_is_recovered() {
     outcome.assert_clean(&[], &[]);
 }
 
+/// The client's keys lost three times, the client closing with nothing
+/// written and the server with data to send (a fuzzing finding). The
+/// client's first ACK went without its keys (the SYN's MP_CAPABLE counted
+/// as keys sent on a pure ACK), only the SYN/ACK's retransmission timer
+/// (1, 3, 7, 15 s) brought them again, and the server timed out before a
+/// copy came through. Now the keys lead, a DATA_FIN that acknowledges our
+/// SYN/ACK brings the SYN/ACK back at once, and the client answers a
+/// repeated SYN/ACK with its keys: the server's data leaves within a
+/// second, before its timer would have sent the SYN/ACK a second time.
+#[test]
+fn third_acks_lost_again_and_again_before_a_shutdown_are_recovered() {
+    let down = data(106, 7);
+    let mut run = Run::new(13, &[], &down);
+    run.shutdown_first = true;
+    let mut dropped = 0;
+    run.wire = Box::new(move |now, p, out| {
+        let seg = Segment::parse(&p.bytes, ChecksumCheck::Verify).unwrap();
+        let keys = seg
+            .options()
+            .flatten()
+            .any(|o| matches!(o, TcpOption::Mptcp(MptcpOption::MpCapable(_))));
+        let syn = seg.flags().contains(TcpFlags::SYN);
+        if !p.to_server && !seg.payload().is_empty() {
+            assert!(
+                now - Instant::ZERO < Duration::from_secs(1),
+                "the server's data waited until {now:?}"
+            );
+        }
+        if p.to_server && keys && !syn && dropped < 3 {
+            dropped += 1;
+            return;
+        }
+        out.push(p);
+    });
+    let outcome = run.go();
+    outcome.assert_clean(&[], &down);
+}
+
+/// A client whose keys never arrive (every copy lost) but whose DATA_FINs
+/// do: the server repeats its SYN/ACK early once per period of its
+/// retransmission timer, not once per DATA_FIN, so the two cannot play
+/// ping-pong (a peer that answers a SYN/ACK without its keys would).
+#[test]
+fn a_syn_ack_goes_early_once_per_timer_period() {
+    let mut run = Run::new(14, &[], &[]);
+    run.shutdown_first = true;
+    run.limit = Duration::from_secs(20);
+    let syn_acks = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = syn_acks.clone();
+    run.wire = Box::new(move |now, p, out| {
+        let seg = Segment::parse(&p.bytes, ChecksumCheck::Verify).unwrap();
+        let keys = seg
+            .options()
+            .flatten()
+            .any(|o| matches!(o, TcpOption::Mptcp(MptcpOption::MpCapable(_))));
+        let syn = seg.flags().contains(TcpFlags::SYN);
+        if !p.to_server && syn {
+            seen.borrow_mut().push(now - Instant::ZERO);
+        }
+        if p.to_server && keys && !syn {
+            return;
+        }
+        out.push(p);
+    });
+    let _ = run.go();
+    let syn_acks = syn_acks.borrow();
+    // The timer's: at 0, 1, 3, 7 and 15 s (doubling from 1 s); each may
+    // bring one early repeat, and no more.
+    let periods = [0, 1, 3, 7, 15, 20].map(Duration::from_secs);
+    for pair in periods.windows(2) {
+        let within = syn_acks
+            .iter()
+            .filter(|t| **t >= pair[0] && **t < pair[1])
+            .count();
+        assert!(
+            (1..=2).contains(&within),
+            "{within} SYN/ACKs from {:?} to {:?}: {syn_acks:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+}
+
 /// Item 4: the last subflow dies, the connection waits for a new one
 /// (`close_timeout`), and a protocol error on the join (a mapping that
 /// does not touch its bytes, in place of the join's third ACK) closes it. Its

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use mptcp_campaign::{Mode, Tally, quiet_panics, run_bytes, run_seed, run_seed_traced};
+use mptcp_campaign::{Mode, Tally, quiet_panics, run_bytes_traced, run_seed, run_seed_traced};
 
 const HELP: &str = "\
 campaign: a hostile-input campaign against mptcp_proto::Endpoint
@@ -48,7 +48,7 @@ OPTIONS:
                        on-path        bit flips in honest segments (harm expected:
                                       only structural oracles)
     --seed N         Replay seed N only (in each chosen mode) and describe it.
-    --trace          With --seed: every segment delivered and every event, on stderr.
+    --trace          With --seed or --input: every segment delivered and every event, on stderr.
     --input FILE...  Run fuzzer inputs (the endpoint target's bytes, e.g. a
                      crash file or fuzz/corpus/endpoint/*) and describe each.
     --start-seed S   The first seed (default 0); seeds go up from it.
@@ -177,7 +177,7 @@ fn replay(seed: u64, modes: &[Mode], trace: bool) -> ExitCode {
     }
 }
 
-fn inputs(files: &[String]) -> ExitCode {
+fn inputs(files: &[String], trace: bool) -> ExitCode {
     let mut found = false;
     for file in files {
         let data = match std::fs::read(file) {
@@ -187,7 +187,7 @@ fn inputs(files: &[String]) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let r = run_bytes(&data);
+        let r = run_bytes_traced(&data, trace);
         println!("input {file}: mode={} {}", r.mode, r.config);
         println!(
             "  {} segments, {} forged, {:.3} s virtual; outcome: {}",
@@ -221,7 +221,7 @@ fn main() -> ExitCode {
         }
     };
     if !args.inputs.is_empty() {
-        return inputs(&args.inputs);
+        return inputs(&args.inputs, args.trace);
     }
     quiet_panics();
     if let Some(seed) = args.seed {

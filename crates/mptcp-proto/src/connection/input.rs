@@ -108,6 +108,18 @@ impl MptcpConnection {
             // refuses it too): dropped.
             return true;
         }
+        if i == 0
+            && self.role == Role::Client
+            && self.send_keys
+            && segment.flags().contains(TcpFlags::SYN | TcpFlags::ACK)
+            && self.subflows[0].tcp.state().is_synchronized()
+            && SubflowSeq(segment.seq()) == self.subflows[0].tcp.irs()
+        {
+            // The server sent its SYN/ACK again: it has not seen our keys
+            // (§3.1). They go on the ACK that answers it (TCP's challenge
+            // ACK, below), before a DATA_FIN.
+            self.bare_keys_went = false;
+        }
         if !self.subflows[i].tcp.acceptable(now, segment) {
             self.subflows[i].tcp.handle_segment(now, segment);
             self.after_input(now);
@@ -186,7 +198,17 @@ impl MptcpConnection {
             // The client speaks MPTCP (a DSS) but this segment overtook
             // the ones with its key (the third ACK and the first data, both
             // lost or late): wait for those rather than fall back. The
-            // client repeats its key until we answer with a DSS (§3.1).
+            // client repeats its key until we answer with a DSS (§3.1), but
+            // one with no data to send (only a DATA_FIN, say) repeats it
+            // only on the third ACK, which it sends again when it sees our
+            // SYN/ACK again: send that now if the segment acknowledges it
+            // (so a forger off the path cannot make us send them).
+            if segment.flags().contains(TcpFlags::ACK)
+                && SubflowSeq(segment.ack()) == self.subflows[0].tcp.iss() + 1u32
+            {
+                self.subflows[0].tcp.repeat_syn_ack();
+                self.after_input(now);
+            }
             return true;
         }
         let sub = &mut self.subflows[i];

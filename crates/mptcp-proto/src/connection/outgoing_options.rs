@@ -124,7 +124,10 @@ impl OptionSource for SubflowOptions<'_> {
             Some(MptcpOption::AddAddr(_)) => self.signal_sent = true,
             Some(MptcpOption::RemoveAddr(_)) => self.remove_sent = true,
             Some(MptcpOption::MpPrio(_)) => self.prio_sent = true,
-            Some(MptcpOption::MpCapable(_)) if segment.payload_len == 0 => {
+            // The keys on a pure ACK; the SYN's MP_CAPABLE carries none.
+            Some(MptcpOption::MpCapable(_))
+                if segment.payload_len == 0 && !segment.flags.contains(TcpFlags::SYN) =>
+            {
                 self.bare_keys_sent = true;
             }
             _ => {}

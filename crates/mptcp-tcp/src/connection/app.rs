@@ -145,4 +145,20 @@ impl Connection {
             self.ack_pending = true;
         }
     }
+
+    /// Send our SYN/ACK again at the next [`Connection::poll_transmit`], if
+    /// still in SYN-RECEIVED, without waiting for the retransmission timer:
+    /// the layer above saw the peer act on our SYN/ACK but cannot complete
+    /// the handshake without options the peer sends again when it sees the
+    /// SYN/ACK again (MPTCP's keys, RFC 8684 §3.1). The backoff is kept,
+    /// and the SYN/ACK goes early once per period of the retransmission
+    /// timer at most: a peer that answers without those options cannot
+    /// make a ping-pong of it.
+    pub fn repeat_syn_ack(&mut self) {
+        let period = Some(self.timers.consecutive_rtos);
+        if self.state == State::SynReceived && self.timers.syn_ack_repeated_at != period {
+            self.timers.syn_ack_repeated_at = period;
+            self.ctl_pending = true;
+        }
+    }
 }

@@ -25,6 +25,9 @@ pub(super) struct Timers {
     /// When an orphaned FIN-WAIT-2 gives up on the peer's FIN.
     pub(super) fin_wait2_deadline: Option<Instant>,
     pub(super) consecutive_rtos: u32,
+    /// The value of `consecutive_rtos` when the SYN/ACK last went early
+    /// ([`Connection::repeat_syn_ack`]): once per timer period at most.
+    pub(super) syn_ack_repeated_at: Option<u32>,
 }
 
 impl Connection {
