@@ -1,13 +1,13 @@
 //! The Linux driver: our stack on TUN devices, one per path.
 //!
 //! ```text
-//!  application threads                 stack thread                      kernel
-//!  Stream / Listener ───────Command──▶ ┌─────────────────────────┐
-//!  (blocking, std::io::Read/Write) ◀──reply── │ endpoint: connections, │ ──write──▶ tun0, tun1, ...
-//!                                      │ listeners, congestion   │
-//!  device reader threads ──packets──▶  │ control, impairment,    │
-//!  (one per TUN device)                │ pcap; next timeout      │
-//!                                      └─────────────────────────┘
+//!  application threads                      stack thread                     kernel
+//!  Stream / Listener ──Ready, requests──▶ ┌─────────────────────────┐
+//!  (blocking, or poll_*)                   │ endpoint: connections,  │ ──write──▶ tun0, tun1, ...
+//!        ▲   shared state per connection   │ listeners, congestion   │
+//!        └── (buffers, outcome, wakers) ◀──│ control, impairment,    │
+//!  device reader threads ──packets──▶      │ pcap; next timeout      │
+//!  (one per TUN device)                    └─────────────────────────┘
 //! ```
 //!
 //! One stack thread owns the sans-I/O core (`mptcp_proto::Endpoint`: every
@@ -17,7 +17,9 @@
 //! next timeout. A reader thread per device turns a blocking TUN read into
 //! a channel message (buffers are recycled through a return channel, so
 //! the steady state allocates nothing); the stack thread writes to the
-//! devices itself.
+//! devices itself. Handles and the stack thread share each connection's
+//! state (received and written bytes, the outcome, wakers): a read or a
+//! write takes the lock, not a round trip through the stack thread.
 //!
 //! One core serves both protocols: each connection is MPTCP (RFC 8684,
 //! subflows over every path, falling back to plain TCP with peers that do
@@ -44,6 +46,7 @@ mod error;
 mod impairment;
 mod listener;
 mod output;
+mod readiness;
 mod route;
 mod stack;
 mod stats;
@@ -57,4 +60,4 @@ pub use mptcp_proto::{ConnectionPolicy, PolicyFactory, Protocol, UnknownPolicy};
 pub use route::{Prefix, Route, RouteKind, RouteTable};
 pub use stack::Stack;
 pub use stats::{ConnectionInfo, MptcpInfo, PathCommand, StackStats};
-pub use stream::{ConnectOptions, Stream};
+pub use stream::{ConnectOptions, ReadHalf, Stream, WriteHalf};

@@ -4,12 +4,15 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use mptcp_proto::{PolicyFactory, Protocol};
 
 use crate::command::{Command, ListenAt, ListenerId};
+use crate::readiness::AcceptQueue;
 use crate::stack::{Stack, request};
 use crate::stream::Stream;
 
@@ -72,6 +75,8 @@ pub struct Listener {
     id: ListenerId,
     port: u16,
     accept_timeout: Option<Duration>,
+    /// Established connections, put there by the stack thread.
+    queue: Arc<AcceptQueue>,
 }
 
 impl Listener {
@@ -123,24 +128,22 @@ impl Listener {
             policy,
         } = options;
         let commands = stack.commands();
-        let id = request(
-            &commands,
-            |reply| Command::Listen {
-                at,
-                protocol,
-                fast_open,
-                syn_data_without_cookie,
-                policy,
-                reply,
-            },
-            None,
-            || unreachable!("no timeout"),
-        )?;
+        let queue = AcceptQueue::new();
+        let id = request(&commands, |reply| Command::Listen {
+            at,
+            protocol,
+            fast_open,
+            syn_data_without_cookie,
+            policy,
+            queue: Arc::clone(&queue),
+            reply,
+        })?;
         Ok(Listener {
             commands,
             id,
             port,
             accept_timeout: None,
+            queue,
         })
     }
 
@@ -154,6 +157,16 @@ impl Listener {
         self.accept_timeout = timeout;
     }
 
+    /// Accept without blocking: ready with what `accept` would return, or
+    /// pending with `cx`'s waker kept, woken when a connection is
+    /// established (the basis of an async adapter).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Stream, SocketAddr)>> {
+        self.queue.poll_accept(cx).map_ok(|accepted| {
+            let peer = accepted.remote;
+            (Stream::from_accepted(self.commands.clone(), accepted), peer)
+        })
+    }
+
     /// Wait for the next established connection.
     ///
     /// # Errors
@@ -161,15 +174,9 @@ impl Listener {
     /// `TimedOut` after the accept timeout, `NotConnected` if the stack has
     /// stopped.
     pub fn accept(&self) -> io::Result<(Stream, SocketAddr)> {
-        let listener = self.id;
-        let opened = request(
-            &self.commands,
-            |reply| Command::Accept { listener, reply },
-            self.accept_timeout,
-            || Command::CancelAccept { listener },
-        )?;
-        let peer = opened.remote;
-        Ok((Stream::from_opened(self.commands.clone(), opened), peer))
+        let accepted = self.queue.accept(self.accept_timeout)?;
+        let peer = accepted.remote;
+        Ok((Stream::from_accepted(self.commands.clone(), accepted), peer))
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, select};
+use crossbeam_channel::{Receiver, Sender, select};
 use mptcp_proto::Protocol;
 use mptcp_time::Instant;
 use mptcp_wire::pcap::PcapWriter;
@@ -43,26 +43,15 @@ pub struct Stack {
     devices: Vec<(String, bool)>,
 }
 
-/// Send a request and wait for its one reply (see `command.rs`).
+/// Send a request and wait for its one reply (see `command.rs`). The
+/// stack thread answers every request it takes at once.
 pub(crate) fn request<T>(
     commands: &Sender<Command>,
     make: impl FnOnce(Sender<io::Result<T>>) -> Command,
-    timeout: Option<Duration>,
-    cancel: impl FnOnce() -> Command,
 ) -> io::Result<T> {
     let (tx, rx) = crossbeam_channel::bounded(1);
     commands.send(make(tx)).map_err(|_| stopped())?;
-    match timeout {
-        None => rx.recv().map_err(|_| stopped())?,
-        Some(t) => match rx.recv_timeout(t) {
-            Ok(result) => result,
-            Err(RecvTimeoutError::Timeout) => {
-                commands.send(cancel()).map_err(|_| stopped())?;
-                rx.recv().map_err(|_| stopped())?
-            }
-            Err(RecvTimeoutError::Disconnected) => Err(stopped()),
-        },
-    }
+    rx.recv().map_err(|_| stopped())?
 }
 
 fn stopped() -> io::Error {

@@ -3,20 +3,16 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use mptcp_proto::{ConnectionPolicy, MptcpEvent, Protocol};
 
-use crate::command::{Command, ConnId, Opened};
+use crate::command::Command;
+use crate::readiness::{Accepted, Handle, Shared};
 use crate::stack::{Stack, request};
 use crate::stats::{ConnectionInfo, MptcpInfo, PathCommand};
-
-/// Largest chunk moved between a handle and the stack in one request.
-const MAX_CHUNK: usize = 256 * 1024;
-/// Smallest read request: small application reads are served from a local
-/// buffer instead of one round trip each.
-const MIN_READ_CHUNK: usize = 16 * 1024;
 
 /// How [`Stream::connect_with`] opens a connection. Every field left at
 /// its default takes the stack's choice.
@@ -79,33 +75,28 @@ impl ConnectOptions {
 /// or accepted as plain TCP has no MPTCP figures ([`Stream::mptcp_info`]
 /// is `None`). Dropping it closes the connection gracefully in the
 /// background (DATA_FIN or FIN after the queued data).
+///
+/// Handles are cheap to clone ([`Stream::try_clone`]) and to split into a
+/// reading and a writing half ([`Stream::split`]); `Read` and `Write` are
+/// implemented for `&Stream` too, as for `std::net::TcpStream`. The
+/// connection closes when its last handle is gone.
 #[derive(Debug)]
 pub struct Stream {
-    commands: Sender<Command>,
-    id: ConnId,
+    handle: Handle,
     local: SocketAddr,
     peer: SocketAddr,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
-    /// Received bytes not yet handed to the application: `pending[consumed..]`.
-    pending: Vec<u8>,
-    consumed: usize,
-    /// A spare buffer for writes, returned by the stack each time.
-    write_buf: Vec<u8>,
 }
 
 impl Stream {
-    pub(crate) fn from_opened(commands: Sender<Command>, opened: Opened) -> Self {
+    pub(crate) fn from_accepted(commands: Sender<Command>, accepted: Accepted) -> Self {
         Stream {
-            commands,
-            id: opened.id,
-            local: opened.local,
-            peer: opened.remote,
+            handle: Handle::new(accepted.shared, commands),
+            local: accepted.local,
+            peer: accepted.remote,
             read_timeout: None,
             write_timeout: None,
-            pending: Vec::new(),
-            consumed: 0,
-            write_buf: Vec::new(),
         }
     }
 
@@ -195,20 +186,21 @@ impl Stream {
             policy,
         } = options;
         let commands = stack.commands();
-        let opened = request(
-            &commands,
-            |reply| Command::Connect {
+        let shared = Shared::new();
+        commands
+            .send(Command::Connect {
                 remote,
                 local,
                 protocol,
                 fast_open,
                 policy,
-                reply,
-            },
-            timeout,
-            || Command::CancelConnect { remote },
-        )
-        .map_err(|e| {
+                shared: std::sync::Arc::clone(&shared),
+            })
+            .map_err(|_| io::Error::new(io::ErrorKind::NotConnected, "the stack has stopped"))?;
+        // Given up (a timeout, an error), the handle's drop cancels the
+        // connect.
+        let handle = Handle::new(shared, commands);
+        let (local, peer) = handle.wait_established(timeout).map_err(|e| {
             if e.kind() == io::ErrorKind::TimedOut {
                 io::Error::new(
                     io::ErrorKind::TimedOut,
@@ -218,7 +210,13 @@ impl Stream {
                 e
             }
         })?;
-        Ok(Self::from_opened(commands, opened))
+        Ok(Stream {
+            handle,
+            local,
+            peer,
+            read_timeout: None,
+            write_timeout: None,
+        })
     }
 
     /// Our end's address. For a connection a capture listener took, the
@@ -249,18 +247,42 @@ impl Stream {
     ///
     /// `NotConnected` if the connection or the stack is gone.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        let (write, read) = match how {
-            Shutdown::Write => (true, false),
-            Shutdown::Read => (false, true),
+        let (read, write) = match how {
+            Shutdown::Write => (false, true),
+            Shutdown::Read => (true, false),
             Shutdown::Both => (true, true),
         };
-        let conn = self.id;
-        self.ask(|reply| Command::Shutdown {
-            conn,
-            write,
-            read,
-            reply,
+        self.handle.shutdown(read, write)
+    }
+
+    /// Another handle on the same connection, with its own timeouts. Reads
+    /// and writes through either share one byte stream each way; the
+    /// connection closes when the last handle is gone.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` if the connection is gone.
+    pub fn try_clone(&self) -> io::Result<Stream> {
+        Ok(Stream {
+            handle: self.handle.try_clone()?,
+            local: self.local,
+            peer: self.peer,
+            read_timeout: self.read_timeout,
+            write_timeout: self.write_timeout,
         })
+    }
+
+    /// Owned halves for two threads: one reads, the other writes. Dropping
+    /// the writing half shuts down the sending side (the peer reads the
+    /// end of the stream) while the reading half reads on; a proxy carries
+    /// a half-close across this way.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` if the connection is gone.
+    pub fn split(self) -> io::Result<(ReadHalf, WriteHalf)> {
+        let write = self.try_clone()?;
+        Ok((ReadHalf(self), WriteHalf(write)))
     }
 
     /// The initial subflow's state, RTT and window, with bytes and
@@ -270,7 +292,7 @@ impl Stream {
     ///
     /// `NotConnected` if the connection or the stack is gone.
     pub fn info(&self) -> io::Result<ConnectionInfo> {
-        let conn = self.id;
+        let conn = self.id()?;
         self.ask(|reply| Command::Info { conn, reply })
     }
 
@@ -291,7 +313,7 @@ impl Stream {
     ///
     /// `NotConnected` if the connection or the stack is gone.
     pub fn mptcp_info(&self) -> io::Result<Option<MptcpInfo>> {
-        let conn = self.id;
+        let conn = self.id()?;
         self.ask(|reply| Command::MptcpInfo { conn, reply })
     }
 
@@ -301,10 +323,9 @@ impl Stream {
     ///
     /// # Errors
     ///
-    /// `NotConnected` if the connection or the stack is gone.
+    /// None today; the `Result` leaves room for a handle that cannot ask.
     pub fn events(&self) -> io::Result<Vec<MptcpEvent>> {
-        let conn = self.id;
-        self.ask(|reply| Command::Events { conn, reply })
+        Ok(self.handle.events())
     }
 
     /// Open or close a subflow, mark one a backup, announce or withdraw an
@@ -315,7 +336,7 @@ impl Stream {
     /// `InvalidInput` when the connection refuses (not MPTCP, a limit, an
     /// address that is not ours), `NotConnected` if it is gone.
     pub fn path(&self, command: PathCommand) -> io::Result<()> {
-        let conn = self.id;
+        let conn = self.id()?;
         self.ask(|reply| Command::Path {
             conn,
             command,
@@ -323,79 +344,119 @@ impl Stream {
         })
     }
 
-    /// One request without a timeout, and its reply.
+    /// Read without blocking: ready with what `read` would return, or
+    /// pending with `cx`'s waker kept, woken when data, the end of the
+    /// stream or an error comes (the basis of an async adapter; the read
+    /// timeout does not apply).
+    pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.handle.poll_read(cx, buf)
+    }
+
+    /// Write without blocking: ready with what `write` would return, or
+    /// pending with `cx`'s waker kept, woken when the stack has taken
+    /// bytes (or the connection failed).
+    pub fn poll_write(&self, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        self.handle.poll_write(cx, data)
+    }
+
+    /// One request to the stack thread, and its reply.
     fn ask<T>(&self, make: impl FnOnce(Sender<io::Result<T>>) -> Command) -> io::Result<T> {
-        request(&self.commands, make, None, || unreachable!("no timeout"))
+        request(self.handle.commands(), make)
+    }
+
+    fn id(&self) -> io::Result<mptcp_proto::ConnectionId> {
+        self.handle
+            .id()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "connection is gone"))
     }
 }
 
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        if self.consumed == self.pending.len() {
-            let mut chunk = core::mem::take(&mut self.pending);
-            chunk.clear();
-            let want = buf.len().clamp(MIN_READ_CHUNK, MAX_CHUNK);
-            chunk.reserve(want);
-            let conn = self.id;
-            self.pending = request(
-                &self.commands,
-                |reply| Command::Read {
-                    conn,
-                    buf: chunk,
-                    reply,
-                },
-                self.read_timeout,
-                || Command::CancelRead { conn },
-            )?;
-            self.consumed = 0;
-            if self.pending.is_empty() {
-                return Ok(0);
-            }
-        }
-        let available = &self.pending[self.consumed..];
-        let n = available.len().min(buf.len());
-        buf[..n].copy_from_slice(&available[..n]);
-        self.consumed += n;
-        Ok(n)
+        (&*self).read(buf)
+    }
+}
+
+impl Read for &Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.handle.read(buf, self.read_timeout)
     }
 }
 
 impl Write for Stream {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if data.is_empty() {
-            return Ok(0);
-        }
-        let mut chunk = core::mem::take(&mut self.write_buf);
-        chunk.clear();
-        chunk.extend_from_slice(&data[..data.len().min(MAX_CHUNK)]);
-        let conn = self.id;
-        let (n, back) = request(
-            &self.commands,
-            |reply| Command::Write {
-                conn,
-                data: chunk,
-                reply,
-            },
-            self.write_timeout,
-            || Command::CancelWrite { conn },
-        )?;
-        self.write_buf = back;
-        Ok(n)
+        (&*self).write(data)
     }
 
-    /// Data handed to `write` is already in the stack's send buffer; there
-    /// is nothing to flush.
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
 }
 
-impl Drop for Stream {
+impl Write for &Stream {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.handle.write(data, self.write_timeout)
+    }
+
+    /// Data handed to `write` is already the stack's to send; there is
+    /// nothing to flush.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The reading half of a [`Stream`] ([`Stream::split`]).
+#[derive(Debug)]
+pub struct ReadHalf(Stream);
+
+/// The writing half of a [`Stream`] ([`Stream::split`]); dropping it
+/// shuts down the sending side.
+#[derive(Debug)]
+pub struct WriteHalf(Stream);
+
+impl ReadHalf {
+    /// The whole stream's handle, for its figures and timeouts.
+    pub fn stream(&self) -> &Stream {
+        &self.0
+    }
+
+    /// How long a `read` waits for data; `None` waits forever.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.0.set_read_timeout(timeout);
+    }
+}
+
+impl WriteHalf {
+    /// The whole stream's handle, for its figures and timeouts.
+    pub fn stream(&self) -> &Stream {
+        &self.0
+    }
+
+    /// How long a `write` waits for buffer space; `None` waits forever.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) {
+        self.0.set_write_timeout(timeout);
+    }
+}
+
+impl Read for ReadHalf {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Write for WriteHalf {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.0.write(data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for WriteHalf {
     fn drop(&mut self) {
-        // If the stack is gone there is nothing left to close.
-        let _ = self.commands.send(Command::Close { conn: self.id });
+        // A connection already gone has nothing to shut down.
+        let _ = self.0.shutdown(Shutdown::Write);
     }
 }

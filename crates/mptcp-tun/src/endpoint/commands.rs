@@ -1,9 +1,9 @@
-//! The application's requests: connect, listen, accept, read, write,
-//! shutdown, figures, events, path commands, close.
+//! The application's requests: connect, listen, a handle's ring,
+//! figures, path commands.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use mptcp_proto::{
     Admission, ConnectError, ConnectOptions, ConnectionId, ConnectionPolicy, Listen, ListenOptions,
@@ -13,11 +13,10 @@ use mptcp_tcp::FourTuple;
 use mptcp_time::Instant;
 use mptcp_wire::AddrId;
 
-use super::slot::{
-    Handle, Listener, Reply, Slot, connection_id, not_connected, plain_by_choice, snapshot,
-};
+use super::slot::{Handle, Listener, Slot, not_connected, plain_by_choice, snapshot};
 use super::{Endpoint, MAX_FAST_OPEN_DATA, local_for};
-use crate::command::{Command, ListenAt, ListenerId, Opened};
+use crate::command::{Command, ListenAt, ListenerId};
+use crate::readiness::{AcceptQueue, Shared};
 use crate::route::RouteTable;
 use crate::stats::{ConnectionInfo, MptcpInfo, PathCommand};
 
@@ -35,10 +34,7 @@ struct ListenRequest {
     at: ListenAt,
     options: ListenOptions,
     policy: Option<PolicyFactory>,
-}
-
-fn timed_out(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))
+    queue: Arc<AcceptQueue>,
 }
 
 impl Endpoint {
@@ -51,7 +47,7 @@ impl Endpoint {
                 protocol,
                 fast_open,
                 policy,
-                reply,
+                shared,
             } => {
                 let request = ConnectRequest {
                     remote,
@@ -60,15 +56,15 @@ impl Endpoint {
                     fast_open,
                     policy: policy.unwrap_or_default(),
                 };
-                self.connect(now, request, reply);
+                self.connect(now, request, shared);
             }
-            Command::CancelConnect { remote } => self.cancel_connect(remote),
             Command::Listen {
                 at,
                 protocol,
                 fast_open,
                 syn_data_without_cookie,
                 policy,
+                queue,
                 reply,
             } => {
                 let options = ListenOptions {
@@ -80,83 +76,19 @@ impl Endpoint {
                     at,
                     options,
                     policy,
+                    queue,
                 };
                 let _ = reply.send(self.listen(request));
             }
-            Command::Accept { listener, reply } => self.accept(listener, reply),
-            Command::CancelAccept { listener } => {
-                if let Some(l) = self.listener_mut(listener)
-                    && let Some(reply) = l.accept_reply.take()
-                {
-                    let _ = reply.send(Err(timed_out("accept")));
-                }
-            }
             Command::CloseListener { listener } => self.close_listener(listener),
-            Command::Read { conn, buf, reply } => match self.slots.get_mut(&connection_id(conn)) {
-                Some(slot) => slot.read = Some((buf, reply)),
-                None => {
-                    let _ = reply.send(Err(not_connected()));
-                }
-            },
-            Command::CancelRead { conn } => {
-                if let Some((_, reply)) = self
-                    .slots
-                    .get_mut(&connection_id(conn))
-                    .and_then(|s| s.read.take())
-                {
-                    let _ = reply.send(Err(timed_out("read")));
-                }
-            }
-            Command::Write { conn, data, reply } => {
-                match self.slots.get_mut(&connection_id(conn)) {
-                    Some(slot) => slot.write = Some((data, reply)),
-                    None => {
-                        let _ = reply.send(Err(not_connected()));
-                    }
-                }
-            }
-            Command::CancelWrite { conn } => {
-                if let Some((_, reply)) = self
-                    .slots
-                    .get_mut(&connection_id(conn))
-                    .and_then(|s| s.write.take())
-                {
-                    let _ = reply.send(Err(timed_out("write")));
-                }
-            }
-            Command::Shutdown {
-                conn,
-                write,
-                read,
-                reply,
-            } => {
-                let id = connection_id(conn);
-                let Some(slot) = self.slots.get_mut(&id) else {
-                    let _ = reply.send(Err(not_connected()));
-                    return;
-                };
-                slot.read_shut |= read;
-                slot.write_shut |= write;
-                if write && let Some(c) = self.core.connection(id) {
-                    c.shutdown();
-                }
-                let _ = reply.send(Ok(()));
-            }
+            Command::Ready(conn) => self.mark_dirty(conn),
             Command::Info { conn, reply } => {
-                let _ = reply.send(self.snapshot(connection_id(conn)).map(|(tcp, _)| tcp));
+                let _ = reply.send(self.snapshot(conn).map(|(tcp, _)| tcp));
             }
             Command::MptcpInfo { conn, reply } => {
                 let result = self
-                    .snapshot(connection_id(conn))
+                    .snapshot(conn)
                     .map(|(_, m)| (!plain_by_choice(&m)).then_some(m));
-                let _ = reply.send(result);
-            }
-            Command::Events { conn, reply } => {
-                let result = self
-                    .slots
-                    .get_mut(&connection_id(conn))
-                    .map(|s| s.events.drain(..).collect())
-                    .ok_or_else(not_connected);
                 let _ = reply.send(result);
             }
             Command::Path {
@@ -164,10 +96,9 @@ impl Endpoint {
                 command,
                 reply,
             } => {
-                let result = self.path_command(now, connection_id(conn), command);
+                let result = self.path_command(now, conn, command);
                 let _ = reply.send(result);
             }
-            Command::Close { conn } => self.close(now, connection_id(conn)),
             // The stack thread handles Stop itself.
             Command::Stop { .. } => {}
         }
@@ -184,7 +115,7 @@ impl Endpoint {
         }
     }
 
-    pub(super) fn connect(&mut self, now: Instant, request: ConnectRequest, reply: Reply<Opened>) {
+    pub(super) fn connect(&mut self, now: Instant, request: ConnectRequest, shared: Arc<Shared>) {
         let ConnectRequest {
             remote,
             local,
@@ -193,7 +124,8 @@ impl Endpoint {
             mut policy,
         } = request;
         let refuse = |kind: io::ErrorKind, msg: String| {
-            let _ = reply.send(Err(io::Error::new(kind, msg)));
+            shared.lock().failure = Some((kind, msg));
+            shared.set_gone();
         };
         if let Some(local) = local
             && !self.is_ours(local.ip())
@@ -262,29 +194,12 @@ impl Endpoint {
             }
         }
         self.stats.connections += 1;
-        let mut slot = Slot::new(tuple, None);
-        slot.connect_reply = Some(reply);
+        shared.lock().id = Some(id);
+        let mut slot = Slot::new(tuple, None, shared);
         slot.cookie_from = fast_open.map(|_| remote.ip());
         self.slots.insert(id, slot);
-    }
-
-    fn cancel_connect(&mut self, remote: SocketAddr) {
-        let found = self
-            .slots
-            .iter()
-            .find(|(_, s)| s.connect_reply.is_some() && s.tuple.remote == remote)
-            .map(|(id, _)| *id);
-        let Some(id) = found else { return };
-        if let Some(slot) = self.slots.get_mut(&id) {
-            if let Some(reply) = slot.connect_reply.take() {
-                let _ = reply.send(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "connection timed out",
-                )));
-            }
-            slot.handle = Handle::Dropped;
-        }
-        self.with_connection(id, MptcpConnection::abort);
+        // A handle that gave up before this ran is seen at once.
+        self.mark_dirty(id);
     }
 
     fn listen(&mut self, request: ListenRequest) -> io::Result<ListenerId> {
@@ -292,6 +207,7 @@ impl Endpoint {
             at,
             options,
             policy,
+            queue,
         } = request;
         let (listen, device) = match &at {
             ListenAt::Port(0) => {
@@ -331,9 +247,8 @@ impl Endpoint {
             id,
             policy,
             options,
-            queue: VecDeque::new(),
+            queue,
             children: 0,
-            accept_reply: None,
         };
         match (listen, device) {
             (Listen::Port(port), _) => {
@@ -345,44 +260,32 @@ impl Endpoint {
         Ok(id)
     }
 
-    pub(super) fn listener_mut(&mut self, id: ListenerId) -> Option<&mut Listener> {
-        super::serve::find_listener(&mut self.listeners, &mut self.capture, id)
-    }
-
-    fn accept(&mut self, listener: ListenerId, reply: Reply<Opened>) {
-        let Some(l) = self.listener_mut(listener) else {
-            let _ = reply.send(Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "listener closed",
-            )));
-            return;
-        };
-        match l.queue.pop_front() {
-            Some(id) => {
-                l.children = l.children.saturating_sub(1);
-                self.hand_out(id, reply);
-            }
-            None => l.accept_reply = Some(reply),
-        }
-    }
-
     fn close_listener(&mut self, listener: ListenerId) {
         let port = self
             .listeners
             .iter()
             .find(|(_, l)| l.id == listener)
             .map(|(p, _)| *p);
-        if let Some(port) = port {
-            self.listeners.remove(&port);
+        let removed = if let Some(port) = port {
             self.core.unlisten(Listen::Port(port));
+            self.listeners.remove(&port)
         } else if self.capture.as_ref().is_some_and(|(_, l)| l.id == listener) {
-            self.capture = None;
             self.core.unlisten(Listen::Any);
-        }
+            self.capture.take().map(|(_, l)| l)
+        } else {
+            None
+        };
+        let Some(removed) = removed else { return };
+        // Connections nobody accepted, queued or still handshaking, are
+        // reset; accepted ones are their handles' now.
+        let unaccepted = removed.queue.close();
         let orphans: Vec<ConnectionId> = self
             .slots
             .iter()
-            .filter(|(_, s)| s.listener == Some(listener))
+            .filter(|(_, s)| {
+                s.listener == Some(listener)
+                    && (!s.queued || unaccepted.iter().any(|a| Arc::ptr_eq(&a.shared, &s.shared)))
+            })
             .map(|(id, _)| *id)
             .collect();
         for id in orphans {
@@ -391,23 +294,7 @@ impl Endpoint {
                 slot.handle = Handle::Dropped;
             }
             self.with_connection(id, MptcpConnection::abort);
-        }
-    }
-
-    fn close(&mut self, now: Instant, id: ConnectionId) {
-        let linger = self.close_linger;
-        let Some(slot) = self.slots.get_mut(&id) else {
-            return;
-        };
-        slot.handle = Handle::Dropped;
-        slot.read = None;
-        slot.write = None;
-        if !slot.finished {
-            // Orphaned: the DATA_FIN (or FIN) follows the queued data,
-            // unread data is discarded, and the close is bounded by the
-            // linger.
-            slot.linger_deadline = Some(now + linger);
-            self.with_connection(id, MptcpConnection::shutdown);
+            self.mark_dirty(id);
         }
     }
 
@@ -474,13 +361,5 @@ impl Endpoint {
             .iter()
             .find(|(_, a)| *a == local)
             .map(|(id, _)| *id)
-    }
-
-    pub(super) fn hand_out(&mut self, id: ConnectionId, reply: Reply<Opened>) {
-        if let Some(slot) = self.slots.get_mut(&id) {
-            slot.listener = None;
-            slot.handle = Handle::Open;
-            let _ = reply.send(Ok(slot.opened(id)));
-        }
     }
 }

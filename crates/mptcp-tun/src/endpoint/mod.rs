@@ -1,7 +1,7 @@
 //! The endpoint the stack thread runs: `mptcp_proto::Endpoint` (every
 //! connection, MPTCP or plain TCP, by four-tuple; joins by token; the
-//! path manager) with the application requests waiting on its
-//! connections.
+//! path manager) with the state each connection shares with its
+//! application handles (`readiness.rs`).
 //!
 //! One core for both protocols: a plain-TCP connection is an MPTCP
 //! connection fallen back from the start, so a stack serves MPTCP and
@@ -17,7 +17,7 @@
 //!
 //! - `slot.rs`: what is kept per connection and per listener;
 //! - `commands.rs`: the application's requests;
-//! - `serve.rs`: events, and the requests they answer.
+//! - `serve.rs`: events, and the exchange with the handles' shared state.
 
 mod commands;
 mod serve;
@@ -43,6 +43,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 
 use crate::command::ListenerId;
 use crate::config::{MptcpSettings, PathConfig};
+use crate::readiness::Shared;
 use crate::route::RouteTable;
 use crate::stats::StackStats;
 
@@ -91,8 +92,10 @@ pub(crate) struct Endpoint {
     scheduler: String,
     accept_backlog: usize,
     close_linger: Duration,
-    send_low_water: usize,
     slots: BTreeMap<ConnectionId, Slot>,
+    /// The connections to serve this round, and those to serve again.
+    dirty: Vec<ConnectionId>,
+    again: Vec<ConnectionId>,
     /// Listeners by port, and the capture listener with its device.
     listeners: BTreeMap<u16, Listener>,
     capture: Option<(usize, Listener)>,
@@ -211,8 +214,9 @@ impl Endpoint {
             scheduler: settings.scheduler,
             accept_backlog: config.accept_backlog,
             close_linger: config.close_linger,
-            send_low_water: (core_config.send_buffer / 4).max(1),
             slots: BTreeMap::new(),
+            dirty: Vec::new(),
+            again: Vec::new(),
             listeners: BTreeMap::new(),
             capture: None,
             next_listener: 1,
@@ -282,7 +286,7 @@ impl Endpoint {
             self.core.refuse_incoming(incoming);
             return;
         };
-        if l.children >= self.accept_backlog {
+        if l.children + l.queue.len() >= self.accept_backlog {
             // A full backlog drops the SYN, as Linux does: the client
             // tries again later.
             self.core.ignore_incoming(incoming);
@@ -303,7 +307,9 @@ impl Endpoint {
                 l.children += 1;
                 let lid = l.id;
                 self.stats.connections += 1;
-                self.slots.insert(id, Slot::new(tuple, Some(lid)));
+                let shared = Shared::unclaimed();
+                shared.lock().id = Some(id);
+                self.slots.insert(id, Slot::new(tuple, Some(lid), shared));
             }
             Err(_) => self.stats.resets_sent += 1,
         }
@@ -347,7 +353,7 @@ impl Endpoint {
     pub(crate) fn flush(&mut self, now: Instant, out: &mut dyn FnMut(usize, &[u8])) {
         for _ in 0..2 {
             self.take_events();
-            self.serve();
+            self.serve(now);
             while let Some(t) = self.core.poll_transmit(now, &mut self.scratch) {
                 let device = t
                     .interface
@@ -404,6 +410,23 @@ impl Endpoint {
             self.cookies.remove(&old);
         }
         self.cookies.insert(ip, cookie);
+    }
+}
+
+impl Drop for Endpoint {
+    /// The stack stopped (or its thread panicked): every handle waiting
+    /// learns that nothing more comes.
+    fn drop(&mut self) {
+        for slot in self.slots.values() {
+            slot.shared.set_gone();
+        }
+        for l in self
+            .listeners
+            .values()
+            .chain(self.capture.as_ref().map(|(_, l)| l))
+        {
+            l.queue.close();
+        }
     }
 }
 

@@ -1,15 +1,20 @@
-//! The core's events, and the waiting requests they answer: a connect
-//! established or failed, an accept, a read with data or the end, a write
-//! with room.
+//! The core's events, and the exchange with the state each connection
+//! shares with its handles: established or failed, received bytes out,
+//! written bytes in, shutdowns, the last handle gone. Only connections
+//! something happened to are served in a round (an event of the core, a
+//! handle's ring, or bytes still waiting to go into the core).
 
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::Arc;
 
-use mptcp_proto::{ConnectionId, MptcpEvent};
+use mptcp_proto::{ConnectionId, MptcpConnection, MptcpEvent};
+use mptcp_time::Instant;
 
 use super::Endpoint;
-use super::slot::{Handle, Listener, MAX_KEPT_EVENTS, snapshot};
+use super::slot::{Handle, Listener, Slot, snapshot};
 use crate::command::ListenerId;
+use crate::readiness::{Accepted, MAX_KEPT_EVENTS, RX_CAPACITY};
 
 impl Endpoint {
     pub(super) fn take_events(&mut self) {
@@ -17,6 +22,10 @@ impl Endpoint {
             let Some(slot) = self.slots.get_mut(&id) else {
                 continue;
             };
+            if !slot.dirty {
+                slot.dirty = true;
+                self.dirty.push(id);
+            }
             if matches!(
                 event,
                 MptcpEvent::Closed
@@ -91,7 +100,17 @@ impl Endpoint {
         }
     }
 
-    pub(super) fn serve(&mut self) {
+    /// Mark connection `id` to be served this round (a handle rang).
+    pub(super) fn mark_dirty(&mut self, id: ConnectionId) {
+        if let Some(slot) = self.slots.get_mut(&id)
+            && !slot.dirty
+        {
+            slot.dirty = true;
+            self.dirty.push(id);
+        }
+    }
+
+    pub(super) fn serve(&mut self, now: Instant) {
         let Endpoint {
             core,
             slots,
@@ -99,100 +118,184 @@ impl Endpoint {
             capture,
             scratch,
             done,
-            send_low_water,
+            dirty,
+            again,
+            close_linger,
             ..
         } = self;
-        for (&id, slot) in slots.iter_mut() {
+        for id in dirty.drain(..) {
+            let Some(slot) = slots.get_mut(&id) else {
+                continue;
+            };
+            slot.dirty = false;
             let Some(conn) = core.connection(id) else {
                 // The core forgot it: it finished and every event was read.
                 slot.finished = true;
+                if slot.shared.lock().abandoned() {
+                    slot.handle = Handle::Dropped;
+                }
                 done.push(id);
                 continue;
             };
-            if let Some(reply) = slot.connect_reply.take() {
-                if slot.connected {
-                    slot.handle = Handle::Open;
-                    let _ = reply.send(Ok(slot.opened(id)));
-                } else if slot.finished {
-                    slot.handle = Handle::Dropped;
-                    let _ = reply.send(Err(slot.error()));
-                } else {
-                    slot.connect_reply = Some(reply);
-                }
+            if exchange(now, conn, slot, scratch, *close_linger) {
+                again.push(id);
             }
             if slot.connected
-                && slot.handle == Handle::NotYet
+                && !slot.queued
                 && let Some(lid) = slot.listener
                 && let Some(l) = find_listener(listeners, capture, lid)
-                && !l.queue.contains(&id)
             {
-                match l.accept_reply.take() {
-                    Some(reply) => {
-                        l.children = l.children.saturating_sub(1);
-                        slot.listener = None;
-                        slot.handle = Handle::Open;
-                        let _ = reply.send(Ok(slot.opened(id)));
-                    }
-                    None => l.queue.push_back(id),
-                }
-            }
-
-            if slot.handle == Handle::Dropped || slot.read_shut {
-                while conn.read(scratch) > 0 {}
-            } else if let Some((mut buf, reply)) = slot.read.take() {
-                if conn.readable() > 0 {
-                    let want = buf.capacity().max(1);
-                    buf.resize(want, 0);
-                    let n = conn.read(&mut buf);
-                    buf.truncate(n);
-                    let _ = reply.send(Ok(buf));
-                } else if slot.eof {
-                    buf.clear();
-                    let _ = reply.send(Ok(buf));
-                } else if slot.finished {
-                    let _ = reply.send(Err(slot.error()));
-                } else {
-                    slot.read = Some((buf, reply));
-                }
-            }
-
-            if let Some((data, reply)) = slot.write.take() {
-                if slot.finished || slot.write_shut {
-                    let err = if slot.failure.is_some() {
-                        slot.error()
-                    } else {
-                        io::Error::new(
-                            io::ErrorKind::BrokenPipe,
-                            "connection is closed for writing",
-                        )
-                    };
-                    let _ = reply.send(Err(err));
-                } else if conn.writable() >= data.len().min(*send_low_water) {
-                    let n = conn.write(&data);
-                    let _ = reply.send(Ok((n, data)));
-                } else {
-                    slot.write = Some((data, reply));
-                }
+                slot.queued = true;
+                l.children = l.children.saturating_sub(1);
+                l.queue.push(Accepted {
+                    shared: Arc::clone(&slot.shared),
+                    local: slot.tuple.local,
+                    remote: slot.tuple.remote,
+                });
             }
             if slot.finished && slot.handle != Handle::Open {
                 done.push(id);
             }
         }
+        for id in again.drain(..) {
+            if let Some(slot) = slots.get_mut(&id)
+                && !slot.dirty
+            {
+                slot.dirty = true;
+                dirty.push(id);
+            }
+        }
         for id in done.drain(..) {
             let Some(slot) = slots.get(&id) else { continue };
             if slot.handle == Handle::Open {
-                // The handle still holds it; its requests get the error.
+                // The handles still hold it; they see its end.
                 continue;
             }
             if let Some(lid) = slot.listener
+                && !slot.queued
                 && let Some(l) = find_listener(listeners, capture, lid)
             {
-                l.queue.retain(|&q| q != id);
                 l.children = l.children.saturating_sub(1);
             }
-            slots.remove(&id);
+            if let Some(slot) = slots.remove(&id) {
+                slot.shared.set_gone();
+            }
         }
     }
+}
+
+/// Move what changed between connection `conn` and the state its handles
+/// share; whether it needs serving next round too (written bytes the core
+/// had no room for).
+fn exchange(
+    now: Instant,
+    conn: &mut MptcpConnection,
+    slot: &mut Slot,
+    scratch: &mut [u8],
+    linger: std::time::Duration,
+) -> bool {
+    let mut st = slot.shared.lock();
+    st.rung = false;
+    let (mut wake_read, mut wake_write) = (false, false);
+    if st.abandoned() && slot.handle != Handle::Dropped {
+        slot.handle = Handle::Dropped;
+        if !slot.finished {
+            if slot.connected {
+                // Orphaned: the DATA_FIN (or FIN) follows the queued data,
+                // unread data is discarded, and the close is bounded by
+                // the linger.
+                slot.linger_deadline = Some(now + linger);
+            } else {
+                // A connect given up (its timeout passed).
+                conn.abort();
+            }
+        }
+    } else if st.handles > 0 {
+        slot.handle = Handle::Open;
+    }
+    if slot.connected && st.opened.is_none() {
+        st.opened = Some((slot.tuple.local, slot.tuple.remote));
+        (wake_read, wake_write) = (true, true);
+    }
+    for event in slot.events.drain(..) {
+        if st.events.len() >= MAX_KEPT_EVENTS {
+            st.events.pop_front();
+        }
+        st.events.push_back(event);
+    }
+    if slot.handle == Handle::Dropped || st.shut_read {
+        while conn.read(scratch) > 0 {}
+        st.rx_blocked = false;
+    } else {
+        let was_empty = st.rx.is_empty();
+        let room = RX_CAPACITY.saturating_sub(st.rx.len()).min(conn.readable());
+        if room > 0 {
+            // Straight from the core into the shared buffer: no copy
+            // through a scratch buffer on the way.
+            let old = st.rx.len();
+            st.rx.resize(old + room, 0);
+            let (a, b) = st.rx.as_mut_slices();
+            let mut n = 0;
+            if old < a.len() {
+                n = conn.read(&mut a[old..]);
+            }
+            if n == a.len().saturating_sub(old) {
+                let start = old.saturating_sub(a.len());
+                n += conn.read(&mut b[start..]);
+            }
+            st.rx.truncate(old + n);
+        }
+        st.rx_blocked = conn.readable() > 0;
+        wake_read |= was_empty && !st.rx.is_empty();
+    }
+    if slot.eof && !st.eof && conn.readable() == 0 {
+        st.eof = true;
+        wake_read = true;
+    }
+    if !st.tx.is_empty() && !slot.finished && !slot.write_shut {
+        let (a, b) = st.tx.as_slices();
+        let mut n = conn.write(a);
+        if n == a.len() && !b.is_empty() {
+            n += conn.write(b);
+        }
+        st.tx.drain(..n);
+        wake_write |= n > 0;
+    }
+    if (st.shut_write || slot.handle == Handle::Dropped)
+        && !slot.write_shut
+        && !slot.finished
+        && st.tx.is_empty()
+    {
+        conn.shutdown();
+        slot.write_shut = true;
+    }
+    if slot.finished && st.failure.is_none() {
+        if let Some((kind, msg)) = slot.failure {
+            st.failure = Some((kind, msg.to_owned()));
+        } else if !slot.connected {
+            st.failure = Some((io::ErrorKind::ConnectionRefused, "connection closed".into()));
+        }
+        st.tx.clear();
+        (wake_read, wake_write) = (true, true);
+    }
+    let again = !st.tx.is_empty() && !slot.finished;
+    let wakers = [
+        if wake_read {
+            st.read_waker.take()
+        } else {
+            None
+        },
+        if wake_write {
+            st.write_waker.take()
+        } else {
+            None
+        },
+    ];
+    drop(st);
+    if wake_read || wake_write {
+        slot.shared.wake(wakers);
+    }
+    again
 }
 
 /// Listener `id`, by port or the capture one.

@@ -1,57 +1,52 @@
 //! What the driver keeps beside each connection of the core, and beside
-//! each listener: the application's waiting requests and what it was
-//! told.
+//! each listener: the state shared with the application's handles and
+//! what the core told.
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use crossbeam_channel::Sender;
-use mptcp_proto::{
-    ConnectionId, FallbackReason, ListenOptions, MptcpConnection, MptcpEvent, PolicyFactory,
-};
+use mptcp_proto::{FallbackReason, ListenOptions, MptcpConnection, MptcpEvent, PolicyFactory};
 use mptcp_tcp::{Connection, FourTuple};
 use mptcp_time::Instant;
 
-use crate::command::{ConnId, ListenerId, Opened};
+use crate::command::ListenerId;
+use crate::readiness::{AcceptQueue, Shared};
 use crate::stats::{ConnectionInfo, MptcpInfo};
 
-/// Events each connection keeps for [`crate::Stream::events`]; older ones
-/// are dropped first, so a handle that never asks costs nothing more.
-pub(super) const MAX_KEPT_EVENTS: usize = 64;
-
-/// Where a connection's application handle is.
+/// Where a connection's application handles are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Handle {
-    /// Not handed out yet (a listener's connection not accepted, or a
-    /// connect not answered).
+    /// None given out yet (a listener's connection not accepted).
     NotYet,
     Open,
-    /// The handle is gone (or never came): the connection closes in the
-    /// background.
+    /// Every handle is gone (or none will come): the connection closes
+    /// in the background.
     Dropped,
 }
-
-pub(super) type Reply<T> = Sender<io::Result<T>>;
-pub(super) type PendingRead = (Vec<u8>, Reply<Vec<u8>>);
-pub(super) type PendingWrite = (Vec<u8>, Reply<(usize, Vec<u8>)>);
 
 /// What the driver keeps beside each `MptcpConnection`.
 pub(super) struct Slot {
     pub(super) tuple: FourTuple,
+    /// The listener whose SYN it was (`None` for a connect).
     pub(super) listener: Option<ListenerId>,
+    /// In the listener's accept queue already.
+    pub(super) queued: bool,
+    pub(super) shared: Arc<Shared>,
     pub(super) handle: Handle,
-    pub(super) connect_reply: Option<Reply<Opened>>,
-    pub(super) read: Option<PendingRead>,
-    pub(super) write: Option<PendingWrite>,
     pub(super) connected: bool,
+    /// The peer closed its side (the core's `PeerClosed`).
     pub(super) eof: bool,
-    pub(super) read_shut: bool,
+    /// The core was told to shut down the sending side.
     pub(super) write_shut: bool,
     pub(super) failure: Option<(io::ErrorKind, &'static str)>,
     pub(super) finished: bool,
     pub(super) linger_deadline: Option<Instant>,
+    /// Events not yet moved to the shared state.
     pub(super) events: VecDeque<MptcpEvent>,
+    /// In the endpoint's list of slots to serve this round.
+    pub(super) dirty: bool,
     /// A Fast Open connect: the server whose cookie to remember once the
     /// handshake brings one.
     pub(super) cookie_from: Option<IpAddr>,
@@ -61,69 +56,38 @@ pub(super) struct Slot {
 }
 
 impl Slot {
-    pub(super) fn new(tuple: FourTuple, listener: Option<ListenerId>) -> Self {
+    pub(super) fn new(tuple: FourTuple, listener: Option<ListenerId>, shared: Arc<Shared>) -> Self {
         Slot {
             tuple,
             listener,
+            queued: false,
+            shared,
             handle: Handle::NotYet,
-            connect_reply: None,
-            read: None,
-            write: None,
             connected: false,
             eof: false,
-            read_shut: false,
             write_shut: false,
             failure: None,
             finished: false,
             linger_deadline: None,
             events: VecDeque::new(),
+            dirty: false,
             cookie_from: None,
             last_info: None,
         }
     }
-
-    pub(super) fn opened(&self, id: ConnectionId) -> Opened {
-        Opened {
-            id: conn_id(id),
-            local: self.tuple.local,
-            remote: self.tuple.remote,
-        }
-    }
-
-    pub(super) fn error(&self) -> io::Error {
-        match self.failure {
-            Some((kind, msg)) => io::Error::new(kind, msg),
-            None => io::Error::new(io::ErrorKind::NotConnected, "connection closed"),
-        }
-    }
 }
 
-/// A listener of the driver: its queue of established connections and
-/// the accept waiting for one.
+/// A listener of the driver: its accept queue, shared with its handle.
 pub(super) struct Listener {
     pub(super) id: ListenerId,
     /// Each accepted connection's policies (`None`: the stack's).
     pub(super) policy: Option<PolicyFactory>,
     /// How its connections answer (protocol, Fast Open).
     pub(super) options: ListenOptions,
-    pub(super) queue: VecDeque<ConnectionId>,
-    /// Connections of this listener not yet accepted (handshaking or
-    /// queued): at most `accept_backlog`.
+    pub(super) queue: Arc<AcceptQueue>,
+    /// Connections of this listener still in their handshake; with the
+    /// queue, at most `accept_backlog`.
     pub(super) children: usize,
-    pub(super) accept_reply: Option<Reply<Opened>>,
-}
-
-/// Connection ids are never reused by `mptcp_proto::Endpoint`, so the
-/// handle's generation is not needed.
-pub(super) fn conn_id(id: ConnectionId) -> ConnId {
-    ConnId {
-        index: id.0 as usize,
-        generation: 0,
-    }
-}
-
-pub(super) fn connection_id(id: ConnId) -> ConnectionId {
-    ConnectionId(id.index as u64)
 }
 
 pub(crate) fn not_connected() -> io::Error {
