@@ -270,11 +270,18 @@ fn exchange(
         slot.write_shut = true;
     }
     if slot.finished && st.failure.is_none() {
-        if let Some((kind, msg)) = slot.failure {
-            st.failure = Some((kind, msg.to_owned()));
-        } else if !slot.connected {
-            st.failure = Some((io::ErrorKind::ConnectionRefused, "connection closed".into()));
-        }
+        st.failure = Some(match slot.failure {
+            Some((kind, msg)) => (kind, msg.to_owned()),
+            None if !slot.connected => {
+                (io::ErrorKind::ConnectionRefused, "connection closed".into())
+            }
+            // Closed both ways: reads see the end of the stream first
+            // (`eof`), a write this.
+            None => (
+                io::ErrorKind::BrokenPipe,
+                "connection is closed for writing".into(),
+            ),
+        });
         st.tx.clear();
         (wake_read, wake_write) = (true, true);
     }

@@ -401,6 +401,33 @@ fn dropping_the_last_handle_sends_what_was_written_then_closes() {
     assert_eq!((a.live(), b.live()), (0, 0), "both freed");
 }
 
+/// Both sides closed: a handle still held reads the end of the stream and
+/// a write is refused (`BrokenPipe`), not swallowed.
+#[test]
+fn after_a_close_both_ways_reads_end_and_writes_are_refused() {
+    let (mut a, mut b) = (endpoint(A, 8), endpoint(B, 8));
+    let listener = listen(&mut b, 80);
+    let h = connect(&mut a, 80);
+    run(&mut a, &mut b, Instant::ZERO);
+    let client = established(h);
+    let server = accept(&b, &listener);
+    client.h.shutdown(false, true).unwrap();
+    server.h.shutdown(false, true).unwrap();
+    let mut now = Instant::ZERO;
+    for _ in 0..1000 {
+        now += Duration::from_millis(100);
+        a.handle_timeouts(now);
+        b.handle_timeouts(now);
+        run(&mut a, &mut b, now);
+    }
+    assert!(a.slots.values().chain(b.slots.values()).all(|s| s.finished));
+    for side in [&client, &server] {
+        assert_eq!(read_now(&side.h).unwrap(), b"");
+        let refused = side.h.write(b"late", Some(Duration::ZERO)).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::BrokenPipe);
+    }
+}
+
 /// A writer faster than its peer reads: the buffers fill, a write then
 /// waits (times out), and the peer's reads make room again; not a byte
 /// is lost or repeated.
