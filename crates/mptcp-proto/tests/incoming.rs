@@ -449,3 +449,34 @@ fn open_chooses_protocol_and_port() {
         Err(mptcp_proto::ConnectError::FastOpenNeedsTcp)
     ));
 }
+
+/// An explicit local port already used towards the same peer is refused
+/// (two connections would share one four-tuple's segments); towards
+/// another peer it is fine.
+#[test]
+fn open_refuses_a_four_tuple_in_use() {
+    let mut ep = endpoint(8);
+    let tuple = |local: &str, remote: &str| mptcp_tcp::FourTuple {
+        local: addr(local),
+        remote: addr(remote),
+    };
+    ep.open(
+        Instant::ZERO,
+        tuple("10.0.0.2:40000", "10.0.0.9:80"),
+        ConnectOptions::default(),
+    )
+    .unwrap();
+    let again = ep.open(
+        Instant::ZERO,
+        tuple("10.0.0.2:40000", "10.0.0.9:80"),
+        ConnectOptions::default(),
+    );
+    assert!(matches!(again, Err(mptcp_proto::ConnectError::TupleInUse)));
+    assert_eq!(ep.len(), 1);
+    ep.open(
+        Instant::ZERO,
+        tuple("10.0.0.2:40000", "10.0.0.9:81"),
+        ConnectOptions::default(),
+    )
+    .unwrap();
+}

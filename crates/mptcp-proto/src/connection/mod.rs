@@ -88,6 +88,10 @@ pub enum ConnectError {
     /// B is not implemented); open it as plain TCP to use Fast Open.
     #[error("TCP Fast Open is available on plain-TCP connections only")]
     FastOpenNeedsTcp,
+    /// The four-tuple asked for (an explicit local port) belongs to a
+    /// connection or subflow of this endpoint already.
+    #[error("the four-tuple is in use")]
+    TupleInUse,
 }
 
 /// One MPTCP connection.

@@ -341,6 +341,9 @@ impl Endpoint {
         }
         if tuple.local.port() == 0 {
             tuple.local = self.free_port(tuple.local.ip(), tuple.remote);
+        } else if self.by_tuple.contains_key(&(tuple.local, tuple.remote)) {
+            // Two connections on one four-tuple would share its segments.
+            return Err(ConnectError::TupleInUse);
         }
         let cc = policy
             .congestion_control
@@ -424,6 +427,8 @@ impl Endpoint {
     ) -> Result<crate::SubflowId, crate::SubflowError> {
         if tuple.local.port() == 0 {
             tuple.local = self.free_port(tuple.local.ip(), tuple.remote);
+        } else if self.by_tuple.contains_key(&(tuple.local, tuple.remote)) {
+            return Err(crate::SubflowError::Duplicate);
         }
         let nonce = generate_nonce(&mut *self.rng);
         let conn = self

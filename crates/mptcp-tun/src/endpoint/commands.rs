@@ -177,6 +177,12 @@ impl Endpoint {
                         .to_owned(),
                 );
             }
+            Err(ConnectError::TupleInUse) => {
+                return refuse(
+                    io::ErrorKind::AddrInUse,
+                    format!("{} to {remote} is in use", tuple.local),
+                );
+            }
             Err(e) => return refuse(io::ErrorKind::Other, e.to_string()),
         };
         let conn = self.core.connection(id).expect("just opened");
