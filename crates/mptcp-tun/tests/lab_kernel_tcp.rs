@@ -504,3 +504,58 @@ fn lab_ipv6_both_ways() {
     drop(stream);
     stack.shutdown(Duration::from_secs(2)).unwrap();
 }
+
+/// A real user's proxy-shaped use of one connection from two threads: our
+/// client splits its stream, one thread writes 64 MiB to a kernel echo
+/// server and drops its half (the half-close reaches the kernel as a
+/// FIN), the other reads the echo to its end meanwhile. A `try_clone`
+/// asks for the figures while both run. The bytes come back exact, and
+/// only after the write half is gone does the kernel close.
+#[test]
+fn lab_split_stream_echo_with_half_close() {
+    let Some(_lab) = require_lab("lab_split_stream_echo_with_half_close") else {
+        return;
+    };
+    let ns = Netns::new("tcps").expect("namespace");
+    let stack = run_in(&ns, || Stack::start(stack_config(0.0, 17)))
+        .expect("enter namespace")
+        .expect("stack starts");
+    let port = 5003;
+    let listener = run_in(&ns, || {
+        KernelListener::bind(SocketAddr::new(KERNEL.parse().unwrap(), port))
+    })
+    .unwrap()
+    .expect("kernel listens");
+    let echo = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().expect("kernel accepts");
+        conn.set_read_timeout(Some(Duration::from_secs(120)))
+            .unwrap();
+        let mut reader = conn.try_clone().unwrap();
+        let mut writer = conn;
+        let echoed = std::io::copy(&mut reader, &mut writer).expect("echo");
+        // Our FIN reached the kernel: it closes its side in turn.
+        writer.shutdown(Shutdown::Write).unwrap();
+        echoed
+    });
+
+    let remote = SocketAddr::new(KERNEL.parse().unwrap(), port);
+    let stream = Stream::connect_timeout(&stack, remote, Duration::from_secs(10))
+        .expect("our client connects");
+    let watcher = stream.try_clone().expect("a second handle");
+    let (mut read_half, mut write_half) = stream.split().expect("halves");
+    read_half.set_read_timeout(Some(Duration::from_secs(120)));
+    let writer = std::thread::spawn(move || {
+        let hash = send_stream(&mut write_half, 23);
+        drop(write_half);
+        hash
+    });
+    let (received, received_hash) = receive_stream(&mut read_half);
+    let sent_hash = writer.join().expect("writer thread");
+    let info = watcher.info().expect("figures from the clone");
+    assert_eq!(echo.join().expect("echo thread"), SIZE);
+    assert_eq!(received, SIZE, "every byte came back");
+    assert_eq!(received_hash, sent_hash, "SHA-256 both ways");
+    assert!(info.bytes_sent >= SIZE, "{info:?}");
+    drop((read_half, watcher));
+    stack.shutdown(Duration::from_secs(5)).expect("stack stops");
+}
