@@ -23,6 +23,7 @@ pub mod data_seq;
 pub mod endpoint;
 pub mod event;
 pub mod handshake;
+pub mod id;
 pub mod join;
 mod join_backoff;
 pub mod mapping;

@@ -10,10 +10,7 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
-/// A subflow's handle, stable for the life of its connection (never
-/// reused within it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SubflowId(pub u32);
+pub use crate::id::SubflowId;
 
 /// What a scheduler sees of one subflow that can carry data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

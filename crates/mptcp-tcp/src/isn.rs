@@ -3,22 +3,14 @@
 //! key followed by the addresses and ports).
 
 use core::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use mptcp_time::Instant;
 use rand_core::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::SubflowSeq;
-
-/// The local and remote endpoints of one connection.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct FourTuple {
-    /// Our address and port.
-    pub local: SocketAddr,
-    /// The peer's address and port.
-    pub remote: SocketAddr,
-}
+pub use mptcp_wire::FourTuple;
 
 /// The secret of RFC 6528's hash; one per host, from the caller's RNG.
 #[derive(Clone)]
@@ -82,6 +74,7 @@ impl fmt::Debug for IsnKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
 
     fn tuple(port: u16) -> FourTuple {
         FourTuple {

@@ -28,6 +28,7 @@
 //! `buffer_len()` bytes and `parse(emit(x)) == x` for every value.
 
 pub mod error;
+pub mod four_tuple;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod mptcp;
@@ -37,6 +38,7 @@ pub mod tcp_option;
 pub mod types;
 
 pub use error::{Error, Result};
+pub use four_tuple::FourTuple;
 pub use mptcp::MptcpOption;
 pub use segment::{Segment, SegmentBuilder};
 pub use tcp_option::{TcpOption, TcpOptions};

@@ -48,10 +48,7 @@ use listen::Listeners;
 /// port and goes up from there.
 const EPHEMERAL_PORTS: std::ops::Range<u16> = 32768..61000;
 
-/// A connection's handle within its endpoint. Handles are not reused
-/// while the endpoint lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ConnectionId(pub u64);
+pub use crate::id::ConnectionId;
 
 /// The endpoint's own limits, each with a documented default.
 #[derive(Clone, Debug)]
@@ -456,10 +453,7 @@ impl Endpoint {
         segment: &Segment<'_>,
     ) -> Routed {
         self.last_now = now;
-        let tuple = FourTuple {
-            local: SocketAddr::new(segment.dst(), segment.dst_port()),
-            remote: SocketAddr::new(segment.src(), segment.src_port()),
-        };
+        let tuple = segment.four_tuple();
         if let Some(&id) = self.by_tuple.get(&(tuple.local, tuple.remote))
             && let Some(conn) = self.connections.get_mut(&id)
             && conn.handle_segment(now, segment)
