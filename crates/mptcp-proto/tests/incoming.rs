@@ -367,11 +367,11 @@ fn a_plain_listener_declines_mptcp_and_answers_by_the_syns_interface() {
     );
 }
 
-/// An MPTCP listener leaves an MP_CAPABLE SYN's data for the client to
-/// send again (RFC 8684 Appendix B is not implemented), even with
-/// `syn_data_without_cookie`; the SYN/ACK acknowledges the SYN only.
+/// An MPTCP listener with `syn_data_without_cookie` takes an MP_CAPABLE
+/// SYN's data (RFC 8684 Appendix B): readable at once, ahead of the data
+/// stream, and acknowledged by the SYN/ACK, which answers MP_CAPABLE.
 #[test]
-fn an_mptcp_listener_does_not_take_data_from_an_mp_capable_syn() {
+fn an_mptcp_listener_takes_the_data_of_an_mp_capable_syn() {
     let mut ep = endpoint(6);
     let options = ListenOptions {
         protocol: Protocol::Mptcp,
@@ -383,20 +383,27 @@ fn an_mptcp_listener_does_not_take_data_from_an_mp_capable_syn() {
     let Routed::Accepted(id) = feed(&mut ep, &packet) else {
         panic!("accepted")
     };
-    assert_eq!(ep.connection(id).unwrap().readable(), 0);
+    let conn = ep.connection(id).unwrap();
+    assert_eq!(conn.readable(), 5);
+    let mut buf = [0u8; 16];
+    assert_eq!(conn.read(&mut buf), 5);
+    assert_eq!(&buf[..5], b"early");
+    assert!(!conn.is_mptcp(), "the handshake is not done");
     let out = drain(&mut ep);
     assert!(has_mptcp(&out[0]), "MP_CAPABLE answered");
     assert_eq!(
         Segment::parse(&out[0], ChecksumCheck::Verify)
             .unwrap()
             .ack(),
-        7001
+        7001 + 5,
+        "SYN and data acknowledged"
     );
 }
 
 /// `Endpoint::open`: plain TCP sends no MPTCP option; a local port of 0
 /// comes from the one allocator (Linux's 32768-60999), different for each
-/// connection to the same peer; Fast Open on MPTCP is refused.
+/// connection to the same peer; Fast Open on MPTCP asks for a cookie on
+/// the MP_CAPABLE SYN.
 #[test]
 fn open_chooses_protocol_and_port() {
     let mut ep = endpoint(7);
@@ -436,18 +443,24 @@ fn open_chooses_protocol_and_port() {
     assert_eq!(syns.len(), 2);
     let mptcp_syns = syns.iter().filter(|p| has_mptcp(p)).count();
     assert_eq!(mptcp_syns, 1, "only the MPTCP connection offers MP_CAPABLE");
-    let refused = ep.open(
+    ep.open(
         Instant::ZERO,
         tuple("10.0.0.2:0"),
         ConnectOptions {
             fast_open: Some(None),
             ..ConnectOptions::default()
         },
+    )
+    .unwrap();
+    let syn = drain(&mut ep).pop().expect("a SYN");
+    assert!(has_mptcp(&syn));
+    let seg = Segment::parse(&syn, ChecksumCheck::Verify).unwrap();
+    assert!(
+        seg.options()
+            .flatten()
+            .any(|o| matches!(o, mptcp_wire::TcpOption::FastOpen([]))),
+        "a cookie request beside MP_CAPABLE"
     );
-    assert!(matches!(
-        refused,
-        Err(mptcp_proto::ConnectError::FastOpenNeedsTcp)
-    ));
 }
 
 /// An explicit local port already used towards the same peer is refused

@@ -18,6 +18,12 @@ use crate::IsnKey;
 /// 16 bytes, even; 8 is what Linux issues).
 pub const SERVER_COOKIE_LEN: usize = 8;
 
+/// The shortest cookie this server issues and accepts: the head of the
+/// usual one, for a SYN-ACK with no room for 8 bytes (beside MPTCP's
+/// MP_CAPABLE, timestamps, window scale and SACK there is room for 6; see
+/// [`crate::Connection::fit_fast_open_cookie`]).
+pub const MIN_SERVER_COOKIE_LEN: usize = 6;
+
 /// A Fast Open cookie: 4 to 16 bytes, even length (RFC 7413 §4.1.1).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FastOpenCookie {
@@ -58,11 +64,21 @@ impl FastOpenCookie {
         Self::new(&digest[..SERVER_COOKIE_LEN]).expect("8 is a valid cookie length")
     }
 
-    /// Whether `self` is the cookie `key` gives `client`, compared in
-    /// constant time (a cookie is a secret an attacker may probe).
+    /// The cookie cut to at most `len` bytes (even, at least
+    /// [`MIN_SERVER_COOKIE_LEN`]), or `None` if that is too short.
+    pub(crate) fn truncated(&self, len: usize) -> Option<Self> {
+        let len = (len.min(usize::from(self.len))) & !1;
+        (len >= MIN_SERVER_COOKIE_LEN)
+            .then(|| Self::new(&self.as_bytes()[..len]))
+            .flatten()
+    }
+
+    /// Whether `self` is the cookie `key` gives `client`, or its head of
+    /// at least [`MIN_SERVER_COOKIE_LEN`] bytes, compared in constant time
+    /// (a cookie is a secret an attacker may probe).
     pub(crate) fn is_valid_for(&self, key: &IsnKey, client: IpAddr) -> bool {
         let expected = Self::for_client(key, client);
-        self.len == expected.len
+        (MIN_SERVER_COOKIE_LEN..=SERVER_COOKIE_LEN).contains(&usize::from(self.len))
             && self
                 .as_bytes()
                 .iter()
@@ -108,6 +124,14 @@ mod tests {
         assert!(ca.is_valid_for(&key, a));
         assert!(!ca.is_valid_for(&key, b));
         let short = FastOpenCookie::new(&ca.as_bytes()[..4]).unwrap();
-        assert!(!short.is_valid_for(&key, a));
+        assert!(!short.is_valid_for(&key, a), "4 bytes are too few");
+        let six = ca.truncated(7).unwrap();
+        assert_eq!(six.as_bytes(), &ca.as_bytes()[..6], "even, the head");
+        assert!(six.is_valid_for(&key, a), "a head of 6 bytes is issued");
+        assert!(!six.is_valid_for(&key, b));
+        assert!(ca.truncated(5).is_none());
+        let mut wrong = *ca.as_bytes().first_chunk::<6>().unwrap();
+        wrong[5] ^= 1;
+        assert!(!FastOpenCookie::new(&wrong).unwrap().is_valid_for(&key, a));
     }
 }

@@ -90,7 +90,7 @@ mod state;
 pub use config::{Keepalive, TcpConfig};
 pub use connection::{Connection, Event};
 pub use error::Error;
-pub use fast_open::{FastOpenCookie, SERVER_COOKIE_LEN};
+pub use fast_open::{FastOpenCookie, MIN_SERVER_COOKIE_LEN, SERVER_COOKIE_LEN};
 pub use hooks::{ExtraOptions, NoOptions, OptionSource, OutgoingSegment, Received};
 pub use isn::{FourTuple, IsnKey};
 pub use lazy_storage::LazyStorage;

@@ -149,7 +149,7 @@ impl Stream {
     /// of `data` as fits, and the server may act on it a round trip
     /// earlier; if not, the SYN asks for a cookie (kept for next time) and
     /// `data` follows the handshake. Either way `data` is sent exactly
-    /// once. (MPTCP's Fast Open, RFC 8684 Appendix B, is not implemented.)
+    /// once. For MPTCP's Fast Open see [`Stream::connect_fast_open_with`].
     ///
     /// # Errors
     ///
@@ -161,15 +161,35 @@ impl Stream {
         timeout: Duration,
         data: &[u8],
     ) -> io::Result<Stream> {
+        let options = ConnectOptions::new()
+            .protocol(Protocol::Tcp)
+            .timeout(timeout);
+        Self::connect_fast_open_with(stack, remote, options, data)
+    }
+
+    /// Open a connection as `options` say, with Fast Open and `data` as
+    /// the first bytes to send, as [`Stream::connect_fast_open`] does. Over
+    /// MPTCP (the stack's default protocol) this is RFC 8684 Appendix B:
+    /// the MP_CAPABLE SYN carries the cookie and the data, which the
+    /// server delivers ahead of the data stream; a server that answers
+    /// without MP_CAPABLE gets it as plain TCP Fast Open.
+    ///
+    /// # Errors
+    ///
+    /// As [`Stream::connect_with`]; `InvalidInput` if `data` is over
+    /// 64 KiB.
+    pub fn connect_fast_open_with(
+        stack: &Stack,
+        remote: SocketAddr,
+        options: ConnectOptions,
+        data: &[u8],
+    ) -> io::Result<Stream> {
         if data.len() > crate::endpoint::MAX_FAST_OPEN_DATA {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "Fast Open data is limited to 64 KiB",
             ));
         }
-        let options = ConnectOptions::new()
-            .protocol(Protocol::Tcp)
-            .timeout(timeout);
         Self::connect_inner(stack, remote, options, Some(data.to_vec()))
     }
 

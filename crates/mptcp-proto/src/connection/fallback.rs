@@ -82,6 +82,11 @@ impl MptcpConnection {
             self.send.data_rtx_timer = None;
         }
         self.mode = Mode::Fallback(reason);
+        if handshaking {
+            // A Fast Open SYN's data is the subflow's now, acknowledged or
+            // not (the SYN went again without MP_CAPABLE, say).
+            self.settle_syn_data();
+        }
         self.push_event(MptcpEvent::FellBack(reason));
         if self.recv.reassembly.is_none() {
             // The TCP byte stream is the data: it starts where the peer's

@@ -231,6 +231,10 @@ impl MptcpConnection {
                     Role::Server => {}
                 }
             }
+            if self.role == Role::Client && !was_synchronized && now_synchronized {
+                // What the SYN/ACK says of a Fast Open SYN's data.
+                self.settle_syn_data();
+            }
             if self.mode == Mode::Handshake && self.role == Role::Server && now_synchronized && !syn
             {
                 self.on_third_ack(options.capable.as_ref());
@@ -327,7 +331,7 @@ impl MptcpConnection {
     /// (RFC 8684 §3.1): data sequence IDSN+1, subflow sequence 1.
     fn first_mapping(&self, client_key: Key, data_len: u16, checksum: Option<u16>) -> RxMapping {
         RxMapping {
-            subflow_seq: self.subflows[0].tcp.irs() + 1u32,
+            subflow_seq: self.subflows[0].rx_base() + 1u32,
             relative_seq: 1,
             dsn: idsn(client_key).wrapping_add(1),
             len: data_len,

@@ -16,6 +16,7 @@
 mod addresses; // ADD_ADDR and REMOVE_ADDR, both ways
 mod close; // abort (MP_FASTCLOSE), shutdown, the DATA_FIN close, orphans
 mod fallback; // falling back to TCP (§3.7): MP_FAIL, vanished options
+mod fast_open; // data on the MP_CAPABLE SYN (RFC 8684 Appendix B)
 mod input; // handle_segment: options in, the MP_CAPABLE handshake, DSS
 mod outgoing_options; // the MPTCP option each outgoing segment carries
 mod output; // poll_transmit: one segment of one subflow
@@ -44,6 +45,7 @@ use crate::signal::Signals;
 
 use self::close::Closing;
 use self::fallback::FallbackState;
+use self::fast_open::FastOpen;
 use self::input::IncomingOptions;
 use self::receive::RecvState;
 use self::send::SendState;
@@ -84,10 +86,6 @@ pub enum ConnectError {
     /// The endpoint holds `max_connections` already.
     #[error("connection limit reached")]
     Limit,
-    /// TCP Fast Open was asked for an MPTCP connection (RFC 8684 Appendix
-    /// B is not implemented); open it as plain TCP to use Fast Open.
-    #[error("TCP Fast Open is available on plain-TCP connections only")]
-    FastOpenNeedsTcp,
     /// The four-tuple asked for (an explicit local port) belongs to a
     /// connection or subflow of this endpoint already.
     #[error("the four-tuple is in use")]
@@ -148,6 +146,8 @@ pub struct MptcpConnection {
     recv: RecvState,
     /// What decides, and follows, a fallback to TCP (§3.7).
     fallback: FallbackState,
+    /// Data on the MP_CAPABLE SYN (RFC 8684 Appendix B).
+    fast_open: FastOpen,
     closed: bool,
     /// Our DATA_FIN, the abrupt close, the wait for a new subflow.
     closing: Closing,
@@ -273,6 +273,7 @@ impl MptcpConnection {
                 fallback_fin: false,
             },
             fallback: FallbackState::new(),
+            fast_open: FastOpen::default(),
             closed: false,
             closing: Closing::new(),
             signals,
@@ -296,8 +297,55 @@ impl MptcpConnection {
         cc: Box<dyn CongestionControl>,
         now: Instant,
     ) -> Result<Self, ConnectError> {
+        Self::open_mptcp(config, tuple, isn_key, local_key, None, cc, now)
+    }
+
+    /// Open a connection with MPTCP Fast Open (RFC 8684 Appendix B): the
+    /// MP_CAPABLE SYN carries `cookie` (from an earlier connection's
+    /// [`MptcpConnection::fast_open_cookie`]) and as much of the data
+    /// written before the first `poll_transmit` as a SYN holds. What the
+    /// server takes with the SYN it delivers ahead of the data stream;
+    /// the rest is sent again once the handshake is done. Without a
+    /// cookie (or with one too long to fit beside MP_CAPABLE) the SYN asks
+    /// for one and carries no data.
+    ///
+    /// # Errors
+    ///
+    /// As [`MptcpConnection::connect`].
+    pub fn connect_fast_open(
+        config: MptcpConfig,
+        tuple: FourTuple,
+        isn_key: IsnKey,
+        local_key: Key,
+        cookie: Option<FastOpenCookie>,
+        cc: Box<dyn CongestionControl>,
+        now: Instant,
+    ) -> Result<Self, ConnectError> {
+        Self::open_mptcp(config, tuple, isn_key, local_key, Some(cookie), cc, now)
+    }
+
+    fn open_mptcp(
+        config: MptcpConfig,
+        tuple: FourTuple,
+        isn_key: IsnKey,
+        local_key: Key,
+        fast_open: Option<Option<FastOpenCookie>>,
+        cc: Box<dyn CongestionControl>,
+        now: Instant,
+    ) -> Result<Self, ConnectError> {
         config.validate()?;
-        let mut tcp = Connection::connect(config.tcp.clone(), tuple, isn_key, now)?;
+        let (fast_open, mut tcp) = match fast_open {
+            Some(cookie) => {
+                let (fast_open, cookie) = FastOpen::client(cookie);
+                let tcp =
+                    Connection::connect_fast_open(config.tcp.clone(), tuple, isn_key, now, cookie)?;
+                (fast_open, tcp)
+            }
+            None => (
+                FastOpen::default(),
+                Connection::connect(config.tcp.clone(), tuple, isn_key, now)?,
+            ),
+        };
         let checksum = config.checksum;
         if checksum {
             tcp.offer_mss(mss_for_infinite_mapping(config.tcp.mss));
@@ -308,7 +356,9 @@ impl MptcpConnection {
             local_key,
             checksum,
         };
-        Ok(Self::new(config, start, tcp, cc, now))
+        let mut conn = Self::new(config, start, tcp, cc, now);
+        conn.fast_open = fast_open;
+        Ok(conn)
     }
 
     /// Open a plain-TCP connection: an MPTCP connection fallen back from
@@ -383,14 +433,17 @@ impl MptcpConnection {
     }
 
     /// The Fast Open cookie the server granted, once the handshake brought
-    /// one (plain-TCP connections opened with `fast_open`).
+    /// one (connections opened with Fast Open, MPTCP or plain TCP), to
+    /// keep for the next connection to that server.
     pub fn fast_open_cookie(&self) -> Option<FastOpenCookie> {
         self.subflows[0].tcp.fast_open_cookie()
     }
 
     /// Answer a SYN. With an acceptable MP_CAPABLE the SYN/ACK carries our
     /// key; without one (or with version 0) the connection is plain TCP
-    /// from the start.
+    /// from the start. With `config.tcp.fast_open`, the data of a SYN with
+    /// a valid cookie (or any, with `syn_data_without_cookie`) is readable
+    /// at once, MPTCP (RFC 8684 Appendix B) or not.
     ///
     /// # Errors
     ///
@@ -410,17 +463,13 @@ impl MptcpConnection {
             Ok(n) => (Mode::Handshake, n.checksum),
             Err(reason) => (Mode::Fallback(reason), false),
         };
-        let mut tcp_config = config.tcp.clone();
-        if mode == Mode::Handshake {
-            // RFC 8684 Appendix B (data in an MP_CAPABLE SYN) is not
-            // implemented: the SYN's data is left for the client to send
-            // again once MPTCP is up, as a server without Fast Open does.
-            tcp_config.fast_open = false;
-            tcp_config.syn_data_without_cookie = false;
-        }
-        let mut tcp = Connection::accept(tcp_config, syn, isn_key, now)?;
+        let mut tcp = Connection::accept(config.tcp.clone(), syn, isn_key, now)?;
         if checksum {
             tcp.offer_mss(mss_for_infinite_mapping(config.tcp.mss));
+        }
+        if mode == Mode::Handshake {
+            // A cookie for the client goes beside MP_CAPABLE's key.
+            tcp.fit_fast_open_cookie(fast_open::MAX_SYN_ACK_COOKIE);
         }
         let start = Start {
             role: Role::Server,
@@ -433,6 +482,9 @@ impl MptcpConnection {
             conn.push_event(MptcpEvent::FellBack(reason));
             // Data the SYN brought (Fast Open) is readable at once.
             conn.deliver();
+        } else {
+            // The same, ahead of the data stream (Appendix B).
+            conn.take_syn_data();
         }
         Ok(conn)
     }
@@ -502,14 +554,17 @@ impl MptcpConnection {
                 .as_ref()
                 .map_or(0, Reassembly::allocated)
             + self.scratch.allocated()
+            + self.fast_open.allocated()
     }
 
     /// Bytes the application can read now.
     pub fn readable(&self) -> usize {
-        self.recv
-            .reassembly
-            .as_ref()
-            .map_or(0, Reassembly::readable)
+        self.fast_open.readable()
+            + self
+                .recv
+                .reassembly
+                .as_ref()
+                .map_or(0, Reassembly::readable)
     }
 
     /// Room in the data-level send buffer.
@@ -537,7 +592,14 @@ impl MptcpConnection {
 
     /// Read in-order bytes; returns how many were copied.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        let n = self.recv.reassembly.as_mut().map_or(0, |r| r.read(buf));
+        // A Fast Open SYN's data comes first (RFC 8684 Appendix B).
+        let early = self.fast_open.read(buf);
+        let n = early
+            + self
+                .recv
+                .reassembly
+                .as_mut()
+                .map_or(0, |r| r.read(&mut buf[early..]));
         if n > 0 {
             // Room opened: bytes waiting in the subflows move up now, not
             // at the next segment (which may be a probe timer away).

@@ -47,7 +47,9 @@ pub(super) struct SubflowOptions<'a> {
     pub(super) bare_keys_sent: bool,
     /// Set when a segment built here carried data.
     pub(super) data_sent: bool,
-    pub(super) iss: SubflowSeq,
+    /// The subflow's [`Subflow::tx_base`](super::subflow::Subflow::tx_base):
+    /// relative subflow sequence numbers count from it.
+    pub(super) base: SubflowSeq,
     pub(super) tx: &'a TxMap,
     pub(super) data_ack: Option<u64>,
     /// Our DATA_FIN's data sequence number, while unacknowledged.
@@ -168,7 +170,7 @@ impl SubflowOptions<'_> {
                 && segment.payload_len > 0
                 && let Some(dsn) = self.dsn_of(segment.seq)
             {
-                let relative = segment.seq.get().wrapping_sub(self.iss.get());
+                let relative = segment.seq.get().wrapping_sub(self.base.get());
                 return Some(MptcpOption::Dss(Dss {
                     data_ack: None,
                     mapping: Some(DssMapping {
@@ -216,7 +218,7 @@ impl SubflowOptions<'_> {
             segment.payload_len == 0 && self.data_fin.is_some() && self.bare_keys_went;
         if self.role == Role::Client
             && self.send_keys
-            && segment.seq == self.iss + 1u32
+            && segment.seq == self.base + 1u32
             && !data_fin_first
             && let Some(peer_key) = self.peer_key
         {
@@ -265,7 +267,7 @@ impl SubflowOptions<'_> {
         let mapping = if segment.payload_len > 0 {
             mapping.map(|m| DssMapping {
                 dsn: DssSeq::Long(m.dsn),
-                subflow_seq: m.start.get().wrapping_sub(self.iss.get()),
+                subflow_seq: m.start.get().wrapping_sub(self.base.get()),
                 data_len: m.len,
                 checksum: m.checksum,
             })

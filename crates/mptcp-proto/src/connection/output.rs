@@ -97,7 +97,7 @@ impl MptcpConnection {
             bare_keys_went: self.bare_keys_went,
             bare_keys_sent: false,
             data_sent: false,
-            iss: sub.tcp.iss(),
+            base: sub.tx_base(),
             tx: &sub.tx,
             data_ack,
             data_fin: data_fin.filter(|_| sub.usable),

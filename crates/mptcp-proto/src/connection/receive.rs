@@ -60,7 +60,7 @@ impl MptcpConnection {
         }
         let sub = &self.subflows[i];
         Some(Incoming::Data(RxMapping {
-            subflow_seq: sub.tcp.irs() + m.subflow_seq,
+            subflow_seq: sub.rx_base() + m.subflow_seq,
             relative_seq: m.subflow_seq,
             dsn,
             len: m.data_len - u16::from(data_fin),

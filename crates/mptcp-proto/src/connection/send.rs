@@ -153,7 +153,8 @@ impl MptcpConnection {
     /// then new bytes.
     pub(super) fn assign(&mut self, now: Instant) {
         match self.mode {
-            Mode::Handshake => return,
+            // A client's Fast Open SYN takes the first bytes along.
+            Mode::Handshake => return self.queue_syn_data(),
             Mode::Fallback(_) => return self.assign_fallback(),
             Mode::Mptcp => {}
         }
@@ -344,7 +345,7 @@ impl MptcpConnection {
         let start = sub.tcp.write_seq();
         let written = sub.tcp.write(&self.scratch.bytes()[..n]);
         debug_assert_eq!(written, n);
-        let relative = start.get().wrapping_sub(sub.tcp.iss().get());
+        let relative = start.get().wrapping_sub(sub.tx_base().get());
         let checksum = self
             .checksum
             .then(|| dss_checksum(dsn, relative, n as u16, &self.scratch.bytes()[..n]));

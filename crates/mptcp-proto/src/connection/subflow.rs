@@ -116,6 +116,12 @@ pub(super) struct Subflow {
     /// The data sequence number after the last byte given to this subflow
     /// (the redundant scheduler catches each subflow up to `data_nxt`).
     pub(super) sent_upto: Option<u64>,
+    /// MPTCP Fast Open (RFC 8684 Appendix B): the bytes of our SYN the
+    /// peer took, and of its SYN we took. They lie outside the data
+    /// sequence space, so relative subflow sequence numbers count from
+    /// after them (see [`Subflow::tx_base`]).
+    pub(super) syn_data_sent: u32,
+    pub(super) syn_data_received: u32,
 }
 
 impl Subflow {
@@ -150,7 +156,24 @@ impl Subflow {
             penalised_at: None,
             fail_dsn: None,
             sent_upto: None,
+            syn_data_sent: 0,
+            syn_data_received: 0,
         }
+    }
+
+    /// The base of the relative subflow sequence numbers our mappings
+    /// carry (RFC 8684 §3.3.1: "relative to the SYN"), so that relative
+    /// sequence 1 is our first byte in the data sequence space: the ISN,
+    /// moved past the SYN's data the peer took with it (Appendix B; Linux
+    /// moves it the same way, `ssn_offset`).
+    pub(super) fn tx_base(&self) -> SubflowSeq {
+        self.tcp.iss() + self.syn_data_sent
+    }
+
+    /// The same base for the peer's mappings: its ISN, past the data of
+    /// its SYN that we took.
+    pub(super) fn rx_base(&self) -> SubflowSeq {
+        self.tcp.irs() + self.syn_data_received
     }
 
     pub(super) fn backup(&self) -> bool {

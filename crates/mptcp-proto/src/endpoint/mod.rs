@@ -316,8 +316,7 @@ impl Endpoint {
     ///
     /// # Errors
     ///
-    /// As [`Endpoint::connect`]; [`ConnectError::FastOpenNeedsTcp`] for
-    /// Fast Open on MPTCP.
+    /// As [`Endpoint::connect`].
     pub fn open(
         &mut self,
         now: Instant,
@@ -333,9 +332,6 @@ impl Endpoint {
             fast_open,
             mut policy,
         } = options;
-        if fast_open.is_some() && protocol == Protocol::Mptcp {
-            return Err(ConnectError::FastOpenNeedsTcp);
-        }
         if tuple.local.port() == 0 {
             tuple.local = self.free_port(tuple.local.ip(), tuple.remote);
         } else if self.by_tuple.contains_key(&(tuple.local, tuple.remote)) {
@@ -349,14 +345,25 @@ impl Endpoint {
         let conn = match protocol {
             Protocol::Mptcp => {
                 let key = self.unique_key();
-                MptcpConnection::connect(
-                    self.config.clone(),
-                    tuple,
-                    self.isn_key.clone(),
-                    key,
-                    cc,
-                    now,
-                )?
+                match fast_open {
+                    Some(cookie) => MptcpConnection::connect_fast_open(
+                        self.config.clone(),
+                        tuple,
+                        self.isn_key.clone(),
+                        key,
+                        cookie,
+                        cc,
+                        now,
+                    )?,
+                    None => MptcpConnection::connect(
+                        self.config.clone(),
+                        tuple,
+                        self.isn_key.clone(),
+                        key,
+                        cc,
+                        now,
+                    )?,
+                }
             }
             Protocol::Tcp => MptcpConnection::connect_tcp(
                 self.config.clone(),

@@ -26,9 +26,11 @@ pub enum Protocol {
 pub struct ConnectOptions {
     /// MPTCP (default) or plain TCP.
     pub protocol: Protocol,
-    /// TCP Fast Open (RFC 7413), plain TCP only: `Some(Some(cookie))`
-    /// sends the data written before the first transmission with the SYN;
-    /// `Some(None)` asks the server for a cookie. Default `None`.
+    /// TCP Fast Open (RFC 7413; for MPTCP, RFC 8684 Appendix B):
+    /// `Some(Some(cookie))` sends the data written before the first
+    /// transmission with the SYN; `Some(None)` asks the server for a
+    /// cookie (kept by [`crate::MptcpConnection::fast_open_cookie`]).
+    /// Default `None`.
     pub fast_open: Option<Option<FastOpenCookie>>,
     /// The connection's own policies (unset parts: the endpoint's).
     pub policy: ConnectionPolicy,
@@ -41,10 +43,10 @@ pub struct ListenOptions {
     /// plain TCP for every SYN, MP_CAPABLE or not.
     pub protocol: Protocol,
     /// TCP Fast Open as a server (RFC 7413): cookies for those who ask,
-    /// and the data of a SYN with a valid one taken at once. On the
-    /// connections that end up plain TCP only; an MPTCP handshake leaves
-    /// the SYN's data for the client to send again (RFC 8684 Appendix B's
-    /// MPTCP Fast Open is not implemented). Default off.
+    /// and the data of a SYN with a valid one taken at once, readable as
+    /// soon as the connection is accepted. On an MPTCP connection that
+    /// data comes ahead of the data stream, outside the data sequence
+    /// space (RFC 8684 Appendix B). Default off.
     pub fast_open: bool,
     /// With `fast_open`: take a SYN's data whether or not it carries a
     /// valid cookie (RFC 8803 §4.2, Transport Converters). Default off.

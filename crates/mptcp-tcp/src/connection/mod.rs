@@ -401,6 +401,20 @@ impl Connection {
         self.tfo_received
     }
 
+    /// Issue the Fast Open cookie this SYN-ACK carries in at most `len`
+    /// bytes (its head, 6 bytes at least; none if less room): the layer
+    /// above has options of its own to fit (MPTCP's MP_CAPABLE needs 12
+    /// bytes of the SYN-ACK's 40).
+    pub fn fit_fast_open_cookie(&mut self, len: usize) {
+        self.tfo_issue = self.tfo_issue.and_then(|c| c.truncated(len));
+    }
+
+    /// The most data a Fast Open SYN carries: the peer's MSS is not known
+    /// yet, so the default one, less the room of the SYN's options.
+    pub fn syn_data_room(&self) -> usize {
+        usize::from(self.peer_mss).saturating_sub(40)
+    }
+
     /// SND.UNA: the first subflow sequence number not yet acknowledged.
     pub fn snd_una(&self) -> SubflowSeq {
         self.snd_una

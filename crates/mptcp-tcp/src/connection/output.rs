@@ -109,9 +109,7 @@ impl Connection {
         if let Some(cookie) = client_cookie.as_ref() {
             b.fast_open = Some(cookie.as_ref().map_or(&[][..], FastOpenCookie::as_bytes));
             if cookie.is_some() && self.timers.consecutive_rtos == 0 {
-                // The peer's MSS is not known yet: stay within the default
-                // one, less the SYN's options.
-                let room = usize::from(self.peer_mss).saturating_sub(40);
+                let room = self.syn_data_room();
                 syn_data = self.send_buf.len().min(room).min(self.scratch.len());
                 let n = self.send_buf.peek(0, &mut self.scratch[..syn_data]);
                 debug_assert_eq!(n, syn_data);

@@ -170,13 +170,6 @@ impl Endpoint {
         };
         let id = match self.core.open(now, tuple, options) {
             Ok(id) => id,
-            Err(ConnectError::FastOpenNeedsTcp) => {
-                return refuse(
-                    io::ErrorKind::Unsupported,
-                    "TCP Fast Open is not offered over MPTCP yet (open the connection as plain TCP)"
-                        .to_owned(),
-                );
-            }
             Err(ConnectError::TupleInUse) => {
                 return refuse(
                     io::ErrorKind::AddrInUse,

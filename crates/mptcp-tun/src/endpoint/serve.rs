@@ -42,11 +42,12 @@ impl Endpoint {
             slot.events.push_back(event);
             match event {
                 MptcpEvent::Connected { .. } => slot.connected = true,
+                MptcpEvent::Readable if slot.listener.is_some() => slot.early_data = true,
                 MptcpEvent::PeerClosed => slot.eof = true,
                 MptcpEvent::Closed => slot.finished = true,
                 MptcpEvent::Reset | MptcpEvent::ProtocolError(_) => {
                     slot.finished = true;
-                    slot.failure = Some(if slot.connected {
+                    slot.failure = Some(if slot.connected || slot.early_data {
                         (io::ErrorKind::ConnectionReset, "connection reset by peer")
                     } else {
                         (io::ErrorKind::ConnectionRefused, "connection refused")
@@ -140,7 +141,7 @@ impl Endpoint {
             if exchange(now, conn, slot, scratch, *close_linger) {
                 again.push(id);
             }
-            if slot.connected
+            if (slot.connected || slot.early_data)
                 && !slot.queued
                 && let Some(lid) = slot.listener
                 && let Some(l) = find_listener(listeners, capture, lid)

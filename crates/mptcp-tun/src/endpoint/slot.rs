@@ -36,6 +36,11 @@ pub(super) struct Slot {
     pub(super) shared: Arc<Shared>,
     pub(super) handle: Handle,
     pub(super) connected: bool,
+    /// A listener's connection whose Fast Open SYN brought data: handed
+    /// out before the handshake ends, as Linux does (RFC 7413 §4.2.2: the
+    /// server may deliver the data at once), so a converter can act on it
+    /// a round trip earlier.
+    pub(super) early_data: bool,
     /// The peer closed its side (the core's `PeerClosed`).
     pub(super) eof: bool,
     /// The core was told to shut down the sending side.
@@ -64,6 +69,7 @@ impl Slot {
             shared,
             handle: Handle::NotYet,
             connected: false,
+            early_data: false,
             eof: false,
             write_shut: false,
             failure: None,

@@ -60,12 +60,15 @@ fn endpoint_with(addr: &str, backlog: usize, max: usize, protocol: Protocol) -> 
     let paths = vec![PathConfig::new("t0", addr.parse().unwrap())];
     let mut tcp = TcpConfig::default();
     tcp.fast_open = true;
+    // An MPTCP stack's subflows take the settings' TCP configuration.
+    let mut settings = MptcpSettings::default();
+    settings.config.tcp.fast_open = true;
     let config = EndpointConfig {
         routes: RouteTable::new(&paths, &[]).unwrap(),
         paths,
         mtus: vec![1500],
         protocol,
-        settings: MptcpSettings::default(),
+        settings,
         tcp,
         congestion_control: "cubic".to_owned(),
         registry: Registry::with_builtins(),
@@ -347,13 +350,54 @@ fn fast_open_cookies_are_learned_and_used() {
     assert_eq!(read_now(&s2.h).unwrap(), b"two");
 }
 
+/// The same over MPTCP (RFC 8684 Appendix B): the cookie comes with the
+/// MP_CAPABLE SYN/ACK, the second SYN carries MP_CAPABLE, the cookie and
+/// the data, and the server reads the data before the handshake ends; the
+/// bytes written after it follow in the data stream.
 #[test]
-fn fast_open_over_mptcp_is_refused_clearly() {
-    let mut a = endpoint(A, 8);
+fn mptcp_fast_open_learns_a_cookie_and_sends_data_on_the_syn() {
+    let (mut a, mut b) = (
+        endpoint_with(A, 8, 16, Protocol::Mptcp),
+        endpoint_with(B, 8, 16, Protocol::Mptcp),
+    );
+    let listener = listen(&mut b, 80);
     let to = SocketAddr::new(B.parse().unwrap(), 80);
-    let h = connect_to(&mut a, to, Some(Protocol::Mptcp), Some(b"x".to_vec()));
-    let err = h.wait_established(None).unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::Unsupported, "{err}");
+    let first = connect_to(&mut a, to, None, Some(b"one".to_vec()));
+    run(&mut a, &mut b, Instant::ZERO);
+    let _first = established(first);
+    assert_eq!(a.cookies.len(), 1, "the server's cookie is kept");
+    let s1 = accept(&b, &listener);
+    run(&mut a, &mut b, Instant::ZERO);
+    assert_eq!(read_now(&s1.h).unwrap(), b"one");
+
+    let second = connect_to(&mut a, to, None, Some(b"two".to_vec()));
+    let mut syn = Vec::new();
+    a.flush(Instant::ZERO, &mut |_, p| syn.push(p.to_vec()));
+    assert_eq!(syn.len(), 1);
+    let seg = Segment::parse(&syn[0], ChecksumCheck::Verify).unwrap();
+    assert_eq!(seg.flags(), TcpFlags::SYN);
+    assert_eq!(seg.payload(), b"two", "the data rides on the SYN");
+    assert!(
+        seg.options()
+            .flatten()
+            .any(|o| matches!(o, mptcp_wire::TcpOption::Mptcp(_))),
+        "beside MP_CAPABLE"
+    );
+    b.handle_packet(Instant::ZERO, 0, &syn[0]);
+    let mut syn_ack = Vec::new();
+    b.flush(Instant::ZERO, &mut |_, p| syn_ack.push(p.to_vec()));
+    assert_eq!(syn_ack.len(), 1, "the SYN/ACK, held back for now");
+    let s2 = accept(&b, &listener);
+    assert_eq!(
+        read_now(&s2.h).unwrap(),
+        b"two",
+        "before the handshake ends"
+    );
+    a.handle_packet(Instant::ZERO, 0, &syn_ack[0]);
+    run(&mut a, &mut b, Instant::ZERO);
+    let second = established(second);
+    assert!(mptcp_info(&mut a, &second).unwrap().mptcp, "MPTCP");
+    exchange(&mut a, &mut b, &second, &s2);
 }
 
 /// A read with nothing to read waits (here: times out at once) and leaves
