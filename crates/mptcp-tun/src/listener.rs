@@ -25,8 +25,10 @@ pub struct ListenerOptions {
     /// every client; `None`: the stack's default.
     pub protocol: Option<Protocol>,
     /// TCP Fast Open as a server (RFC 7413): cookies for clients that ask,
-    /// and the data of a SYN with a valid cookie taken at once. On the
-    /// connections that end up plain TCP. Default off.
+    /// and the data of a SYN with a valid cookie taken at once; such a
+    /// connection is handed out by `accept` before its handshake ends, as
+    /// Linux does. Over MPTCP too (RFC 8684 Appendix B: the data comes
+    /// ahead of the data stream). Default off.
     pub fast_open: bool,
     /// With `fast_open`: take a SYN's data with or without a valid cookie
     /// (what an RFC 8803 Transport Converter does). Default off.

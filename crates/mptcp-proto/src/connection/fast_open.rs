@@ -26,9 +26,10 @@ const MAX_SYN_COOKIE: usize = 40 - 4 - 2 - 10 - 3 - 4 - 2;
 
 /// The longest cookie an MP_CAPABLE SYN/ACK has room for: 40 bytes less
 /// MSS, SACK permitted, timestamps, window scale, MP_CAPABLE with the
-/// server's key (12) and the Fast Open option's kind and length. A cookie
-/// request gets a 6-byte cookie from us (Linux, issuing 8 bytes, leaves
-/// MP_CAPABLE out of such a SYN/ACK and the connection falls back).
+/// server's key (12) and the Fast Open option's kind and length: 7, so a
+/// cookie request gets the 6-byte head of our usual 8-byte cookie (with 8
+/// the SYN/ACK could not be built, and the handshake stalled). Linux's
+/// MPTCP client keeps and returns it like any cookie (lab_fast_open.rs).
 pub(super) const MAX_SYN_ACK_COOKIE: usize = 40 - 4 - 2 - 10 - 3 - 12 - 2;
 
 /// Fast Open on one connection: what the client's SYN took along, and
