@@ -14,9 +14,10 @@ use std::time::Duration;
 use mptcp_cc::{CcConfig, CongestionControl, Registry};
 use mptcp_proto::path_manager::{Announce, Fullmesh, NDiffPorts};
 use mptcp_proto::{
-    ConnectionId, ConnectionPolicy, Endpoint, EndpointConfig, FallbackReason, MptcpEvent,
+    Admission, ConnectOptions, ConnectionId, ConnectionPolicy, Endpoint, EndpointConfig,
+    FallbackReason, Listen, ListenOptions, MptcpEvent,
 };
-use mptcp_tcp::{FourTuple, State};
+use mptcp_tcp::{FastOpenCookie, FourTuple, State};
 use mptcp_time::Instant;
 use mptcp_wire::AddrId;
 use mptcp_wire::segment::{ChecksumCheck, Segment};
@@ -158,7 +159,16 @@ impl Case {
             )),
             cc(config.cc),
         );
-        server.listen(f.listener());
+        // RFC 8803 §4.2: a converter takes SYN data without a cookie.
+        server.listen_on_with(
+            Listen::Addr(f.listener()),
+            Admission::Accept(None),
+            ListenOptions {
+                fast_open: config.fast_open,
+                syn_data_without_cookie: config.fast_open,
+                ..ListenOptions::default()
+            },
+        );
         if config.plan == SubflowPlan::Fullmesh {
             client.add_local_address(f.client(1));
             server.add_local_address(f.server(1));
@@ -306,7 +316,16 @@ impl Case {
                 SubflowPlan::ManualAddress | SubflowPlan::ManualPort => {}
             }
         }
-        match self.client.connect_with(self.now, tuple, policy) {
+        let options = ConnectOptions {
+            // A cookie of someone else's: the server takes the data anyway.
+            fast_open: self
+                .config
+                .fast_open
+                .then(|| FastOpenCookie::new(&[0x5f; 8])),
+            policy,
+            ..ConnectOptions::default()
+        };
+        match self.client.open(self.now, tuple, options) {
             Ok(id) => {
                 self.apps[CLIENT].id = Some(id);
                 // Before anything is sent: an early shutdown is one before

@@ -157,6 +157,10 @@ pub struct CaseConfig {
     pub impair: Impairments,
     /// Per-mille chance that the attacker acts after an honest segment.
     pub attack_rate: u32,
+    /// MPTCP Fast Open (RFC 8684 Appendix B): the client's SYN carries a
+    /// cookie and its first bytes, and the server's listener takes SYN
+    /// data without a valid cookie, as an RFC 8803 converter does.
+    pub fast_open: bool,
 }
 
 /// How large a case's transfers may be.
@@ -234,6 +238,8 @@ impl CaseConfig {
             Impairments::default()
         };
         let attack_rate = e.pick(&[100, 300, 1000]);
+        // Drawn last: earlier inputs keep the cases they had.
+        let fast_open = e.chance(250);
         CaseConfig {
             family,
             subflows,
@@ -255,6 +261,7 @@ impl CaseConfig {
             rate_mbps,
             impair,
             attack_rate,
+            fast_open,
         }
     }
 

@@ -493,3 +493,52 @@ fn open_refuses_a_four_tuple_in_use() {
     )
     .unwrap();
 }
+
+/// SYNs with data to a listener that takes it without a cookie (a
+/// converter's) cost a half-open connection only those bytes: the
+/// engine's receive buffer is given back once the data is copied out,
+/// over MPTCP and plain TCP alike; data over one MSS is not taken at all.
+#[test]
+fn syn_data_costs_a_half_open_connection_only_its_bytes() {
+    let mut ep = endpoint(9);
+    let options = ListenOptions {
+        protocol: Protocol::Mptcp,
+        fast_open: true,
+        syn_data_without_cookie: true,
+    };
+    ep.listen_on_with(Listen::Port(80), Admission::Accept(None), options);
+    let data = [0x33u8; 1000];
+    for (k, mptcp) in [true, false].into_iter().enumerate() {
+        let from = format!("10.0.1.{}:4000", k + 1);
+        let Routed::Accepted(id) = feed(&mut ep, &syn(&from, "10.0.0.2:80", mptcp, &data)) else {
+            panic!("accepted")
+        };
+        let conn = ep.connection(id).unwrap();
+        assert_eq!(conn.readable(), 1000, "mptcp {mptcp}");
+        assert!(
+            conn.buffer_bytes() <= 2048,
+            "mptcp {mptcp}: {} buffer bytes",
+            conn.buffer_bytes()
+        );
+    }
+    let big = vec![0x44u8; 1461];
+    let Routed::Accepted(id) = feed(&mut ep, &syn("10.0.1.9:4000", "10.0.0.2:80", true, &big))
+    else {
+        panic!("accepted")
+    };
+    assert_eq!(ep.connection(id).unwrap().readable(), 0, "over one MSS");
+    assert_eq!(ep.connection(id).unwrap().buffer_bytes(), 0);
+    let out = drain(&mut ep);
+    let syn_ack = out
+        .iter()
+        .rev()
+        .find(|p| flags(p) == TcpFlags::SYN | TcpFlags::ACK)
+        .unwrap();
+    assert_eq!(
+        Segment::parse(syn_ack, ChecksumCheck::Verify)
+            .unwrap()
+            .ack(),
+        7001,
+        "the SYN only"
+    );
+}

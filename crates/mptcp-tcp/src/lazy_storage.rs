@@ -44,6 +44,12 @@ impl LazyStorage {
         &self.bytes
     }
 
+    /// Give the memory back (the caller holds no bytes in it); the next
+    /// write takes it again.
+    pub fn release(&mut self) {
+        self.bytes = Box::default();
+    }
+
     /// The ring for writing, allocated (zeroed) on the first call.
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         if !self.is_allocated() {
@@ -67,5 +73,8 @@ mod tests {
         assert!(s.is_allocated());
         assert_eq!(s.bytes()[5], 7);
         assert_eq!(s.bytes().len(), 1 << 20);
+        s.release();
+        assert_eq!(s.allocated(), 0);
+        assert_eq!(s.bytes_mut().len(), 1 << 20, "taken again");
     }
 }

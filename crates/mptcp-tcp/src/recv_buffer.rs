@@ -57,6 +57,14 @@ impl RecvBuffer {
         self.storage.allocated()
     }
 
+    /// Give the memory back if it holds no byte (positions are absolute,
+    /// so the ring is as good when taken again).
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.head == self.contig_end && self.ranges.is_empty() {
+            self.storage.release();
+        }
+    }
+
     /// Bytes ready for the application.
     pub(crate) fn readable(&self) -> usize {
         (self.contig_end - self.head) as usize

@@ -165,6 +165,10 @@ impl MptcpConnection {
     /// engine took (a valid cookie, or a listener that takes SYN data
     /// without one) is readable at once, ahead of the data stream, and
     /// moves the base of the client's relative subflow sequence numbers.
+    /// It is copied out of the engine, whose receive buffer is given back:
+    /// until the handshake ends the connection holds only those bytes (at
+    /// most one MSS), so a flood of SYNs with data costs little memory.
+    /// A plain-TCP connection reads it the same way, before its stream.
     pub(super) fn take_syn_data(&mut self) {
         let sub = &mut self.subflows[0];
         let n = sub.tcp.readable();
@@ -177,6 +181,7 @@ impl MptcpConnection {
             prelude.extend_from_slice(tail);
             head.len() + tail.len()
         });
+        sub.tcp.release_idle_buffers();
         sub.syn_data_received = prelude.len() as u32;
         self.fast_open.prelude = prelude;
         self.fast_open.prelude_read = 0;

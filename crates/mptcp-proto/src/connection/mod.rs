@@ -420,7 +420,7 @@ impl MptcpConnection {
         };
         let mut conn = Self::new(config, start, tcp, cc, now);
         // Data the SYN brought (Fast Open) is readable at once.
-        conn.deliver();
+        conn.take_syn_data();
         Ok(conn)
     }
 
@@ -480,12 +480,10 @@ impl MptcpConnection {
         let mut conn = Self::new(config, start, tcp, cc, now);
         if let Mode::Fallback(reason) = mode {
             conn.push_event(MptcpEvent::FellBack(reason));
-            // Data the SYN brought (Fast Open) is readable at once.
-            conn.deliver();
-        } else {
-            // The same, ahead of the data stream (Appendix B).
-            conn.take_syn_data();
         }
+        // Data the SYN brought (Fast Open) is readable at once; over MPTCP
+        // ahead of the data stream (Appendix B).
+        conn.take_syn_data();
         Ok(conn)
     }
 

@@ -742,6 +742,11 @@ impl Endpoint {
                     let _ = conn.announce(addr_id, addr, None);
                 }
             }
+            PmAction::SetBackup { subflow, backup } => {
+                if let Some(conn) = self.connections.get_mut(&id) {
+                    conn.set_backup(subflow, backup);
+                }
+            }
         }
     }
 

@@ -192,12 +192,16 @@ impl Connection {
                 false
             }
         };
-        if take || self.config.syn_data_without_cookie {
-            let payload = seg.payload();
-            if !payload.is_empty() {
-                self.received.payload = Some((self.rcv.rcv_nxt, payload.len()));
-                self.on_payload(now, self.rcv.rcv_nxt, payload);
-            }
+        // Data beyond one MSS of ours is left for the client to send again:
+        // no real client's SYN carries more, and a forged one must not
+        // cost a half-open connection more memory.
+        let payload = seg.payload();
+        if (take || self.config.syn_data_without_cookie)
+            && !payload.is_empty()
+            && payload.len() <= usize::from(self.config.mss)
+        {
+            self.received.payload = Some((self.rcv.rcv_nxt, payload.len()));
+            self.on_payload(now, self.rcv.rcv_nxt, payload);
         }
     }
 

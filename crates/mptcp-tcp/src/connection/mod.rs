@@ -503,6 +503,14 @@ impl Connection {
         self.send_buf.allocated() + self.rcv.recv_buf.allocated()
     }
 
+    /// Give back the receive buffer's memory if it holds no byte: the
+    /// layer above took a Fast Open SYN's data out at once, and a
+    /// half-open connection should cost no buffer (a SYN flood with data
+    /// must not take memory).
+    pub fn release_idle_buffers(&mut self) {
+        self.rcv.recv_buf.release_if_empty();
+    }
+
     /// Return bytes ready to `read`.
     pub fn readable(&self) -> usize {
         self.rcv.recv_buf.readable()

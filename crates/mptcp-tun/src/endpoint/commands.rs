@@ -161,6 +161,10 @@ impl Endpoint {
         if policy.scheduler.is_none() {
             policy.scheduler = scheduler::by_name(&self.scheduler);
         }
+        policy.path_manager = policy
+            .path_manager
+            .take()
+            .map(|pm| self.own_path_manager(pm));
         let options = ConnectOptions {
             protocol,
             fast_open: fast_open

@@ -30,9 +30,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use mptcp_cc::{CcConfig, Registry};
+use mptcp_proto::path_manager::{AnnounceAlso, BackupFrom};
 use mptcp_proto::{
     ConnectionId, Endpoint as Core, EndpointConfig as CoreLimits, Interface, MptcpConfig,
-    MptcpConnection, Protocol, Routed, path_manager, scheduler,
+    MptcpConnection, PathManager, Protocol, Routed, path_manager, scheduler,
 };
 use mptcp_tcp::{FastOpenCookie, State, TcpConfig};
 use mptcp_time::Instant;
@@ -176,7 +177,6 @@ impl Endpoint {
         // beyond it is dropped here, not reset by the core).
         limits.max_half_open = config.max_connections;
         let mut core = Core::new(core_config.clone(), limits, core_rng, cc);
-        core.set_path_manager(pm);
         let mut extra_local = Vec::new();
         let first = config.paths[0].addr;
         for p in &config.paths[1..] {
@@ -203,6 +203,7 @@ impl Endpoint {
             let id = u8::try_from(id).map_err(|_| "too many addresses to announce".to_owned())?;
             announce.push((AddrId(id), addr));
         }
+        core.set_path_manager(layered(pm, &announce, &backup_addrs));
         Ok(Endpoint {
             core,
             paths: config.paths,
@@ -225,6 +226,12 @@ impl Endpoint {
             done: Vec::new(),
             stats: StackStats::default(),
         })
+    }
+
+    /// A connection's own path manager (`ConnectionPolicy`), under the
+    /// stack's address policy like the default one.
+    fn own_path_manager(&self, pm: Box<dyn PathManager>) -> Box<dyn PathManager> {
+        layered(pm, &self.announce, &self.backup_addrs)
     }
 
     /// Whether `addr` is one of the stack's own addresses.
@@ -301,6 +308,9 @@ impl Endpoint {
         if policy.scheduler.is_none() {
             policy.scheduler = scheduler::by_name(scheduler);
         }
+        policy.path_manager = policy
+            .path_manager
+            .map(|pm| layered(pm, &self.announce, &self.backup_addrs));
         incoming.set_options(l.options);
         match self.core.accept_incoming_with(now, incoming, policy) {
             Ok(id) => {
@@ -434,4 +444,31 @@ impl Drop for Endpoint {
 /// core choose one), else the address of the path the route picks.
 fn local_for(paths: &[PathConfig], device: usize, local: Option<SocketAddr>) -> SocketAddr {
     local.unwrap_or_else(|| SocketAddr::new(paths[device].addr, 0))
+}
+
+/// `pm` under the stack's address policy, which holds whatever path
+/// manager a connection has: `announce` addresses are announced on every
+/// MPTCP connection (`MptcpSettings::announce`), and subflows from
+/// `backups` (the backup devices' addresses) are backups.
+fn layered(
+    pm: Box<dyn PathManager>,
+    announce: &[(AddrId, IpAddr)],
+    backups: &[IpAddr],
+) -> Box<dyn PathManager> {
+    let pm: Box<dyn PathManager> = if announce.is_empty() {
+        pm
+    } else {
+        Box::new(AnnounceAlso {
+            inner: pm,
+            addresses: announce.to_vec(),
+        })
+    };
+    if backups.is_empty() {
+        pm
+    } else {
+        Box::new(BackupFrom {
+            inner: pm,
+            addresses: backups.to_vec(),
+        })
+    }
 }

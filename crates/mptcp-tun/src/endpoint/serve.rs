@@ -68,36 +68,6 @@ impl Endpoint {
             {
                 self.remember_cookie(server, cookie);
             }
-            let backup_subflow = match event {
-                MptcpEvent::SubflowEstablished(sub) => Some(sub),
-                _ => None,
-            };
-            let connected = matches!(event, MptcpEvent::Connected { mptcp: true });
-            if (backup_subflow.is_some() || connected) && !self.backup_addrs.is_empty() {
-                self.mark_backups(id);
-            }
-            if connected && let Some(c) = self.core.connection(id) {
-                for &(addr_id, addr) in &self.announce {
-                    // A refusal (the limit of addresses) is no reason to
-                    // fail the connection: it goes on without.
-                    let _ = c.announce(addr_id, addr, None);
-                }
-            }
-        }
-    }
-
-    /// Subflows from a backup device's address become backups (MP_PRIO).
-    fn mark_backups(&mut self, id: ConnectionId) {
-        let backups = &self.backup_addrs;
-        if let Some(c) = self.core.connection(id) {
-            let mark: Vec<_> = c
-                .subflows()
-                .filter(|s| !s.closed && !s.backup && backups.contains(&s.tuple.local.ip()))
-                .map(|s| s.id)
-                .collect();
-            for sub in mark {
-                c.set_backup(sub, true);
-            }
         }
     }
 

@@ -5,7 +5,12 @@
 //! with what it knows (the host's addresses, the connection's subflows,
 //! the addresses the peer announced); the path manager answers with
 //! [`PmAction`]s, which the endpoint carries out. Like everything in the
-//! core it is sans-I/O and deterministic.
+//! core it is sans-I/O and deterministic. Decorators (`decorators.rs`) add
+//! a host's own address policy (announcements, backups) to any of them.
+
+mod decorators;
+
+pub use decorators::{AnnounceAlso, BackupFrom};
 
 use std::fmt::Debug;
 use std::net::{IpAddr, SocketAddr};
@@ -14,6 +19,7 @@ use mptcp_wire::AddrId;
 
 use crate::connection::{Role, SubflowStats};
 use crate::event::MptcpEvent;
+use crate::id::SubflowId;
 use crate::signal::RemoteAddress;
 
 /// What a path manager sees of one connection when an event happens.
@@ -58,6 +64,14 @@ pub enum PmAction {
         id: AddrId,
         /// The address.
         addr: IpAddr,
+    },
+    /// Use `subflow` only when no regular subflow is there, or again as a
+    /// regular one (MP_PRIO, RFC 8684 §3.3.8).
+    SetBackup {
+        /// The subflow.
+        subflow: SubflowId,
+        /// Backup or not.
+        backup: bool,
     },
 }
 
