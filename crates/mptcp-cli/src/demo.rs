@@ -16,12 +16,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use mptcp_cc::{CcConfig, Registry};
+use mptcp_experiment::{Application, SimHost};
 use mptcp_proto::{ConnectionId, Endpoint, EndpointConfig, MptcpConfig, MptcpEvent, SubflowStats};
-use mptcp_sim::{Host, HostId, IfaceId, LinkConfig, Rate, SimConfig, Simulator};
+use mptcp_sim::{HostId, LinkConfig, Rate, SimConfig, Simulator};
 use mptcp_tcp::FourTuple;
 use mptcp_time::Instant;
 use mptcp_wire::AddrId;
-use mptcp_wire::segment::{ChecksumCheck, Segment};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use sha2::{Digest, Sha256};
@@ -39,9 +39,8 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().expect("a constant address")
 }
 
-/// One of the two simulated hosts: an endpoint and its application.
-struct DemoHost {
-    ep: Endpoint,
+/// The application of one of the two simulated hosts.
+struct DemoApp {
     conn: Option<ConnectionId>,
     client: bool,
     scheduler: String,
@@ -61,55 +60,64 @@ struct DemoHost {
     buf: Vec<u8>,
 }
 
-impl DemoHost {
-    fn new(args: &DemoArgs, registry: &Registry, client: bool) -> Result<Self, CliError> {
-        let mut config = MptcpConfig::default();
-        // Room for the bandwidth-delay product of both paths together.
-        config.send_buffer = 4 << 20;
-        config.recv_buffer = 4 << 20;
-        config.tcp.recv_buffer = 4 << 20;
-        config.tcp.time_wait = Duration::from_millis(100);
-        let cc_name = args.cc.clone();
+/// One of the two simulated hosts: our endpoint and the demo on top.
+type DemoHost = SimHost<DemoApp>;
+
+/// A host of the demo: the client on 10.0.1.1 and 10.0.2.1, or the
+/// server on 10.0.1.2 and 10.0.2.2 (path A's address first).
+fn demo_host(args: &DemoArgs, registry: &Registry, client: bool) -> Result<DemoHost, CliError> {
+    let mut config = MptcpConfig::default();
+    // Room for the bandwidth-delay product of both paths together.
+    config.send_buffer = 4 << 20;
+    config.recv_buffer = 4 << 20;
+    config.tcp.recv_buffer = 4 << 20;
+    config.tcp.time_wait = Duration::from_millis(100);
+    let cc_name = args.cc.clone();
+    registry
+        .build(&cc_name, &CcConfig::default())
+        .map_err(|_| CliError::new(format!("unknown congestion control {cc_name:?}")))?;
+    let registry = registry.clone();
+    let cc = Box::new(move || {
         registry
             .build(&cc_name, &CcConfig::default())
-            .map_err(|_| CliError::new(format!("unknown congestion control {cc_name:?}")))?;
-        let registry = registry.clone();
-        let cc = Box::new(move || {
-            registry
-                .build(&cc_name, &CcConfig::default())
-                .expect("checked above")
-        });
-        let seed = args.seed.wrapping_add(u64::from(client));
-        let rng = Box::new(ChaCha20Rng::seed_from_u64(seed));
-        let mut ep = Endpoint::new(config, EndpointConfig::default(), rng, cc);
-        if !client {
-            ep.listen(addr(SERVER_A));
-        }
-        Ok(DemoHost {
-            ep,
-            conn: None,
-            client,
-            scheduler: args.scheduler.clone(),
-            total: if client { args.bytes } else { 0 },
-            written: 0,
-            payload: Payload::new(args.seed),
-            hash: Sha256::new(),
-            received: 0,
-            joined: false,
-            done_at: None,
-            failure: None,
-            final_stats: Vec::new(),
-            buf: vec![0; 64 * 1024],
-        })
+            .expect("checked above")
+    });
+    let seed = args.seed.wrapping_add(u64::from(client));
+    let rng = Box::new(ChaCha20Rng::seed_from_u64(seed));
+    let mut ep = Endpoint::new(config, EndpointConfig::default(), rng, cc);
+    if !client {
+        ep.listen(addr(SERVER_A));
     }
+    let ifaces = if client {
+        [addr(CLIENT_A).ip(), addr(CLIENT_B).ip()]
+    } else {
+        [addr(SERVER_A).ip(), addr_ip(SERVER_B)]
+    };
+    let app = DemoApp {
+        conn: None,
+        client,
+        scheduler: args.scheduler.clone(),
+        total: if client { args.bytes } else { 0 },
+        written: 0,
+        payload: Payload::new(args.seed),
+        hash: Sha256::new(),
+        received: 0,
+        joined: false,
+        done_at: None,
+        failure: None,
+        final_stats: Vec::new(),
+        buf: vec![0; 64 * 1024],
+    };
+    Ok(SimHost::new(ep, &ifaces, app))
+}
 
-    /// The application's part, before every transmission.
-    fn service(&mut self, now: Instant) {
-        while let Some(id) = self.ep.accept() {
+impl Application for DemoApp {
+    fn service(&mut self, now: Instant, ep: &mut Endpoint) {
+        while let Some(id) = ep.accept() {
             self.conn = Some(id);
-            self.set_scheduler(id);
+            set_scheduler(ep, id, &self.scheduler);
         }
-        while let Some((id, event)) = self.ep.poll_event() {
+        while let Some((id, event)) = ep.poll_event() {
             match event {
                 MptcpEvent::Connected { mptcp: true } if self.client && !self.joined => {
                     let tuple = FourTuple {
@@ -118,17 +126,17 @@ impl DemoHost {
                     };
                     // A refusal leaves the transfer on path A: the table
                     // then shows one subflow.
-                    let _ = self.ep.open_subflow(now, id, tuple, AddrId(1), false);
+                    let _ = ep.open_subflow(now, id, tuple, AddrId(1), false);
                     self.joined = true;
                 }
                 MptcpEvent::PeerClosed => {
-                    if let Some(conn) = self.ep.connection(id) {
+                    if let Some(conn) = ep.connection(id) {
                         conn.shutdown();
                     }
                 }
                 MptcpEvent::Closed => {
                     self.done_at = Some(now);
-                    if let Some(conn) = self.ep.connection(id) {
+                    if let Some(conn) = ep.connection(id) {
                         self.final_stats = conn.subflows().collect();
                     }
                 }
@@ -138,7 +146,7 @@ impl DemoHost {
                 _ => {}
             }
         }
-        let Some(conn) = self.conn.and_then(|id| self.ep.connection(id)) else {
+        let Some(conn) = self.conn.and_then(|id| ep.connection(id)) else {
             return;
         };
         while self.written < self.total {
@@ -167,63 +175,32 @@ impl DemoHost {
             self.received += n as u64;
         }
     }
+}
 
-    fn set_scheduler(&mut self, id: ConnectionId) {
-        if let (Some(conn), Some(s)) = (
-            self.ep.connection(id),
-            mptcp_proto::scheduler::by_name(&self.scheduler),
-        ) {
-            conn.set_scheduler(s);
-        }
+/// Give connection `id` the scheduler named `name` (checked before the
+/// run).
+fn set_scheduler(ep: &mut Endpoint, id: ConnectionId, name: &str) {
+    if let (Some(conn), Some(s)) = (ep.connection(id), mptcp_proto::scheduler::by_name(name)) {
+        conn.set_scheduler(s);
     }
+}
 
-    fn subflows(&mut self) -> Vec<SubflowStats> {
-        self.conn
-            .and_then(|id| self.ep.connection(id))
-            .map(|c| c.subflows().collect())
-            .unwrap_or_default()
-    }
+/// The subflows of the host's connection, with their figures now.
+fn subflows(host: &mut DemoHost) -> Vec<SubflowStats> {
+    let (ep, app) = host.parts_mut();
+    app.conn
+        .and_then(|id| ep.connection(id))
+        .map(|c| c.subflows().collect())
+        .unwrap_or_default()
 }
 
 fn addr_ip(s: &str) -> IpAddr {
     s.parse().expect("a constant address")
 }
 
-/// Path B's addresses are 10.0.2.x: packets from them leave on iface 1.
-fn iface_of(ip: IpAddr) -> IfaceId {
-    match ip {
-        IpAddr::V4(v4) if v4.octets()[2] == 2 => IfaceId(1),
-        _ => IfaceId(0),
-    }
-}
-
-impl Host for DemoHost {
-    fn handle_packet(&mut self, now: Instant, _iface: IfaceId, packet: &[u8]) {
-        if let Ok(seg) = Segment::parse(packet, ChecksumCheck::Verify) {
-            self.ep.handle_segment(now, &seg);
-        }
-        self.service(now);
-    }
-
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(IfaceId, usize)> {
-        self.service(now);
-        let Some(t) = self.ep.poll_transmit(now, buf) else {
-            // Transmitting can raise events (a reset going out closes the
-            // connection): read them before the network idles.
-            self.service(now);
-            return None;
-        };
-        Some((iface_of(t.src.ip()), t.len))
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.ep.poll_timeout()
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        self.ep.handle_timeout(now);
-        self.service(now);
-    }
+/// Path B's addresses are 10.0.2.x.
+fn on_path_b(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V4(v4) if v4.octets()[2] == 2)
 }
 
 /// One subflow's line of the final table.
@@ -290,20 +267,20 @@ fn simulate(args: &DemoArgs, registry: &Registry) -> Result<Outcome, CliError> {
     let mut sim = Simulator::new(SimConfig::with_seed(args.seed))
         .map_err(|e| CliError::new(format!("simulator: {e}")))?;
     let sim_err = |e: mptcp_sim::Error| CliError::new(format!("simulator: {e}"));
-    let mut client = DemoHost::new(args, registry, true)?;
+    let mut client = demo_host(args, registry, true)?;
     let tuple = FourTuple {
         local: addr(CLIENT_A),
         remote: addr(SERVER_A),
     };
-    let id = client
-        .ep
+    let (ep, app) = client.parts_mut();
+    let id = ep
         .connect(Instant::ZERO, tuple)
         .map_err(|e| CliError::new(format!("connect: {e}")))?;
-    client.conn = Some(id);
-    client.set_scheduler(id);
+    app.conn = Some(id);
+    set_scheduler(ep, id, &args.scheduler);
     let c = sim.add_host(client).map_err(sim_err)?;
     let s = sim
-        .add_host(DemoHost::new(args, registry, false)?)
+        .add_host(demo_host(args, registry, false)?)
         .map_err(sim_err)?;
     let ca = sim.add_iface(c, &[addr(CLIENT_A).ip()]).map_err(sim_err)?;
     let cb = sim.add_iface(c, &[addr(CLIENT_B).ip()]).map_err(sim_err)?;
@@ -329,7 +306,7 @@ fn simulate(args: &DemoArgs, registry: &Registry) -> Result<Outcome, CliError> {
             return Err(CliError::new(format!("the transfer failed: {event:?}")));
         }
         if progress {
-            let stats = host(&mut sim, c).subflows();
+            let stats = subflows(sim.host_mut(c).expect("added above"));
             let received = host(&mut sim, s).received;
             print_progress(sim.now(), &stats, &mut last, received, args.bytes);
         }
@@ -354,7 +331,7 @@ fn simulate(args: &DemoArgs, registry: &Registry) -> Result<Outcome, CliError> {
         .iter()
         .map(|st| Row {
             id: st.id.0,
-            path: if iface_of(st.tuple.local.ip()) == IfaceId(1) {
+            path: if on_path_b(st.tuple.local.ip()) {
                 "B"
             } else {
                 "A"
@@ -384,8 +361,8 @@ fn simulate(args: &DemoArgs, registry: &Registry) -> Result<Outcome, CliError> {
     })
 }
 
-fn host(sim: &mut Simulator<DemoHost>, id: HostId) -> &mut DemoHost {
-    sim.host_mut(id).expect("added above")
+fn host(sim: &mut Simulator<DemoHost>, id: HostId) -> &mut DemoApp {
+    sim.host_mut(id).expect("added above").app_mut()
 }
 
 /// One progress line on stderr: done so far, and each subflow's

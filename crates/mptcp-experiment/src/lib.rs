@@ -34,6 +34,7 @@ mod net;
 mod node;
 mod plot;
 mod report;
+mod sim_host;
 
 use std::time::Duration;
 
@@ -41,6 +42,7 @@ use mptcp_cc::Registry;
 
 pub use error::ExperimentError;
 pub use report::{Report, Series};
+pub use sim_host::{Application, SimHost};
 
 /// The experiments, by name.
 pub const NAMES: &[&str] = &[

@@ -63,7 +63,7 @@ impl Net {
     ) -> Result<(HostId, Vec<IfaceId>), ExperimentError> {
         let ips: Vec<IpAddr> = addrs.iter().map(|a| ip(a)).collect();
         let n = self.sim.host_count() as u64;
-        let node = Node::new(&ips, buffer, self.seed.wrapping_mul(1000).wrapping_add(n));
+        let node = Node::for_experiment(&ips, buffer, self.seed.wrapping_mul(1000).wrapping_add(n));
         let host = self.sim.add_host(Machine::Node(Box::new(node)))?;
         let ifaces = ips
             .iter()

@@ -8,15 +8,16 @@ use mptcp_cc::{CcConfig, Registry};
 use mptcp_proto::{
     ConnectionId, ConnectionPolicy, Endpoint, EndpointConfig, MptcpConfig, MptcpEvent, SubflowStats,
 };
-use mptcp_sim::{Host, IfaceId};
+
 use mptcp_tcp::FourTuple;
 use mptcp_time::Instant;
 use mptcp_wire::AddrId;
-use mptcp_wire::segment::{ChecksumCheck, Segment};
+use mptcp_wire::segment::Segment;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 
 use crate::error::ExperimentError;
+use crate::sim_host::{Application, SimHost};
 
 mod reorder;
 
@@ -46,11 +47,8 @@ struct Received {
     bytes: u64,
 }
 
-/// An endpoint and its application, as a simulator host.
-pub(crate) struct Node {
-    ep: Endpoint,
-    /// The address of each interface, in `IfaceId` order.
-    ifaces: Vec<IpAddr>,
+/// The application of an experiment's node: bulk flows out, a sink in.
+pub(crate) struct Workload {
     flows: Vec<Flow>,
     sink: Vec<Received>,
     zeros: Vec<u8>,
@@ -62,10 +60,13 @@ pub(crate) struct Node {
     reorder: Option<ReorderMeter>,
 }
 
-impl Node {
+/// One of our endpoints in an experiment, with its [`Workload`].
+pub(crate) type Node = SimHost<Workload>;
+
+impl SimHost<Workload> {
     /// A node with interfaces holding `ifaces` (one address each), whose
     /// connections buffer `buffer` bytes each way.
-    pub(crate) fn new(ifaces: &[IpAddr], buffer: usize, seed: u64) -> Self {
+    pub(crate) fn for_experiment(ifaces: &[IpAddr], buffer: usize, seed: u64) -> Self {
         let mut config = MptcpConfig::default();
         config.send_buffer = buffer;
         config.recv_buffer = buffer;
@@ -79,21 +80,24 @@ impl Node {
                 .build("reno", &CcConfig::default())
                 .expect("reno is built in")
         });
-        Self {
-            ep: Endpoint::new(config, EndpointConfig::default(), rng, cc),
-            ifaces: ifaces.to_vec(),
+        let workload = Workload {
             flows: Vec::new(),
             sink: Vec::new(),
             zeros: vec![0; CHUNK],
             buf: vec![0; CHUNK],
             failure: None,
             reorder: None,
-        }
+        };
+        SimHost::new(
+            Endpoint::new(config, EndpointConfig::default(), rng, cc),
+            ifaces,
+            workload,
+        )
     }
 
     /// Accept connections on `addr` and read them to the end.
     pub(crate) fn listen(&mut self, addr: SocketAddr) {
-        self.ep.listen(addr);
+        self.endpoint_mut().listen(addr);
     }
 
     /// Open a bulk flow over `first` with congestion control `cc` (a
@@ -112,7 +116,7 @@ impl Node {
             .map_err(|e| ExperimentError::UnknownAlgorithm(e.name))?;
         let policy = ConnectionPolicy::new().with_congestion_control(controller);
         let id = self
-            .ep
+            .endpoint_mut()
             .connect_with(now, first, policy)
             .map_err(|e| ExperimentError::Setup(format!("connect: {e}")))?;
         let joins = joins
@@ -120,20 +124,21 @@ impl Node {
             .zip(1u8..)
             .map(|(tuple, n)| (*tuple, AddrId(n)))
             .collect();
-        self.flows.push(Flow {
+        let flows = &mut self.app_mut().flows;
+        flows.push(Flow {
             id,
             joins,
             joined: false,
         });
-        Ok(self.flows.len() - 1)
+        Ok(flows.len() - 1)
     }
 
     /// The subflows of flow `index`, with their figures now.
     pub(crate) fn subflows(&mut self, index: usize) -> Vec<SubflowStats> {
-        let Some(id) = self.flows.get(index).map(|f| f.id) else {
+        let Some(id) = self.app().flows.get(index).map(|f| f.id) else {
             return Vec::new();
         };
-        self.ep
+        self.endpoint_mut()
             .connection(id)
             .map(|c| c.subflows().collect())
             .unwrap_or_default()
@@ -142,7 +147,8 @@ impl Node {
     /// Bytes the sink read from the connection whose first subflow came
     /// from `peer`.
     pub(crate) fn received_from(&self, peer: IpAddr) -> u64 {
-        self.sink
+        self.app()
+            .sink
             .iter()
             .filter(|r| r.peer == peer)
             .map(|r| r.bytes)
@@ -154,10 +160,16 @@ impl Node {
     /// `bytes_received` is what each path delivered in order, so per-path
     /// goodput needs no help from the sender.
     pub(crate) fn received_subflows(&mut self, peer: IpAddr) -> Vec<SubflowStats> {
-        let Some(id) = self.sink.iter().find(|r| r.peer == peer).map(|r| r.id) else {
+        let Some(id) = self
+            .app()
+            .sink
+            .iter()
+            .find(|r| r.peer == peer)
+            .map(|r| r.id)
+        else {
             return Vec::new();
         };
-        self.ep
+        self.endpoint_mut()
             .connection(id)
             .map(|c| c.subflows().collect())
             .unwrap_or_default()
@@ -165,7 +177,7 @@ impl Node {
 
     /// The first failure a connection of this node reported.
     pub(crate) fn failure(&self) -> Option<&str> {
-        self.failure.as_deref()
+        self.app().failure.as_deref()
     }
 
     /// Like [`Node::bulk`], with the scheduler named `scheduler`
@@ -184,8 +196,8 @@ impl Node {
         let index = self.bulk(now, first, joins, cc, registry)?;
         // Nothing is written before the next `service`: the scheduler is
         // in place before the first byte.
-        let id = self.flows[index].id;
-        self.ep
+        let id = self.app().flows[index].id;
+        self.endpoint_mut()
             .connection(id)
             .ok_or_else(|| ExperimentError::Setup("the connection just opened is gone".into()))?
             .set_scheduler(chosen);
@@ -196,24 +208,24 @@ impl Node {
     /// now on, holding up to `capacity` out-of-order ranges (see
     /// [`ReorderMeter`]; the node must receive one MPTCP connection).
     pub(crate) fn meter_reorder(&mut self, capacity: usize) {
-        self.reorder = Some(ReorderMeter::new(capacity));
+        self.app_mut().reorder = Some(ReorderMeter::new(capacity));
     }
 
     /// The reordering meter, if [`Node::meter_reorder`] started one.
     pub(crate) fn reorder(&self) -> Option<&ReorderMeter> {
-        self.reorder.as_ref()
+        self.app().reorder.as_ref()
     }
 
     /// The reordering meter, mutably (to reset its figures).
     pub(crate) fn reorder_mut(&mut self) -> Option<&mut ReorderMeter> {
-        self.reorder.as_mut()
+        self.app_mut().reorder.as_mut()
     }
+}
 
-    /// The application's part, before every transmission.
-    fn service(&mut self, now: Instant) {
-        while let Some(id) = self.ep.accept() {
-            let peer = self
-                .ep
+impl Application for Workload {
+    fn service(&mut self, now: Instant, ep: &mut Endpoint) {
+        while let Some(id) = ep.accept() {
+            let peer = ep
                 .connection(id)
                 .and_then(|c| c.subflows().next())
                 .map(|s| s.tuple.remote.ip());
@@ -221,7 +233,7 @@ impl Node {
                 self.sink.push(Received { id, peer, bytes: 0 });
             }
         }
-        while let Some((id, event)) = self.ep.poll_event() {
+        while let Some((id, event)) = ep.poll_event() {
             match event {
                 MptcpEvent::Connected { mptcp: true } => {
                     let Some(flow) = self.flows.iter_mut().find(|f| f.id == id) else {
@@ -232,7 +244,7 @@ impl Node {
                         for &(tuple, addr_id) in &flow.joins {
                             // A refused join leaves the flow with fewer
                             // subflows; the experiment's table shows it.
-                            let _ = self.ep.open_subflow(now, id, tuple, addr_id, false);
+                            let _ = ep.open_subflow(now, id, tuple, addr_id, false);
                         }
                     }
                 }
@@ -245,7 +257,7 @@ impl Node {
             }
         }
         for flow in &self.flows {
-            let Some(conn) = self.ep.connection(flow.id) else {
+            let Some(conn) = ep.connection(flow.id) else {
                 continue;
             };
             loop {
@@ -256,7 +268,7 @@ impl Node {
             }
         }
         for received in &mut self.sink {
-            let Some(conn) = self.ep.connection(received.id) else {
+            let Some(conn) = ep.connection(received.id) else {
                 continue;
             };
             loop {
@@ -268,32 +280,10 @@ impl Node {
             }
         }
     }
-}
 
-impl Host for Node {
-    fn handle_packet(&mut self, now: Instant, _iface: IfaceId, packet: &[u8]) {
-        if let Ok(seg) = Segment::parse(packet, ChecksumCheck::Verify) {
-            if let Some(meter) = &mut self.reorder {
-                meter.on_segment(now, &seg);
-            }
-            self.ep.handle_segment(now, &seg);
+    fn observe(&mut self, now: Instant, segment: &Segment<'_>) {
+        if let Some(meter) = &mut self.reorder {
+            meter.on_segment(now, segment);
         }
-        self.service(now);
-    }
-
-    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<(IfaceId, usize)> {
-        self.service(now);
-        let t = self.ep.poll_transmit(now, buf)?;
-        let iface = self.ifaces.iter().position(|a| *a == t.src.ip())?;
-        Some((IfaceId(u32::try_from(iface).ok()?), t.len))
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.ep.poll_timeout()
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        self.ep.handle_timeout(now);
-        self.service(now);
     }
 }
