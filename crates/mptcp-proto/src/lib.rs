@@ -36,6 +36,7 @@ pub mod tx_map;
 
 pub use config::{InvalidConfig, MptcpConfig};
 pub use connection::{ConnectError, MptcpConnection, Role, SubflowError, SubflowStats};
+pub use data_seq::DataSeq;
 pub use endpoint::{
     AcceptError, Admission, ConnectOptions, ConnectionId, Endpoint, EndpointConfig, Incoming,
     Interface, Listen, ListenOptions, Protocol, Routed, Transmit,

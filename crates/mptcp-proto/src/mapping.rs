@@ -18,6 +18,8 @@ use std::collections::VecDeque;
 
 use mptcp_tcp::SubflowSeq;
 
+use crate::data_seq::DataSeq;
+
 /// One received mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RxMapping {
@@ -27,7 +29,7 @@ pub struct RxMapping {
     /// wire (the DSS checksum's pseudo-header uses it).
     pub relative_seq: u32,
     /// Data sequence number of the first mapped byte.
-    pub dsn: u64,
+    pub dsn: DataSeq,
     /// Data bytes mapped; a DATA_FIN in the mapping is not counted.
     pub len: u16,
     /// The DSS checksum, when checksums are in use.
@@ -61,7 +63,7 @@ impl RxMapping {
     /// data sequence numbers.
     fn consistent_with(&self, other: &RxMapping) -> bool {
         let seq_delta = other.subflow_seq.diff(self.subflow_seq);
-        other.dsn.wrapping_sub(self.dsn) == i64::from(seq_delta) as u64
+        other.dsn.diff(self.dsn) == i64::from(seq_delta)
     }
 }
 
@@ -70,7 +72,7 @@ impl RxMapping {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Found {
     /// The data sequence number of the byte looked up.
-    pub dsn: u64,
+    pub dsn: DataSeq,
     /// Mapped bytes from the one looked up to the end of the mapping.
     pub remaining: u32,
     /// How far into the mapping the byte looked up lies.
@@ -182,7 +184,7 @@ impl MappingTable {
         let mapping = *self.mappings.iter().find(|m| m.contains(seq))?;
         let offset = seq.distance_from(mapping.subflow_seq);
         Some(Found {
-            dsn: mapping.dsn.wrapping_add(u64::from(offset)),
+            dsn: mapping.dsn + u64::from(offset),
             remaining: u32::from(mapping.len) - offset,
             offset,
             mapping,
@@ -207,6 +209,7 @@ mod tests {
     use super::*;
 
     fn mapping(seq: u32, dsn: u64, len: u16) -> RxMapping {
+        let dsn = DataSeq(dsn);
         RxMapping {
             subflow_seq: SubflowSeq(seq),
             relative_seq: seq.wrapping_sub(1000),
@@ -223,9 +226,12 @@ mod tests {
         table.insert(mapping(1000, 5000, 100)).unwrap();
         table.insert(mapping(1100, 9000, 50)).unwrap();
         let found = table.lookup(SubflowSeq(1030)).unwrap();
-        assert_eq!((found.dsn, found.remaining, found.offset), (5030, 70, 30));
+        assert_eq!(
+            (found.dsn, found.remaining, found.offset),
+            (DataSeq(5030), 70, 30)
+        );
         let found = table.lookup(SubflowSeq(1149)).unwrap();
-        assert_eq!((found.dsn, found.remaining), (9049, 1));
+        assert_eq!((found.dsn, found.remaining), (DataSeq(9049), 1));
         assert!(table.lookup(SubflowSeq(1150)).is_none());
         assert!(table.lookup(SubflowSeq(999)).is_none());
     }
@@ -254,7 +260,7 @@ mod tests {
         // Agreeing overlap (same data sequence for the shared bytes) is fine
         // without checksums...
         table.insert(mapping(1050, 5050, 100)).unwrap();
-        assert_eq!(table.lookup(SubflowSeq(1120)).unwrap().dsn, 5120);
+        assert_eq!(table.lookup(SubflowSeq(1120)).unwrap().dsn, DataSeq(5120));
         // ...but not with them: each checksummed mapping is checked whole.
         let mut with_checksum = mapping(1020, 5020, 10);
         with_checksum.checksum = Some(0x1234);
@@ -286,7 +292,7 @@ mod tests {
         table.insert(mapping(1010, 5010, 10)).unwrap();
         table.consumed(SubflowSeq(1020));
         assert_eq!(table.len(), 1);
-        assert_eq!(table.lookup(SubflowSeq(1025)).unwrap().dsn, 5025);
+        assert_eq!(table.lookup(SubflowSeq(1025)).unwrap().dsn, DataSeq(5025));
     }
 
     #[test]
@@ -294,7 +300,7 @@ mod tests {
         let mut table = MappingTable::new(4);
         table.insert(mapping(u32::MAX - 9, 100, 20)).unwrap();
         let found = table.lookup(SubflowSeq(5)).unwrap();
-        assert_eq!((found.dsn, found.remaining), (115, 5));
+        assert_eq!((found.dsn, found.remaining), (DataSeq(115), 5));
         table.consumed(SubflowSeq(10));
         assert!(table.is_empty());
     }

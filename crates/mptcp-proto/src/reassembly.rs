@@ -14,7 +14,7 @@
 //! refused them, their bytes would fill their subflows' receive buffers
 //! and shut the windows that the retransmission of the hole needs.
 
-use crate::data_seq::diff;
+use crate::data_seq::DataSeq;
 use mptcp_tcp::LazyStorage;
 
 /// The receive side of the data sequence space.
@@ -27,20 +27,20 @@ pub struct Reassembly {
     /// In-order bytes not yet read, from `head`.
     readable: usize,
     /// The data sequence number after the in-order bytes.
-    rcv_nxt: u64,
+    rcv_nxt: DataSeq,
     /// Out-of-order bytes held, as `[start, end)` offsets from `rcv_nxt`,
     /// sorted, disjoint and not touching.
     ranges: Vec<(usize, usize)>,
     /// Most out-of-order ranges held; more come only after a hole fills.
     max_ranges: usize,
     /// The DATA_FIN's data sequence number, once announced.
-    data_fin: Option<u64>,
+    data_fin: Option<DataSeq>,
 }
 
 impl Reassembly {
     /// Expect data from `rcv_nxt` on, holding at most `capacity` bytes in
     /// at most `max_ranges` out-of-order ranges (preallocated).
-    pub fn new(rcv_nxt: u64, capacity: usize, max_ranges: usize) -> Self {
+    pub fn new(rcv_nxt: DataSeq, capacity: usize, max_ranges: usize) -> Self {
         let max_ranges = max_ranges.max(1);
         Reassembly {
             buf: LazyStorage::new(capacity.max(1)),
@@ -54,7 +54,7 @@ impl Reassembly {
     }
 
     /// The data sequence number of the next in-order byte expected.
-    pub fn rcv_nxt(&self) -> u64 {
+    pub fn rcv_nxt(&self) -> DataSeq {
         self.rcv_nxt
     }
 
@@ -84,8 +84,8 @@ impl Reassembly {
     /// of bytes already received count as taken; the count stops where the
     /// window ends (or where a new out-of-order range would exceed the
     /// bound), and the caller offers the rest again later.
-    pub fn insert(&mut self, dsn: u64, data: &[u8]) -> usize {
-        let mut offset = diff(dsn, self.rcv_nxt);
+    pub fn insert(&mut self, dsn: DataSeq, data: &[u8]) -> usize {
+        let mut offset = dsn.diff(self.rcv_nxt);
         let mut data = data;
         let mut taken = 0;
         if offset < 0 {
@@ -138,8 +138,8 @@ impl Reassembly {
 
     /// The peer's DATA_FIN takes data sequence number `dsn`. The first
     /// announcement stands; a different later one is ignored.
-    pub fn set_data_fin(&mut self, dsn: u64) {
-        if self.data_fin.is_none() && diff(dsn, self.rcv_nxt) >= 0 {
+    pub fn set_data_fin(&mut self, dsn: DataSeq) {
+        if self.data_fin.is_none() && dsn >= self.rcv_nxt {
             self.data_fin = Some(dsn);
         }
     }
@@ -192,7 +192,7 @@ impl Reassembly {
             range.1 -= end;
         }
         self.readable += end;
-        self.rcv_nxt = self.rcv_nxt.wrapping_add(end as u64);
+        self.rcv_nxt += end as u64;
     }
 }
 
@@ -210,64 +210,64 @@ mod tests {
 
     #[test]
     fn in_order_bytes_are_readable_at_once() {
-        let mut r = Reassembly::new(100, 16, 32);
-        assert_eq!(r.insert(100, b"hello"), 5);
-        assert_eq!(r.rcv_nxt(), 105);
+        let mut r = Reassembly::new(DataSeq(100), 16, 32);
+        assert_eq!(r.insert(DataSeq(100), b"hello"), 5);
+        assert_eq!(r.rcv_nxt(), DataSeq(105));
         assert_eq!(read_all(&mut r), b"hello");
     }
 
     #[test]
     fn out_of_order_bytes_wait_for_the_hole() {
-        let mut r = Reassembly::new(0, 16, 32);
-        assert_eq!(r.insert(5, b"world"), 5);
+        let mut r = Reassembly::new(DataSeq(0), 16, 32);
+        assert_eq!(r.insert(DataSeq(5), b"world"), 5);
         assert_eq!(r.readable(), 0);
         assert_eq!(r.out_of_order(), 5);
-        assert_eq!(r.insert(0, b"hello"), 5);
-        assert_eq!(r.rcv_nxt(), 10);
+        assert_eq!(r.insert(DataSeq(0), b"hello"), 5);
+        assert_eq!(r.rcv_nxt(), DataSeq(10));
         assert_eq!(read_all(&mut r), b"helloworld");
     }
 
     #[test]
     fn duplicates_count_as_taken_and_change_nothing() {
-        let mut r = Reassembly::new(0, 16, 32);
-        r.insert(0, b"abcdef");
-        assert_eq!(r.insert(2, b"cdefgh"), 6);
+        let mut r = Reassembly::new(DataSeq(0), 16, 32);
+        r.insert(DataSeq(0), b"abcdef");
+        assert_eq!(r.insert(DataSeq(2), b"cdefgh"), 6);
         assert_eq!(read_all(&mut r), b"abcdefgh");
-        assert_eq!(r.insert(0, b"abcd"), 4);
+        assert_eq!(r.insert(DataSeq(0), b"abcd"), 4);
         assert_eq!(r.readable(), 0);
     }
 
     #[test]
     fn the_window_bounds_what_is_taken() {
-        let mut r = Reassembly::new(0, 8, 32);
-        assert_eq!(r.insert(0, b"0123456789"), 8);
+        let mut r = Reassembly::new(DataSeq(0), 8, 32);
+        assert_eq!(r.insert(DataSeq(0), b"0123456789"), 8);
         assert_eq!(r.window(), 0);
-        assert_eq!(r.insert(8, b"89"), 0);
+        assert_eq!(r.insert(DataSeq(8), b"89"), 0);
         let mut out = [0; 3];
         r.read(&mut out);
-        assert_eq!(r.insert(8, b"89"), 2);
+        assert_eq!(r.insert(DataSeq(8), b"89"), 2);
         assert_eq!(read_all(&mut r), b"3456789");
     }
 
     #[test]
     fn data_fin_is_reached_when_every_byte_before_it_arrived() {
-        let mut r = Reassembly::new(0, 8, 32);
-        r.set_data_fin(4);
-        r.insert(2, b"cd");
+        let mut r = Reassembly::new(DataSeq(0), 8, 32);
+        r.set_data_fin(DataSeq(4));
+        r.insert(DataSeq(2), b"cd");
         assert!(!r.data_fin_reached());
-        r.insert(0, b"ab");
+        r.insert(DataSeq(0), b"ab");
         assert!(r.data_fin_reached());
     }
 
     #[test]
     fn out_of_order_ranges_are_bounded() {
-        let mut r = Reassembly::new(0, 1024, 32);
+        let mut r = Reassembly::new(DataSeq(0), 1024, 32);
         for i in 0..32 {
-            assert_eq!(r.insert((2 * i + 1) as u64, b"x"), 1);
+            assert_eq!(r.insert(DataSeq((2 * i + 1) as u64), b"x"), 1);
         }
-        assert_eq!(r.insert(1000, b"y"), 0, "one range too many");
+        assert_eq!(r.insert(DataSeq(1000), b"y"), 0, "one range too many");
         // A byte adjacent to a held range needs no new one.
-        assert_eq!(r.insert(2, b"z"), 1);
+        assert_eq!(r.insert(DataSeq(2), b"z"), 1);
     }
 
     proptest! {
@@ -281,7 +281,7 @@ mod tests {
             capacity in 64usize..700,
         ) {
             let stream: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
-            let mut r = Reassembly::new(base, capacity, 32);
+            let mut r = Reassembly::new(DataSeq(base), capacity, 32);
             let mut out = Vec::new();
             let mut chunks: Vec<(usize, usize)> = cuts
                 .iter()
@@ -292,7 +292,7 @@ mod tests {
             for (s, e) in chunks {
                 let mut at = s;
                 while at < e {
-                    let n = r.insert(base.wrapping_add(at as u64), &stream[at..e]);
+                    let n = r.insert(DataSeq(base) + at as u64, &stream[at..e]);
                     if n == 0 {
                         // Refused: drain the reader, then try once more.
                         let mut buf = vec![0; r.readable()];
@@ -310,7 +310,7 @@ mod tests {
             let got = r.read(&mut buf);
             out.extend_from_slice(&buf[..got]);
             prop_assert_eq!(&out[..], &stream[..]);
-            prop_assert_eq!(r.rcv_nxt(), base.wrapping_add(len as u64));
+            prop_assert_eq!(r.rcv_nxt(), DataSeq(base) + len as u64);
         }
     }
 }

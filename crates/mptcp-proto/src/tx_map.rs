@@ -8,6 +8,8 @@ use std::collections::VecDeque;
 
 use mptcp_tcp::SubflowSeq;
 
+use crate::data_seq::DataSeq;
+
 /// One declared mapping: `len` subflow bytes from `start` carry the data
 /// sequence numbers from `dsn`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,7 +17,7 @@ pub struct TxMapping {
     /// Subflow sequence number of the first byte (absolute).
     pub start: SubflowSeq,
     /// Data sequence number of the first byte.
-    pub dsn: u64,
+    pub dsn: DataSeq,
     /// Bytes mapped (at most `u16::MAX`, the Data-Level Length field).
     pub len: u16,
     /// The DSS checksum of the mapping, when checksums are on.
@@ -111,6 +113,7 @@ mod tests {
     use super::*;
 
     fn m(start: u32, dsn: u64, len: u16) -> TxMapping {
+        let dsn = DataSeq(dsn);
         TxMapping {
             start: SubflowSeq(start),
             dsn,
@@ -128,7 +131,7 @@ mod tests {
         assert_eq!(map.room_at(SubflowSeq(149)), 1);
         assert_eq!(map.room_at(SubflowSeq(150)), 10);
         assert_eq!(map.room_at(SubflowSeq(160)), 0, "nothing mapped there");
-        assert_eq!(map.find(SubflowSeq(155)).unwrap().dsn, 9000);
+        assert_eq!(map.find(SubflowSeq(155)).unwrap().dsn, DataSeq(9000));
     }
 
     #[test]

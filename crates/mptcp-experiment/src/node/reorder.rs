@@ -35,7 +35,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use mptcp_proto::data_seq::{diff, expand};
+use mptcp_proto::data_seq::{DataSeq, expand, first_data_seq};
 use mptcp_time::Instant;
 use mptcp_wire::TcpOption;
 use mptcp_wire::mptcp::{CapableKeys, DssSeq, MptcpOption};
@@ -51,8 +51,8 @@ pub(crate) const BINS: usize = 32 + 59 * 16;
 /// A data sequence range held until the in-order point reaches it.
 #[derive(Clone, Copy, Debug)]
 struct Held {
-    start: u64,
-    end: u64,
+    start: DataSeq,
+    end: DataSeq,
     arrived: Instant,
 }
 
@@ -69,9 +69,9 @@ struct Opened {
 pub(crate) struct ReorderMeter {
     subflows: [Option<Opened>; SUBFLOWS],
     /// The data sequence number of the first byte.
-    first: Option<u64>,
+    first: Option<DataSeq>,
     /// The data-level in-order point: every byte before it has arrived.
-    next: Option<u64>,
+    next: Option<DataSeq>,
     held: VecDeque<Held>,
     capacity: usize,
     histogram: Box<[u64]>,
@@ -128,7 +128,7 @@ impl ReorderMeter {
                         // RFC 8684 §3.1: the first data segment's implied
                         // mapping: data sequence IDSN+1 (the kernel's
                         // `mpext->data_seq = idsn + 1`), subflow sequence 1.
-                        let first = mptcp_crypto::idsn(sender).wrapping_add(1);
+                        let first = first_data_seq(sender).get();
                         self.begin(sender);
                         mapping = Some((DssSeq::Long(first), 1, data_len));
                     }
@@ -158,14 +158,14 @@ impl ReorderMeter {
         }
         // RFC 8684 §3.3.1: a 4-octet DSN is expanded around the most
         // recent 64-bit one; the in-order point is ours.
-        let base = expand(dsn, self.next.unwrap_or(0));
+        let base = expand(dsn, self.next.unwrap_or_default());
         let len = payload.min((u32::from(map_len) - offset) as usize);
-        self.arrive(now, base.wrapping_add(u64::from(offset)), len as u64);
+        self.arrive(now, base + u64::from(offset), len as u64);
     }
 
     /// Start the data level at `first` (the data sequence number of the
     /// first byte), unless it started already.
-    pub(crate) fn start_at(&mut self, first: u64) {
+    pub(crate) fn start_at(&mut self, first: DataSeq) {
         if self.next.is_none() {
             self.first = Some(first);
             self.next = Some(first);
@@ -176,13 +176,13 @@ impl ReorderMeter {
     /// order (the receiver's stack cannot have delivered more).
     pub(crate) fn in_order_bytes(&self) -> u64 {
         match (self.first, self.next) {
-            (Some(first), Some(next)) => next.wrapping_sub(first),
+            (Some(first), Some(next)) => next.distance_from(first),
             _ => 0,
         }
     }
 
     /// The data sequence range `[start, start + len)` arrived at `now`.
-    pub(crate) fn arrive(&mut self, now: Instant, start: u64, len: u64) {
+    pub(crate) fn arrive(&mut self, now: Instant, start: DataSeq, len: u64) {
         if self.saturated || len == 0 {
             return;
         }
@@ -190,18 +190,18 @@ impl ReorderMeter {
             self.unmapped += 1;
             return;
         };
-        let end = start.wrapping_add(len);
-        if diff(end, next) <= 0 {
+        let end = start + len;
+        if end.diff(next) <= 0 {
             self.duplicates += 1;
             return;
         }
-        if diff(start, next) <= 0 {
+        if start.diff(next) <= 0 {
             self.record(Duration::ZERO);
             self.next = Some(end);
             self.release(now);
             return;
         }
-        let at = self.held.partition_point(|h| diff(h.start, start) < 0);
+        let at = self.held.partition_point(|h| h.start.diff(start) < 0);
         if self.covered(at, start, end) {
             self.duplicates += 1;
             return;
@@ -318,21 +318,21 @@ impl ReorderMeter {
     /// IDSN+1"; the IDSN is the low 64 bits of SHA-256 of the sender's key.
     fn begin(&mut self, sender: mptcp_wire::Key) {
         if self.next.is_none() {
-            self.start_at(mptcp_crypto::idsn(sender).wrapping_add(1));
+            self.start_at(first_data_seq(sender));
         }
     }
 
     /// Whether the ranges held from index `at - 1` on cover `[start, end)`.
-    fn covered(&self, at: usize, start: u64, end: u64) -> bool {
+    fn covered(&self, at: usize, start: DataSeq, end: DataSeq) -> bool {
         let mut reach = start;
         for h in self.held.iter().skip(at.saturating_sub(1)) {
-            if diff(h.start, reach) > 0 {
+            if h.start.diff(reach) > 0 {
                 break;
             }
-            if diff(h.end, reach) > 0 {
+            if h.end.diff(reach) > 0 {
                 reach = h.end;
             }
-            if diff(reach, end) >= 0 {
+            if reach.diff(end) >= 0 {
                 return true;
             }
         }
@@ -345,11 +345,11 @@ impl ReorderMeter {
             return;
         };
         while let Some(h) = self.held.front().copied() {
-            if diff(h.start, next) > 0 {
+            if h.start.diff(next) > 0 {
                 break;
             }
             self.held.pop_front();
-            if diff(h.end, next) <= 0 {
+            if h.end.diff(next) <= 0 {
                 // Held ranges before it already brought these bytes.
                 self.duplicates += 1;
                 continue;
@@ -405,20 +405,20 @@ mod tests {
     #[test]
     fn a_hand_made_arrival_sequence() {
         let mut m = ReorderMeter::new(8);
-        m.start_at(1000);
+        m.start_at(DataSeq(1000));
         // [1000,1100) in order; [1200,1300) and [1300,1400) over the gap.
-        m.arrive(ms(0), 1000, 100);
-        m.arrive(ms(10), 1200, 100);
-        m.arrive(ms(20), 1300, 100);
+        m.arrive(ms(0), DataSeq(1000), 100);
+        m.arrive(ms(10), DataSeq(1200), 100);
+        m.arrive(ms(20), DataSeq(1300), 100);
         // A copy of a held range, and one of delivered data: not counted.
-        m.arrive(ms(25), 1200, 100);
-        m.arrive(ms(26), 1000, 50);
+        m.arrive(ms(25), DataSeq(1200), 100);
+        m.arrive(ms(26), DataSeq(1000), 50);
         // The gap fills at 50 ms: it waited 0, the two held 40 and 30 ms.
-        m.arrive(ms(50), 1100, 100);
+        m.arrive(ms(50), DataSeq(1100), 100);
         // In order again.
-        m.arrive(ms(60), 1400, 100);
+        m.arrive(ms(60), DataSeq(1400), 100);
         // A range that starts before the point and goes past it is new.
-        m.arrive(ms(70), 1450, 100);
+        m.arrive(ms(70), DataSeq(1450), 100);
         assert_eq!(m.samples(), 6);
         assert_eq!(m.delayed(), 2);
         assert_eq!(m.duplicates(), 2);
@@ -431,47 +431,47 @@ mod tests {
         let p = m.percentile_ms(0.8);
         assert!((30.0..30.0 * 17.0 / 16.0).contains(&p), "{p}");
         assert!(m.held.is_empty());
-        assert_eq!(m.next, Some(1550));
+        assert_eq!(m.next, Some(DataSeq(1550)));
         assert_eq!(m.in_order_bytes(), 550);
     }
 
     #[test]
     fn overlapping_held_ranges_are_released_once() {
         let mut m = ReorderMeter::new(8);
-        m.start_at(0);
-        m.arrive(ms(0), 100, 100); // held [100,200)
-        m.arrive(ms(5), 150, 100); // overlaps it: held [150,250)
-        m.arrive(ms(6), 120, 50); // inside the first: a copy
-        m.arrive(ms(7), 110, 130); // covered by the two together: a copy
-        m.arrive(ms(10), 0, 100);
+        m.start_at(DataSeq(0));
+        m.arrive(ms(0), DataSeq(100), 100); // held [100,200)
+        m.arrive(ms(5), DataSeq(150), 100); // overlaps it: held [150,250)
+        m.arrive(ms(6), DataSeq(120), 50); // inside the first: a copy
+        m.arrive(ms(7), DataSeq(110), 130); // covered by the two together: a copy
+        m.arrive(ms(10), DataSeq(0), 100);
         assert_eq!(m.samples(), 3);
         assert_eq!(m.duplicates(), 2);
         assert!((m.mean_ms() - (0.0 + 10.0 + 5.0) / 3.0).abs() < 1e-9);
-        assert_eq!(m.next, Some(250));
+        assert_eq!(m.next, Some(DataSeq(250)));
     }
 
     #[test]
     fn a_full_ring_stops_the_meter() {
         let mut m = ReorderMeter::new(2);
-        m.start_at(0);
-        m.arrive(ms(0), 10, 1);
-        m.arrive(ms(0), 20, 1);
+        m.start_at(DataSeq(0));
+        m.arrive(ms(0), DataSeq(10), 1);
+        m.arrive(ms(0), DataSeq(20), 1);
         assert!(!m.saturated());
-        m.arrive(ms(0), 30, 1);
+        m.arrive(ms(0), DataSeq(30), 1);
         assert!(m.saturated());
-        m.arrive(ms(1), 0, 10);
+        m.arrive(ms(1), DataSeq(0), 10);
         assert_eq!(m.samples(), 0);
     }
 
     #[test]
     fn data_sequence_wraps() {
         let mut m = ReorderMeter::new(4);
-        m.start_at(u64::MAX - 9);
-        m.arrive(ms(0), 5, 10);
-        m.arrive(ms(3), u64::MAX - 9, 15);
+        m.start_at(DataSeq(u64::MAX - 9));
+        m.arrive(ms(0), DataSeq(5), 10);
+        m.arrive(ms(3), DataSeq(u64::MAX - 9), 15);
         assert_eq!(m.samples(), 2);
         assert_eq!(m.max_ms(), 3.0);
-        assert_eq!(m.next, Some(15));
+        assert_eq!(m.next, Some(DataSeq(15)));
     }
 
     #[test]
@@ -594,7 +594,7 @@ mod tests {
         assert_eq!(m.samples(), 4);
         assert_eq!(m.delayed(), 1);
         assert!((m.mean_ms() - 27.0 / 4.0).abs() < 1e-9);
-        assert_eq!(m.next, Some(first + 400));
+        assert_eq!(m.next, Some(DataSeq(first + 400)));
         // The join's first 100 bytes ([first + 400, first + 500)) close
         // the last gap: the range that came at 15 ms waited 26 ms.
         feed(
@@ -605,7 +605,7 @@ mod tests {
         assert_eq!(m.samples(), 6);
         assert_eq!(m.delayed(), 2);
         assert!((m.mean_ms() - 53.0 / 6.0).abs() < 1e-9);
-        assert_eq!(m.next, Some(first + 600));
+        assert_eq!(m.next, Some(DataSeq(first + 600)));
         // A segment of a subflow never seen opening cannot be placed.
         let stranger = "10.3.0.1:4002".parse::<SocketAddr>().unwrap();
         feed(&mut m, 42, data(stranger, 1, dss(first + 600, 1, 100)));

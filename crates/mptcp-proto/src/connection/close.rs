@@ -7,6 +7,7 @@ use std::time::Duration;
 use mptcp_time::Instant;
 use mptcp_wire::mptcp::TcpRstReason;
 
+use crate::data_seq::DataSeq;
 use crate::event::{MptcpEvent, Violation};
 
 use super::{Mode, MptcpConnection};
@@ -18,7 +19,7 @@ pub(super) struct Closing {
     /// The application will write no more (a DATA_FIN follows the data).
     pub(super) shutdown: bool,
     /// Our DATA_FIN's data sequence number, once every byte is mapped.
-    pub(super) data_fin: Option<u64>,
+    pub(super) data_fin: Option<DataSeq>,
     pub(super) data_fin_acked: bool,
     /// When the DATA_FIN goes again if still unacknowledged: it rides on
     /// pure ACKs, which the subflow never retransmits by itself.
@@ -99,11 +100,7 @@ impl MptcpConnection {
         if !self.closing.shutdown || self.closed {
             return;
         }
-        let unassigned = self.send.data_nxt
-            != self
-                .send
-                .data_una
-                .wrapping_add(self.send.buffer.len() as u64);
+        let unassigned = self.send.data_nxt != self.send.data_una + self.send.buffer.len() as u64;
         match self.mode {
             Mode::Fallback(_) => {
                 if !unassigned {

@@ -7,7 +7,7 @@ use mptcp_tcp::SubflowSeq;
 use mptcp_wire::Segment;
 use mptcp_wire::mptcp::TcpRstReason;
 
-use crate::data_seq::diff;
+use crate::data_seq::DataSeq;
 use crate::event::{MptcpEvent, Violation};
 use crate::handshake::FallbackReason;
 use crate::reassembly::Reassembly;
@@ -27,14 +27,14 @@ pub(super) struct FallbackState {
     /// MP_FAIL to send on the subflow (not on a reset): a checksum failed
     /// on the only subflow at this DSN, or the peer's MP_FAIL, echoed as
     /// Linux expects.
-    pub(super) mp_fail_pending: Option<u64>,
+    pub(super) mp_fail_pending: Option<DataSeq>,
     /// Our MP_FAIL went out: the peer's infinite mapping answers it.
     pub(super) mp_fail_sent: bool,
     /// The peer's MP_FAIL came: our next data segment carries the
     /// infinite mapping, and we fall back once it went.
     pub(super) infinite_pending: bool,
     /// See `SubflowOptions::fallback_at`.
-    pub(super) at: Option<(SubflowSeq, u64)>,
+    pub(super) at: Option<(SubflowSeq, DataSeq)>,
     /// Since the peer's last MPTCP option, a segment with none at all
     /// acknowledged our data at the subflow level. If the data level then
     /// stays unacknowledged for a data-level RTO, the peer fell back (or a
@@ -69,7 +69,7 @@ impl MptcpConnection {
             // the data stream): what the subflow carries is delivered by
             // it, so the data level keeps only what no subflow has.
             let assigned =
-                usize::try_from(diff(self.send.data_nxt, self.send.data_una)).unwrap_or(0);
+                usize::try_from(self.send.data_nxt.diff(self.send.data_una)).unwrap_or(0);
             self.fallback.at = Some((self.subflows[0].tcp.write_seq(), self.send.data_nxt));
             self.send
                 .buffer
@@ -92,7 +92,7 @@ impl MptcpConnection {
             // The TCP byte stream is the data: it starts where the peer's
             // data starts (any base will do; nothing on the wire carries it).
             self.recv.reassembly = Some(Reassembly::new(
-                0,
+                DataSeq(0),
                 self.config.recv_buffer,
                 self.config.max_rx_ranges,
             ));
@@ -110,7 +110,7 @@ impl MptcpConnection {
     /// data segment, and fall back once it went (until then DATA_ACKs
     /// keep flowing: the peer stays MPTCP until it sees the mapping).
     /// Where that is not safe, the subflow goes.
-    pub(super) fn on_mp_fail(&mut self, i: usize, dsn: u64) {
+    pub(super) fn on_mp_fail(&mut self, i: usize, dsn: DataSeq) {
         match self.mode {
             Mode::Mptcp | Mode::Fallback(_) if self.fallback.mp_fail_sent => {
                 // The peer's echo of ours: its infinite mapping follows,

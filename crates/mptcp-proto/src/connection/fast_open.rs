@@ -140,9 +140,9 @@ impl MptcpConnection {
                     .peek(0, &mut self.scratch.bytes_mut()[..rest]);
                 debug_assert_eq!(copied, rest);
                 let dsn = self.send.data_nxt;
-                let checksum = self
-                    .checksum
-                    .then(|| dss_checksum(dsn, 1, rest as u16, &self.scratch.bytes()[..rest]));
+                let checksum = self.checksum.then(|| {
+                    dss_checksum(dsn.get(), 1, rest as u16, &self.scratch.bytes()[..rest])
+                });
                 let pushed = sub.tx.push(TxMapping {
                     start: first + taken,
                     dsn,
@@ -150,12 +150,12 @@ impl MptcpConnection {
                     checksum,
                 });
                 debug_assert!(pushed, "the first mapping of an empty table");
-                self.send.data_nxt = dsn.wrapping_add(rest as u64);
+                self.send.data_nxt = dsn + rest as u64;
                 sub.sent_upto = Some(self.send.data_nxt);
             }
             Mode::Fallback(_) | Mode::Handshake => {
                 self.send.buffer.consume(queued as usize);
-                self.send.data_una = self.send.data_una.wrapping_add(u64::from(queued));
+                self.send.data_una += u64::from(queued);
                 self.send.data_nxt = self.send.data_una;
             }
         }

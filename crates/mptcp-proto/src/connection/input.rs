@@ -1,7 +1,6 @@
 //! `handle_segment`: the MPTCP options of an incoming segment, the
 //! MP_CAPABLE handshake (the SYN/ACK, the third ACK), and DSS.
 
-use mptcp_crypto::idsn;
 use mptcp_tcp::{State, SubflowSeq};
 use mptcp_time::Instant;
 use mptcp_wire::mptcp::{
@@ -10,7 +9,7 @@ use mptcp_wire::mptcp::{
 use mptcp_wire::segment::TcpFlags;
 use mptcp_wire::{AddrId, Key, Segment, TcpOption};
 
-use crate::data_seq::{diff, expand};
+use crate::data_seq::{DataSeq, expand, first_data_seq};
 use crate::event::{MptcpEvent, Violation};
 use crate::handshake::{self, FallbackReason, Negotiated};
 use crate::mapping::RxMapping;
@@ -143,7 +142,7 @@ impl MptcpConnection {
         if let Some(fail) = options.fail
             && !segment.flags().contains(TcpFlags::RST)
         {
-            self.on_mp_fail(i, fail.dsn);
+            self.on_mp_fail(i, DataSeq(fail.dsn));
             if self.closed {
                 return true;
             }
@@ -333,7 +332,7 @@ impl MptcpConnection {
         RxMapping {
             subflow_seq: self.subflows[0].rx_base() + 1u32,
             relative_seq: 1,
-            dsn: idsn(client_key).wrapping_add(1),
+            dsn: first_data_seq(client_key),
             len: data_len,
             checksum,
             data_fin: false,
@@ -356,7 +355,7 @@ impl MptcpConnection {
 
     fn become_mptcp(&mut self, peer_key: Key) {
         self.peer_key = Some(peer_key);
-        let peer_first = idsn(peer_key).wrapping_add(1);
+        let peer_first = first_data_seq(peer_key);
         self.recv.reassembly = Some(Reassembly::new(
             peer_first,
             self.config.recv_buffer,
@@ -375,11 +374,11 @@ impl MptcpConnection {
             // §3.3.5: the window the segment advertises starts at its
             // DATA_ACK.
             let ack = expand(ack, self.send.data_una);
-            let end = ack.wrapping_add(u64::from(self.subflows[i].tcp.send_window()));
+            let end = ack + u64::from(self.subflows[i].tcp.send_window());
             if self
                 .send
                 .peer_window_end
-                .is_none_or(|old| diff(end, old) > 0)
+                .is_none_or(|old| end.diff(old) > 0)
             {
                 self.send.peer_window_end = Some(end);
             }

@@ -29,13 +29,13 @@ mod timers; // poll_timeout, handle_timeout: the data-level timers
 use std::collections::VecDeque;
 
 use mptcp_cc::{CongestionControl, PathInfo};
-use mptcp_crypto::idsn;
 use mptcp_tcp::{Connection, FastOpenCookie, FourTuple, IsnKey, LazyStorage};
 
 use mptcp_time::Instant;
 use mptcp_wire::{AddrId, Key, Segment};
 
 use crate::config::{InvalidConfig, MptcpConfig};
+use crate::data_seq::{DataSeq, first_data_seq};
 use crate::endpoint::Interface;
 use crate::event::MptcpEvent;
 use crate::handshake::{self, FallbackReason};
@@ -241,11 +241,11 @@ impl MptcpConnection {
         subflow.remote_id = Some(AddrId(0));
         cc.add_path(&subflow.tcp.path_info(subflow.path), now);
         // RFC 8684 §3.1: the first data byte is IDSN + 1.
-        let first = idsn(local_key).wrapping_add(1);
+        let first = first_data_seq(local_key);
         // A server answering a plain SYN is plain TCP from the start: the
         // byte stream is the data stream (any base will do).
         let recv = matches!(mode, Mode::Fallback(_))
-            .then(|| Reassembly::new(0, config.recv_buffer, config.max_rx_ranges));
+            .then(|| Reassembly::new(DataSeq(0), config.recv_buffer, config.max_rx_ranges));
         let signals = Signals::new(config.max_addresses);
         let capacity = config.send_buffer;
         MptcpConnection {

@@ -11,6 +11,7 @@ use mptcp_wire::mptcp::{
 use mptcp_wire::segment::TcpFlags;
 use mptcp_wire::{AddrId, Key};
 
+use crate::data_seq::DataSeq;
 use crate::handshake;
 use crate::tx_map::TxMap;
 
@@ -32,7 +33,7 @@ pub(super) struct SubflowOptions<'a> {
     /// MP_FASTCLOSE with the peer's key on our reset, instead.
     pub(super) fastclose: Option<Key>,
     /// MP_FAIL on our reset, instead (a DSS checksum failed there).
-    pub(super) fail: Option<u64>,
+    pub(super) fail: Option<DataSeq>,
     pub(super) local_key: Key,
     pub(super) peer_key: Option<Key>,
     pub(super) checksum: bool,
@@ -51,9 +52,9 @@ pub(super) struct SubflowOptions<'a> {
     /// relative subflow sequence numbers count from it.
     pub(super) base: SubflowSeq,
     pub(super) tx: &'a TxMap,
-    pub(super) data_ack: Option<u64>,
+    pub(super) data_ack: Option<DataSeq>,
     /// Our DATA_FIN's data sequence number, while unacknowledged.
-    pub(super) data_fin: Option<u64>,
+    pub(super) data_fin: Option<DataSeq>,
     pub(super) option: Option<MptcpOption<'static>>,
     /// Set when a segment built here carried the DATA_FIN.
     pub(super) data_fin_sent: bool,
@@ -69,14 +70,14 @@ pub(super) struct SubflowOptions<'a> {
     pub(super) prio: Option<bool>,
     pub(super) prio_sent: bool,
     /// MP_FAIL for the next pure ACK (it rides alone, as ADD_ADDR does).
-    pub(super) mp_fail: Option<u64>,
+    pub(super) mp_fail: Option<DataSeq>,
     pub(super) mp_fail_sent: bool,
     /// The infinite mapping for the next data segment (after the peer's
     /// MP_FAIL, or its echo of ours).
     pub(super) infinite: bool,
     /// Where the subflow stream met the data stream at a mid-connection
     /// fallback: (subflow sequence, data sequence).
-    pub(super) fallback_at: Option<(SubflowSeq, u64)>,
+    pub(super) fallback_at: Option<(SubflowSeq, DataSeq)>,
     pub(super) infinite_sent: bool,
 }
 
@@ -145,12 +146,12 @@ impl SubflowOptions<'_> {
     /// The data sequence number of the byte at subflow sequence `seq`:
     /// by its mapping, or, for bytes written after a fallback, from where
     /// the streams met.
-    fn dsn_of(&self, seq: SubflowSeq) -> Option<u64> {
+    fn dsn_of(&self, seq: SubflowSeq) -> Option<DataSeq> {
         match self.tx.find(seq) {
-            Some(m) => Some(m.dsn.wrapping_add(u64::from(seq.distance_from(m.start)))),
+            Some(m) => Some(m.dsn + u64::from(seq.distance_from(m.start))),
             None => self
                 .fallback_at
-                .map(|(at, dsn)| dsn.wrapping_add(u64::from(seq.distance_from(at)))),
+                .map(|(at, dsn)| dsn + u64::from(seq.distance_from(at))),
         }
     }
 
@@ -164,7 +165,7 @@ impl SubflowOptions<'_> {
                 && segment.payload_len == 0
                 && self.mode == Mode::Mptcp
             {
-                return Some(MptcpOption::MpFail(MpFail { dsn }));
+                return Some(MptcpOption::MpFail(MpFail { dsn: dsn.get() }));
             }
             if self.infinite
                 && segment.payload_len > 0
@@ -174,10 +175,10 @@ impl SubflowOptions<'_> {
                 return Some(MptcpOption::Dss(Dss {
                     data_ack: None,
                     mapping: Some(DssMapping {
-                        dsn: DssSeq::Long(dsn),
+                        dsn: DssSeq::Long(dsn.get()),
                         subflow_seq: relative,
                         data_len: 0,
-                        checksum: self.checksum.then(|| dss_checksum(dsn, relative, 0, &[])),
+                        checksum: self.checksum.then(|| dss_checksum(dsn.get(), relative, 0, &[])),
                     }),
                     data_fin: false,
                 }));
@@ -191,7 +192,7 @@ impl SubflowOptions<'_> {
                 return Some(MptcpOption::MpFastclose(MpFastclose { receiver_key }));
             }
             if let Some(dsn) = self.fail {
-                return Some(MptcpOption::MpFail(MpFail { dsn }));
+                return Some(MptcpOption::MpFail(MpFail { dsn: dsn.get() }));
             }
             return self
                 .rst_reason
@@ -266,7 +267,7 @@ impl SubflowOptions<'_> {
         }
         let mapping = if segment.payload_len > 0 {
             mapping.map(|m| DssMapping {
-                dsn: DssSeq::Long(m.dsn),
+                dsn: DssSeq::Long(m.dsn.get()),
                 subflow_seq: m.start.get().wrapping_sub(self.base.get()),
                 data_len: m.len,
                 checksum: m.checksum,
@@ -275,14 +276,14 @@ impl SubflowOptions<'_> {
             // RFC 8684 §3.3.3: a DATA_FIN on a segment without data has
             // subflow sequence 0 and Data-Level Length 1.
             self.data_fin.map(|fin| DssMapping {
-                dsn: DssSeq::Long(fin),
+                dsn: DssSeq::Long(fin.get()),
                 subflow_seq: 0,
                 data_len: 1,
-                checksum: self.checksum.then(|| dss_checksum(fin, 0, 1, &[])),
+                checksum: self.checksum.then(|| dss_checksum(fin.get(), 0, 1, &[])),
             })
         };
         let data_fin = segment.payload_len == 0 && self.data_fin.is_some();
-        let data_ack = self.data_ack.map(|a| DssSeq::Short(a as u32));
+        let data_ack = self.data_ack.map(|a| DssSeq::Short(a.get() as u32));
         if data_ack.is_none() && mapping.is_none() {
             return None;
         }

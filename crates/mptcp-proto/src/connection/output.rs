@@ -54,7 +54,7 @@ impl MptcpConnection {
         let data_ack = match self.mode {
             Mode::Mptcp => self.recv.reassembly.as_ref().map(|r| {
                 let fin = u64::from(self.recv.peer_closed);
-                r.rcv_nxt().wrapping_add(fin)
+                r.rcv_nxt() + fin
             }),
             _ => None,
         };

@@ -6,7 +6,7 @@ use mptcp_tcp::SubflowSeq;
 use mptcp_wire::Segment;
 use mptcp_wire::mptcp::{DssMapping, TcpRstReason};
 
-use crate::data_seq::expand;
+use crate::data_seq::{DataSeq, expand};
 use crate::event::{MptcpEvent, Violation};
 use crate::handshake::FallbackReason;
 use crate::mapping::{MappingError, RxMapping};
@@ -20,7 +20,7 @@ pub(super) enum Incoming {
     /// Data Length 0: the peer fell back (§3.7).
     Infinite,
     /// A DATA_FIN alone, at this data sequence number.
-    DataFin(u64),
+    DataFin(DataSeq),
     /// Bytes of the subflow mapped into the data sequence space.
     Data(RxMapping),
 }
@@ -133,7 +133,7 @@ impl MptcpConnection {
                 if mapping.data_fin
                     && let Some(recv) = self.recv.reassembly.as_mut()
                 {
-                    recv.set_data_fin(mapping.dsn.wrapping_add(u64::from(mapping.len)));
+                    recv.set_data_fin(mapping.dsn + u64::from(mapping.len));
                 }
                 // Checked in `admit_mapping`; only a segment dropped by
                 // the subflow can have changed nothing since.
@@ -230,7 +230,7 @@ impl MptcpConnection {
 
     /// Move subflow `i`'s in-order, mapped bytes up; on a DSS checksum
     /// mismatch, `Err` with the failing mapping's data sequence number.
-    fn deliver_subflow(&mut self, i: usize) -> Result<(), (u64, SubflowSeq)> {
+    fn deliver_subflow(&mut self, i: usize) -> Result<(), (DataSeq, SubflowSeq)> {
         let Some(recv) = self.recv.reassembly.as_mut() else {
             return Ok(());
         };
@@ -256,7 +256,7 @@ impl MptcpConnection {
                         return 0;
                     }
                     let mut c = mptcp_crypto::DssChecksum::new(
-                        found.mapping.dsn,
+                        found.mapping.dsn.get(),
                         found.mapping.relative_seq,
                         found.mapping.wire_len(),
                     );
@@ -273,7 +273,7 @@ impl MptcpConnection {
                 let h = head.len().min(n);
                 let mut done = recv.insert(found.dsn, &head[..h]);
                 if done == h && n > h {
-                    done += recv.insert(found.dsn.wrapping_add(h as u64), &tail[..n - h]);
+                    done += recv.insert(found.dsn + h as u64, &tail[..n - h]);
                 }
                 done
             });

@@ -11,7 +11,7 @@ use mptcp_tcp::{SendBuffer, State};
 use mptcp_time::Instant;
 use mptcp_wire::mptcp::DssSeq;
 
-use crate::data_seq::{diff, expand};
+use crate::data_seq::{DataSeq, expand};
 use crate::event::MptcpEvent;
 use crate::scheduler::Candidate;
 use crate::tx_map::TxMapping;
@@ -25,18 +25,18 @@ use super::{Mode, MptcpConnection};
 pub(super) struct SendState {
     /// Bytes written and not yet DATA_ACKed; offset 0 is `data_una`.
     pub(super) buffer: SendBuffer,
-    pub(super) data_una: u64,
+    pub(super) data_una: DataSeq,
     /// The data sequence number of the next byte to hand to a subflow.
-    pub(super) data_nxt: u64,
+    pub(super) data_nxt: DataSeq,
     /// Data to send again on the remaining subflows, `[start, end)`: what
     /// was outstanding when a subflow failed (§3.3.6: data must be
     /// retransmitted at the data level until DATA_ACKed).
-    pub(super) reinject: Option<(u64, u64)>,
+    pub(super) reinject: Option<(DataSeq, DataSeq)>,
     /// The right edge of the peer's data-level receive window: its
     /// DATA_ACK plus the window of the segment carrying it (RFC 8684
     /// §3.3.5: one window, shared by all subflows, relative to the
     /// DATA_ACK). Never moves left. `None` before the first DATA_ACK.
-    pub(super) peer_window_end: Option<u64>,
+    pub(super) peer_window_end: Option<DataSeq>,
     /// The data-level retransmission timer: DATA_UNA did not move for this
     /// long while every subflow had its bytes acknowledged, so they were
     /// lost above TCP (the peer dropped them, say, out of its window).
@@ -44,14 +44,14 @@ pub(super) struct SendState {
     pub(super) data_rtx_backoff: u32,
     /// The DATA_UNA an opportunistic retransmission was made for (one per
     /// DATA_UNA).
-    pub(super) opportunistic_for: Option<u64>,
+    pub(super) opportunistic_for: Option<DataSeq>,
     pub(super) write_blocked: bool,
 }
 
 impl SendState {
     /// Nothing written yet; the first byte will carry data sequence
     /// number `first`.
-    pub(super) fn new(capacity: usize, first: u64) -> Self {
+    pub(super) fn new(capacity: usize, first: DataSeq) -> Self {
         SendState {
             buffer: SendBuffer::new(capacity),
             data_una: first,
@@ -73,25 +73,25 @@ impl MptcpConnection {
         let top = self
             .closing
             .data_fin
-            .map_or(self.send.data_nxt, |fin| fin.wrapping_add(1));
-        let acked = ack.wrapping_sub(self.send.data_una);
-        if acked == 0 || acked > top.wrapping_sub(self.send.data_una) {
+            .map_or(self.send.data_nxt, |fin| fin + 1);
+        let acked = ack.diff(self.send.data_una);
+        if acked <= 0 || acked > top.diff(self.send.data_una) {
             return;
         }
         // `data_una` stays on data bytes: the DATA_FIN's own sequence
         // number is acknowledged through `data_fin_acked`.
-        let data = acked.min(self.send.buffer.len() as u64);
+        let data = acked.unsigned_abs().min(self.send.buffer.len() as u64);
         self.send.buffer.consume(data as usize);
-        self.send.data_una = self.send.data_una.wrapping_add(data);
+        self.send.data_una += data;
         if data > 0 {
             self.send.data_rtx_timer = None;
             self.send.data_rtx_backoff = 0;
         }
         if let Some((start, end)) = self.send.reinject {
             // What was acknowledged meanwhile needs no second copy.
-            self.send.reinject = (diff(end, self.send.data_una) > 0).then(|| {
+            self.send.reinject = (end.diff(self.send.data_una) > 0).then(|| {
                 (
-                    if diff(start, self.send.data_una) < 0 {
+                    if start.diff(self.send.data_una) < 0 {
                         self.send.data_una
                     } else {
                         start
@@ -100,11 +100,7 @@ impl MptcpConnection {
                 )
             });
         }
-        if self
-            .closing
-            .data_fin
-            .is_some_and(|fin| ack == fin.wrapping_add(1))
-        {
+        if self.closing.data_fin.is_some_and(|fin| ack == fin + 1) {
             self.closing.data_fin_acked = true;
             self.closing.data_fin_timer = None;
         }
@@ -126,11 +122,8 @@ impl MptcpConnection {
             return;
         }
         loop {
-            let queued = self
-                .send
-                .data_una
-                .wrapping_add(self.send.buffer.len() as u64);
-            let unassigned = usize::try_from(diff(queued, self.send.data_nxt)).unwrap_or(0);
+            let queued = self.send.data_una + self.send.buffer.len() as u64;
+            let unassigned = usize::try_from(queued.diff(self.send.data_nxt)).unwrap_or(0);
             let n = unassigned
                 .min(sub.tcp.writable())
                 .min(self.scratch.capacity());
@@ -143,7 +136,7 @@ impl MptcpConnection {
             debug_assert_eq!(written, n);
             // The subflow delivers it; nothing to reinject later.
             self.send.buffer.consume(n);
-            self.send.data_una = self.send.data_una.wrapping_add(n as u64);
+            self.send.data_una += n as u64;
             self.send.data_nxt = self.send.data_una;
         }
     }
@@ -159,12 +152,9 @@ impl MptcpConnection {
             Mode::Mptcp => {}
         }
         loop {
-            let queued = self
-                .send
-                .data_una
-                .wrapping_add(self.send.buffer.len() as u64);
+            let queued = self.send.data_una + self.send.buffer.len() as u64;
             let (dsn, avail, reinjecting) = match self.send.reinject {
-                Some((start, end)) => (start, diff(end, start), true),
+                Some((start, end)) => (start, end.diff(start), true),
                 None => {
                     // New data stays inside the peer's data-level window:
                     // beyond it the peer drops it (after its subflow
@@ -172,8 +162,8 @@ impl MptcpConnection {
                     let room = self
                         .send
                         .peer_window_end
-                        .map_or(i64::MAX, |end| diff(end, self.send.data_nxt));
-                    let waiting = diff(queued, self.send.data_nxt);
+                        .map_or(i64::MAX, |end| end.diff(self.send.data_nxt));
+                    let waiting = queued.diff(self.send.data_nxt);
                     if room <= 0 && waiting > 0 && self.opportunistic(now) {
                         continue;
                     }
@@ -254,14 +244,14 @@ impl MptcpConnection {
             if n == 0 {
                 return;
             }
-            let offset = usize::try_from(diff(dsn, self.send.data_una)).unwrap_or(0);
+            let offset = usize::try_from(dsn.diff(self.send.data_una)).unwrap_or(0);
             let copied = self
                 .send
                 .buffer
                 .peek(offset, &mut self.scratch.bytes_mut()[..n]);
             debug_assert_eq!(copied, n);
             self.put_chunk(i, dsn, n);
-            let next = dsn.wrapping_add(n as u64);
+            let next = dsn + n as u64;
             if reinjecting {
                 let end = self.send.reinject.map_or(next, |(_, end)| end);
                 self.send.reinject = (next != end).then_some((next, end));
@@ -288,9 +278,9 @@ impl MptcpConnection {
         let una = self.send.data_una;
         let Some(h) = self.subflows.iter().position(|s| {
             !s.gone
-                && s.tx.iter().any(|m| {
-                    diff(una, m.dsn) >= 0 && diff(m.dsn.wrapping_add(u64::from(m.len)), una) > 0
-                })
+                && s.tx
+                    .iter()
+                    .any(|m| una.diff(m.dsn) >= 0 && (m.dsn + u64::from(m.len)).diff(una) > 0)
         }) else {
             return false;
         };
@@ -306,8 +296,8 @@ impl MptcpConnection {
             return false;
         }
         self.send.opportunistic_for = Some(una);
-        let chunk = u64::from(self.config.max_mapping).min(self.send.data_nxt.wrapping_sub(una));
-        self.send.reinject = Some((una, una.wrapping_add(chunk)));
+        let chunk = u64::from(self.config.max_mapping).min(self.send.data_nxt.distance_from(una));
+        self.send.reinject = Some((una, una + chunk));
         self.fallback.allow_infinite = false;
         let holder = &mut self.subflows[h];
         let due = holder
@@ -340,7 +330,7 @@ impl MptcpConnection {
 
     /// Give subflow `i` the `n` bytes in `scratch`, which carry data
     /// sequence numbers from `dsn`, and declare their mapping.
-    fn put_chunk(&mut self, i: usize, dsn: u64, n: usize) {
+    fn put_chunk(&mut self, i: usize, dsn: DataSeq, n: usize) {
         let sub = &mut self.subflows[i];
         let start = sub.tcp.write_seq();
         let written = sub.tcp.write(&self.scratch.bytes()[..n]);
@@ -348,7 +338,7 @@ impl MptcpConnection {
         let relative = start.get().wrapping_sub(sub.tx_base().get());
         let checksum = self
             .checksum
-            .then(|| dss_checksum(dsn, relative, n as u16, &self.scratch.bytes()[..n]));
+            .then(|| dss_checksum(dsn.get(), relative, n as u16, &self.scratch.bytes()[..n]));
         let pushed = sub.tx.push(TxMapping {
             start,
             dsn,
@@ -356,8 +346,8 @@ impl MptcpConnection {
             checksum,
         });
         debug_assert!(pushed, "room checked, contiguous by construction");
-        let end = dsn.wrapping_add(n as u64);
-        if sub.sent_upto.is_none_or(|upto| diff(end, upto) > 0) {
+        let end = dsn + n as u64;
+        if sub.sent_upto.is_none_or(|upto| end.diff(upto) > 0) {
             sub.sent_upto = Some(end);
         }
     }
@@ -377,9 +367,9 @@ impl MptcpConnection {
             let sub = &self.subflows[i];
             let from = sub
                 .sent_upto
-                .filter(|upto| diff(*upto, self.send.data_una) > 0)
+                .filter(|upto| upto.diff(self.send.data_una) > 0)
                 .unwrap_or(self.send.data_una);
-            let behind = usize::try_from(diff(self.send.data_nxt, from)).unwrap_or(0);
+            let behind = usize::try_from(self.send.data_nxt.diff(from)).unwrap_or(0);
             let n = behind
                 .min(usize::try_from(candidate.space).unwrap_or(usize::MAX))
                 .min(sub.tcp.writable())
@@ -387,7 +377,7 @@ impl MptcpConnection {
             if n == 0 || !sub.tx.has_room() {
                 continue;
             }
-            let offset = usize::try_from(diff(from, self.send.data_una)).unwrap_or(0);
+            let offset = usize::try_from(from.diff(self.send.data_una)).unwrap_or(0);
             let copied = self
                 .send
                 .buffer

@@ -11,6 +11,7 @@ use mptcp_wire::mptcp::TcpRstReason;
 use mptcp_wire::{AddrId, Segment};
 
 use crate::config::MptcpConfig;
+use crate::data_seq::DataSeq;
 use crate::endpoint::Interface;
 use crate::join::{JoinInitiator, JoinResponder};
 use crate::mapping::MappingTable;
@@ -112,10 +113,10 @@ pub(super) struct Subflow {
     pub(super) penalised_at: Option<Instant>,
     /// A DSS checksum failed at this data sequence number: the reset
     /// carries MP_FAIL with it.
-    pub(super) fail_dsn: Option<u64>,
+    pub(super) fail_dsn: Option<DataSeq>,
     /// The data sequence number after the last byte given to this subflow
     /// (the redundant scheduler catches each subflow up to `data_nxt`).
-    pub(super) sent_upto: Option<u64>,
+    pub(super) sent_upto: Option<DataSeq>,
     /// MPTCP Fast Open (RFC 8684 Appendix B): the bytes of our SYN the
     /// peer took, and of its SYN we took. They lie outside the data
     /// sequence space, so relative subflow sequence numbers count from

@@ -180,8 +180,8 @@ impl MptcpConnection {
         }
         if !in_flight && self.send.reinject.is_none() {
             let chunk = u64::from(self.config.max_mapping)
-                .min(self.send.data_nxt.wrapping_sub(self.send.data_una));
-            self.send.reinject = Some((self.send.data_una, self.send.data_una.wrapping_add(chunk)));
+                .min(self.send.data_nxt.distance_from(self.send.data_una));
+            self.send.reinject = Some((self.send.data_una, self.send.data_una + chunk));
             self.fallback.allow_infinite = false;
             self.send.data_rtx_backoff += 1;
         }
