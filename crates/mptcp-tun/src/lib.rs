@@ -38,6 +38,8 @@
 //! Off by default: a seeded [`Impairment`] (loss, delay, reordering,
 //! duplication) applied to both directions, and a pcap of every packet.
 
+#[cfg(feature = "tokio")]
+mod async_io;
 mod command;
 mod config;
 mod device;
@@ -52,6 +54,8 @@ mod stack;
 mod stats;
 mod stream;
 
+#[cfg(feature = "tokio")]
+pub use async_io::{AsyncListener, AsyncReadHalf, AsyncStream, AsyncWriteHalf};
 pub use config::{MptcpSettings, PathConfig, StackConfig};
 pub use error::StackError;
 pub use impairment::{Impairer, Impairment, MAX_HELD_PACKETS, Verdict};

@@ -290,6 +290,25 @@ impl Handle {
         answer.unwrap_or_else(|| Err(timed_out("connect")))
     }
 
+    /// Established (both ends) or failed; else `cx`'s waker is kept and
+    /// woken when it is (the stack wakes the writer then, as a socket
+    /// becomes writable once connected).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn poll_established(
+        &self,
+        cx: &Context<'_>,
+    ) -> Poll<io::Result<(SocketAddr, SocketAddr)>> {
+        let mut st = self.shared.lock();
+        if let Some(ends) = st.opened {
+            Poll::Ready(Ok(ends))
+        } else if st.failure.is_some() || st.gone {
+            Poll::Ready(Err(st.error()))
+        } else {
+            st.write_waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
     pub(crate) fn read(&self, buf: &mut [u8], timeout: Option<Duration>) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);

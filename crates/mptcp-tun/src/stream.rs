@@ -199,44 +199,21 @@ impl Stream {
         options: ConnectOptions,
         fast_open: Option<Vec<u8>>,
     ) -> io::Result<Stream> {
-        let ConnectOptions {
-            protocol,
-            local,
-            timeout,
-            policy,
-        } = options;
-        let commands = stack.commands();
-        let shared = Shared::new();
-        commands
-            .send(Command::Connect {
-                remote,
-                local,
-                protocol,
-                fast_open,
-                policy,
-                shared: std::sync::Arc::clone(&shared),
-            })
-            .map_err(|_| io::Error::new(io::ErrorKind::NotConnected, "the stack has stopped"))?;
-        // Given up (a timeout, an error), the handle's drop cancels the
-        // connect.
-        let handle = Handle::new(shared, commands);
-        let (local, peer) = handle.wait_established(timeout).map_err(|e| {
-            if e.kind() == io::ErrorKind::TimedOut {
-                io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("no answer from {remote}: connection timed out"),
-                )
-            } else {
-                e
-            }
-        })?;
-        Ok(Stream {
+        let timeout = options.timeout;
+        let pending = PendingConnect::start(stack, remote, options, fast_open)?;
+        let ends = pending.handle.wait_established(timeout);
+        pending.finish(ends)
+    }
+
+    /// A stream on a connection whose ends are known.
+    fn established(handle: Handle, (local, peer): (SocketAddr, SocketAddr)) -> Stream {
+        Stream {
             handle,
             local,
             peer,
             read_timeout: None,
             write_timeout: None,
-        })
+        }
     }
 
     /// Our end's address. For a connection a capture listener took, the
@@ -388,6 +365,70 @@ impl Stream {
         self.handle
             .id()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "connection is gone"))
+    }
+}
+
+/// A connect on its way: the stack has the request, the handshake runs.
+/// Dropping it cancels the connect (as a connect given up does).
+#[derive(Debug)]
+pub(crate) struct PendingConnect {
+    handle: Handle,
+    remote: SocketAddr,
+    /// How long the caller waits; the async adapter keeps the time.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl PendingConnect {
+    /// Hand the connect to the stack thread.
+    pub(crate) fn start(
+        stack: &Stack,
+        remote: SocketAddr,
+        options: ConnectOptions,
+        fast_open: Option<Vec<u8>>,
+    ) -> io::Result<PendingConnect> {
+        let ConnectOptions {
+            protocol,
+            local,
+            timeout,
+            policy,
+        } = options;
+        let commands = stack.commands();
+        let shared = Shared::new();
+        commands
+            .send(Command::Connect {
+                remote,
+                local,
+                protocol,
+                fast_open,
+                policy,
+                shared: std::sync::Arc::clone(&shared),
+            })
+            .map_err(|_| io::Error::new(io::ErrorKind::NotConnected, "the stack has stopped"))?;
+        Ok(PendingConnect {
+            handle: Handle::new(shared, commands),
+            remote,
+            timeout,
+        })
+    }
+
+    /// Ready once the connection is established or failed; else `cx`'s
+    /// waker is kept for when it is.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<io::Result<(SocketAddr, SocketAddr)>> {
+        self.handle.poll_established(cx)
+    }
+
+    /// The stream, or the connect's error named for the peer.
+    pub(crate) fn finish(self, ends: io::Result<(SocketAddr, SocketAddr)>) -> io::Result<Stream> {
+        match ends {
+            Ok(ends) => Ok(Stream::established(self.handle, ends)),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no answer from {}: connection timed out", self.remote),
+            )),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -178,7 +178,9 @@ impl SubflowOptions<'_> {
                         dsn: DssSeq::Long(dsn.get()),
                         subflow_seq: relative,
                         data_len: 0,
-                        checksum: self.checksum.then(|| dss_checksum(dsn.get(), relative, 0, &[])),
+                        checksum: self
+                            .checksum
+                            .then(|| dss_checksum(dsn.get(), relative, 0, &[])),
                     }),
                     data_fin: false,
                 }));

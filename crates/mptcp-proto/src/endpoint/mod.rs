@@ -13,6 +13,7 @@
 //! Sans-I/O like the connections: the caller passes segments, `now`, and
 //! the random number generator the keys, nonces and ISN secret come from.
 
+mod activity;
 mod incoming;
 mod listen;
 mod open;
@@ -40,6 +41,7 @@ use crate::event::MptcpEvent;
 use crate::join_backoff::JoinBackoff;
 use crate::path_manager::{Manual, PathManager, PmAction, PmView};
 use crate::policy::{ConnectionPolicy, PolicyFactory};
+use activity::Activity;
 use listen::Listeners;
 
 /// Local ports of the connections and subflows this host opens: Linux's
@@ -119,9 +121,8 @@ pub struct Endpoint {
     accept_queue: VecDeque<ConnectionId>,
     /// Resets to send, as finished packets, and where each goes.
     resets: VecDeque<(Vec<u8>, Transmit)>,
-    /// Connection ids in a stable order, for fair transmission.
-    order: Vec<ConnectionId>,
-    tx_cursor: usize,
+    /// The connections that may have work, and the timers of the rest.
+    activity: Activity,
     pm: Box<dyn PathManager>,
     /// Connections with a path manager of their own.
     own_pm: BTreeMap<ConnectionId, Box<dyn PathManager>>,
@@ -136,6 +137,8 @@ pub struct Endpoint {
     join_backoff: JoinBackoff,
     /// The held opens that came due, to run (reused).
     due_opens: Vec<(ConnectionId, PmAction)>,
+    /// Scratch of `handle_timeout`: the connections it looks at.
+    due_timers: Vec<ConnectionId>,
     /// The latest `now` the caller gave (events carry none).
     last_now: Instant,
 }
@@ -180,8 +183,7 @@ impl Endpoint {
             next_id: 0,
             accept_queue: VecDeque::new(),
             resets: VecDeque::new(),
-            order: Vec::new(),
-            tx_cursor: 0,
+            activity: Activity::default(),
             pm: Box::new(Manual),
             own_pm: BTreeMap::new(),
             extra_local: Vec::new(),
@@ -190,6 +192,7 @@ impl Endpoint {
             pm_subflows: Vec::new(),
             join_backoff: JoinBackoff::default(),
             due_opens: Vec::new(),
+            due_timers: Vec::new(),
             last_now: Instant::ZERO,
         }
     }
@@ -240,6 +243,7 @@ impl Endpoint {
     /// Give connection `id` the parts of `policy` that are set; the
     /// congestion controller was given at its creation.
     fn adopt(&mut self, id: ConnectionId, policy: ConnectionPolicy) {
+        self.activity.touch(id);
         if let Some(scheduler) = policy.scheduler
             && let Some(conn) = self.connections.get_mut(&id)
         {
@@ -270,7 +274,7 @@ impl Endpoint {
         }
         self.by_tuple.insert((tuple.local, tuple.remote), id);
         self.connections.insert(id, conn);
-        self.order.push(id);
+        self.activity.touch(id);
         id
     }
 
@@ -384,9 +388,12 @@ impl Endpoint {
         self.accept_queue.pop_front()
     }
 
-    /// A connection by its handle.
+    /// A connection by its handle (to read, write, or steer it; it is
+    /// polled again afterwards).
     pub fn connection(&mut self, id: ConnectionId) -> Option<&mut MptcpConnection> {
-        self.connections.get_mut(&id)
+        let conn = self.connections.get_mut(&id)?;
+        self.activity.touch(id);
+        Some(conn)
     }
 
     /// Connections alive.
@@ -439,6 +446,7 @@ impl Endpoint {
             .connections
             .get_mut(&id)
             .ok_or(crate::SubflowError::NotMptcp)?;
+        self.activity.touch(id);
         let sub = conn.open_subflow(now, tuple, self.isn_key.clone(), nonce, local_id, backup)?;
         self.prune_tuples(id);
         self.by_tuple.insert((tuple.local, tuple.remote), id);
@@ -463,9 +471,13 @@ impl Endpoint {
         let tuple = segment.four_tuple();
         if let Some(&id) = self.by_tuple.get(&(tuple.local, tuple.remote))
             && let Some(conn) = self.connections.get_mut(&id)
-            && conn.handle_segment(now, segment)
         {
-            return Routed::Connection(id);
+            // Taken or not, the connection may have changed (a segment it
+            // refuses can still be answered by it).
+            self.activity.touch(id);
+            if conn.handle_segment(now, segment) {
+                return Routed::Connection(id);
+            }
         }
         let flags = segment.flags();
         if flags & (TcpFlags::SYN | TcpFlags::ACK | TcpFlags::RST) != TcpFlags::SYN {
@@ -503,6 +515,7 @@ impl Endpoint {
             .connections
             .get_mut(&id)
             .expect("tokens name live connections");
+        self.activity.touch(id);
         match conn.accept_join(now, segment, self.isn_key.clone(), nonce, local_id) {
             Ok(sub) => {
                 conn.set_interface(sub, interface);
@@ -661,26 +674,41 @@ impl Endpoint {
             buf[..n].copy_from_slice(&packet[..n]);
             return Some(Transmit { len: n, ..transmit });
         }
-        let count = self.order.len();
-        for k in 0..count {
-            let i = (self.tx_cursor + k) % count;
-            let id = self.order[i];
-            if let Some(conn) = self.connections.get_mut(&id)
-                && let Some(transmit) = conn.poll_transmit(now, buf)
-            {
-                self.tx_cursor = (i + 1) % count;
+        // Each ready connection once, in the order it became ready; one
+        // that sent goes to the back (fair among the busy ones).
+        for _ in 0..self.activity.ready_len() {
+            let Some(id) = self.activity.pop_ready() else {
+                break;
+            };
+            let Some(conn) = self.connections.get_mut(&id) else {
+                self.activity.forget(id);
+                continue;
+            };
+            if let Some(transmit) = conn.poll_transmit(now, buf) {
+                self.activity.touch(id);
                 return Some(transmit);
             }
+            // Quiet: asleep until its timer, unless events wait to be read.
+            let timer = conn.poll_timeout();
+            if conn.has_events() {
+                self.activity.touch(id);
+            } else if conn.is_closed() && timer.is_none() {
+                self.remove(id);
+                continue;
+            }
+            self.activity.file_timer(id, timer);
         }
-        self.collect_closed();
         None
     }
 
     /// The next event of any connection. The path manager sees each one
     /// first, and what it asks for is done before this returns.
     pub fn poll_event(&mut self) -> Option<(ConnectionId, MptcpEvent)> {
-        let (id, event) = self.order.iter().find_map(|&id| {
-            self.connections
+        // Only a ready connection can have an event: one gets them from
+        // an input, a timer or a call, each of which makes it ready.
+        let connections = &mut self.connections;
+        let (id, event) = self.activity.ready().find_map(|id| {
+            connections
                 .get_mut(&id)
                 .and_then(|c| c.poll_event())
                 .map(|e| (id, e))
@@ -738,11 +766,13 @@ impl Endpoint {
                 let _ = self.open_subflow(now, id, FourTuple { local, remote }, local_id, backup);
             }
             PmAction::Announce { id: addr_id, addr } => {
+                self.activity.touch(id);
                 if let Some(conn) = self.connections.get_mut(&id) {
                     let _ = conn.announce(addr_id, addr, None);
                 }
             }
             PmAction::SetBackup { subflow, backup } => {
+                self.activity.touch(id);
                 if let Some(conn) = self.connections.get_mut(&id) {
                     conn.set_backup(subflow, backup);
                 }
@@ -802,9 +832,14 @@ impl Endpoint {
 
     /// When [`Endpoint::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.connections
-            .values()
-            .filter_map(MptcpConnection::poll_timeout)
+        // Asleep connections by their filed timers; ready ones (their
+        // timers may have moved since) by asking them.
+        let ready = self
+            .activity
+            .ready()
+            .filter_map(|id| self.connections.get(&id)?.poll_timeout());
+        ready
+            .chain(self.activity.next_timer())
             .chain(self.join_backoff.next_due())
             .min()
     }
@@ -812,39 +847,33 @@ impl Endpoint {
     /// Run every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = now;
-        for conn in self.connections.values_mut() {
-            if conn.poll_timeout().is_some_and(|t| t <= now) {
+        let mut due = std::mem::take(&mut self.due_timers);
+        self.activity.take_due(now, &mut due);
+        due.extend(self.activity.ready());
+        for &id in &due {
+            if let Some(conn) = self.connections.get_mut(&id)
+                && conn.poll_timeout().is_some_and(|t| t <= now)
+            {
                 conn.handle_timeout(now);
             }
+            self.activity.touch(id);
         }
+        due.clear();
+        self.due_timers = due;
         if self.join_backoff.next_due().is_some_and(|t| t <= now) {
             self.run_due_opens(now);
         }
     }
 
-    /// Forget connections that finished, have nothing left to send and no
-    /// timer (their events must have been read: a closed connection keeps
-    /// its slot while events are pending).
-    fn collect_closed(&mut self) {
-        let finished =
-            |c: &MptcpConnection| c.is_closed() && c.poll_timeout().is_none() && !c.has_events();
-        if !self.connections.values().any(finished) {
-            return;
-        }
-        let done: Vec<ConnectionId> = self
-            .connections
-            .iter()
-            .filter(|(_, c)| finished(c))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in done {
-            self.connections.remove(&id);
-            self.by_tuple.retain(|_, v| *v != id);
-            self.by_token.retain(|_, v| *v != id);
-            self.order.retain(|v| *v != id);
-            self.own_pm.remove(&id);
-            self.join_backoff.forget(id);
-            self.tx_cursor = 0;
-        }
+    /// Forget a connection that finished, has nothing left to send and no
+    /// timer (its events were read: a closed connection keeps its slot
+    /// while events are pending).
+    fn remove(&mut self, id: ConnectionId) {
+        self.connections.remove(&id);
+        self.by_tuple.retain(|_, v| *v != id);
+        self.by_token.retain(|_, v| *v != id);
+        self.own_pm.remove(&id);
+        self.join_backoff.forget(id);
+        self.activity.forget(id);
     }
 }
