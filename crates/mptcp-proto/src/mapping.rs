@@ -59,6 +59,20 @@ impl RxMapping {
         self.subflow_seq < other.end() && other.subflow_seq < self.end()
     }
 
+    /// Whether `other` is this mapping with the DATA_FIN added (or
+    /// dropped): the same bytes at the same data sequence numbers. Linux
+    /// extends a mapping by the DATA_FIN when it writes the option, so a
+    /// segment retransmitted after the application closed carries its
+    /// original mapping plus the DATA_FIN (Data-Level Length one more, and
+    /// so another checksum).
+    fn same_bytes_as(&self, other: &RxMapping) -> bool {
+        self.subflow_seq == other.subflow_seq
+            && self.relative_seq == other.relative_seq
+            && self.dsn == other.dsn
+            && self.len == other.len
+            && self.data_fin != other.data_fin
+    }
+
     /// Whether two overlapping mappings put the shared bytes at the same
     /// data sequence numbers.
     fn consistent_with(&self, other: &RxMapping) -> bool {
@@ -140,7 +154,9 @@ impl MappingTable {
         }
         let mut known = false;
         for held in self.mappings.iter().filter(|m| m.overlaps(mapping)) {
-            if held == mapping {
+            if held == mapping || held.same_bytes_as(mapping) {
+                // The caller takes a DATA_FIN it announces; the bytes
+                // stay under the mapping (and checksum) first held.
                 known = true;
             } else if !held.consistent_with(mapping)
                 || held.checksum.is_some()
@@ -268,6 +284,33 @@ mod tests {
             table.insert(with_checksum),
             Err(MappingError::Contradiction)
         );
+    }
+
+    #[test]
+    fn a_checksummed_mapping_repeated_with_the_data_fin_is_the_same_mapping() {
+        let mut table = MappingTable::new(4);
+        let mut first = mapping(1000, 5000, 100);
+        first.checksum = Some(0x1111);
+        table.insert(first).unwrap();
+        let mut with_fin = first;
+        with_fin.data_fin = true;
+        with_fin.checksum = Some(0x2222);
+        assert_eq!(table.check(&with_fin), Ok(false), "known bytes");
+        table.insert(with_fin).unwrap();
+        assert_eq!(table.len(), 1);
+        assert_eq!(
+            table.lookup(SubflowSeq(1000)).unwrap().mapping.checksum,
+            Some(0x1111),
+            "the bytes are checked against the mapping first held"
+        );
+        // Another checksum without the DATA_FIN's difference, or other
+        // bytes, still contradicts.
+        let mut other_sum = first;
+        other_sum.checksum = Some(0x3333);
+        assert_eq!(table.insert(other_sum), Err(MappingError::Contradiction));
+        let mut longer = with_fin;
+        longer.len = 120;
+        assert_eq!(table.insert(longer), Err(MappingError::Contradiction));
     }
 
     #[test]
