@@ -100,7 +100,7 @@ pub use mptcp_wire as wire;
 pub use mptcp_proto::{MptcpEvent, SubflowStats, path_manager, scheduler};
 pub use mptcp_tcp::FourTuple;
 #[cfg(feature = "tokio")]
-pub use mptcp_tun::{AsyncListener, AsyncReadHalf, AsyncStream, AsyncWriteHalf};
+pub use mptcp_tun::{AsyncListener, AsyncReadHalf, AsyncStream, AsyncWriteHalf, EventStream};
 pub use mptcp_tun::{
     ConnectOptions, ConnectionInfo, ConnectionPolicy, Impairment, Listener, ListenerOptions,
     MptcpInfo, MptcpSettings, PathCommand, PathConfig, PolicyFactory, Prefix, Protocol, ReadHalf,

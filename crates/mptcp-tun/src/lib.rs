@@ -55,7 +55,7 @@ mod stats;
 mod stream;
 
 #[cfg(feature = "tokio")]
-pub use async_io::{AsyncListener, AsyncReadHalf, AsyncStream, AsyncWriteHalf};
+pub use async_io::{AsyncListener, AsyncReadHalf, AsyncStream, AsyncWriteHalf, EventStream};
 pub use config::{MptcpSettings, PathConfig, StackConfig};
 pub use error::StackError;
 pub use impairment::{Impairer, Impairment, MAX_HELD_PACKETS, Verdict};

@@ -76,6 +76,8 @@ pub(crate) struct ConnState {
     pub(crate) rung: bool,
     pub(crate) read_waker: Option<Waker>,
     pub(crate) write_waker: Option<Waker>,
+    /// The waker of a pending event stream's `next`.
+    pub(crate) event_waker: Option<Waker>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -184,9 +186,29 @@ impl Shared {
         let wakers = {
             let mut st = self.lock();
             st.gone = true;
+            if let Some(w) = st.event_waker.take() {
+                w.wake();
+            }
             [st.read_waker.take(), st.write_waker.take()]
         };
         self.wake(wakers);
+    }
+
+    /// The next event kept for the connection, taken (as
+    /// [`Handle::events`] takes them); ready with `None` once the stack
+    /// has forgotten the connection and none is left; else `cx`'s waker is
+    /// kept for the next event.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn poll_event(&self, cx: &Context<'_>) -> Poll<Option<MptcpEvent>> {
+        let mut st = self.lock();
+        if let Some(event) = st.events.pop_front() {
+            Poll::Ready(Some(event))
+        } else if st.gone {
+            Poll::Ready(None)
+        } else {
+            st.event_waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
     }
 
     /// Wait until `ready` gives an answer, or `timeout` passes (`None` as

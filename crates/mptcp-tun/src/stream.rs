@@ -356,6 +356,13 @@ impl Stream {
         self.handle.poll_write(cx, data)
     }
 
+    /// The connection's shared state (for an event stream, which holds
+    /// no handle: it does not keep the connection open).
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(crate) fn shared(&self) -> std::sync::Arc<crate::readiness::Shared> {
+        std::sync::Arc::clone(&self.handle.shared)
+    }
+
     /// One request to the stack thread, and its reply.
     fn ask<T>(&self, make: impl FnOnce(Sender<io::Result<T>>) -> Command) -> io::Result<T> {
         request(self.handle.commands(), make)

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mptcp_lab::{Netns, kernel_mptcp_listener, nstat, require_lab, run_in};
+use mptcp_proto::MptcpEvent;
 use mptcp_tun::{
     AsyncListener, AsyncStream, ConnectOptions, MptcpSettings, PathConfig, Stack, StackConfig,
 };
@@ -47,6 +48,9 @@ fn stack(ns: &Netns, dev: &str, ours: &str, connections: usize) -> Stack {
     settings.config.recv_buffer = 128 * 1024;
     settings.config.tcp.send_buffer = 64 * 1024;
     settings.config.tcp.recv_buffer = 64 * 1024;
+    // A connection's close (and the end of its event stream) waits for
+    // TIME-WAIT: keep it short.
+    settings.config.tcp.time_wait = Duration::from_secs(1);
     config.mptcp = Some(settings);
     run_in(ns, || Stack::start(config))
         .expect("enter namespace")
@@ -250,11 +254,12 @@ fn lab_async_connect_to_a_kernel_mptcp_echo_server_with_split_halves() {
         .map(|j| (j as u8).wrapping_mul(13) ^ 0x5a)
         .collect();
     let rt = runtime();
-    let (back, mptcp, local) = rt.block_on(async {
+    let (back, mptcp, local, mut events) = rt.block_on(async {
         let stream = AsyncStream::connect(&stack, kernel)
             .await
             .expect("our async client connects");
         let local = stream.local_addr();
+        let events = stream.events();
         let (mut rd, mut wr) = stream.into_split().expect("split");
         let data = sent.clone();
         let writer = tokio::spawn(async move {
@@ -266,8 +271,26 @@ fn lab_async_connect_to_a_kernel_mptcp_echo_server_with_split_halves() {
         });
         let mut back = Vec::with_capacity(SIZE);
         rd.read_to_end(&mut back).await.expect("read to the end");
-        (back, writer.await.expect("writer task"), local)
+        (back, writer.await.expect("writer task"), local, events)
     });
+    // Both halves are gone: the connection closes, and its event stream
+    // ends once the stack has forgotten it.
+    let (seen, ended) = rt.block_on(async {
+        let mut seen = Vec::new();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(20), events.next()).await {
+                Ok(Some(event)) => seen.push(event),
+                Ok(None) => return (seen, true),
+                Err(_) => return (seen, false),
+            }
+        }
+    });
+    assert!(ended, "the event stream ends with the connection: {seen:?}");
+    assert!(
+        seen.first() == Some(&MptcpEvent::Connected { mptcp: true }),
+        "the first event: {seen:?}"
+    );
+    assert!(seen.contains(&MptcpEvent::Closed), "the close: {seen:?}");
     assert_eq!(local.ip(), "10.79.1.2".parse::<IpAddr>().unwrap());
     assert!(mptcp, "the connection is MPTCP");
     assert!(

@@ -31,8 +31,10 @@
 //! # }
 //! ```
 
+mod events;
 mod listener;
 mod stream;
 
+pub use events::EventStream;
 pub use listener::AsyncListener;
 pub use stream::{AsyncReadHalf, AsyncStream, AsyncWriteHalf};

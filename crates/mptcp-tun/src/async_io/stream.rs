@@ -12,6 +12,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::stack::Stack;
 use crate::stream::{ConnectOptions, PendingConnect, ReadHalf, Stream, WriteHalf};
 
+use super::EventStream;
+
 /// A connection of the stack for async code: `AsyncRead + AsyncWrite`,
 /// connected with `connect(..).await`.
 ///
@@ -120,6 +122,11 @@ impl AsyncStream {
         self.inner.peer_addr()
     }
 
+    /// The connection's events as they happen (see [`EventStream`]).
+    pub fn events(&self) -> EventStream {
+        EventStream::new(self.inner.shared())
+    }
+
     /// Owned halves for two tasks: one reads, the other writes. Dropping
     /// the writing half shuts down the sending side while the reading half
     /// reads on (a proxy carries a half-close across this way).
@@ -146,6 +153,11 @@ impl AsyncReadHalf {
     /// The whole stream's handle, for its figures.
     pub fn stream(&self) -> &Stream {
         self.0.stream()
+    }
+
+    /// The connection's events as they happen (see [`EventStream`]).
+    pub fn events(&self) -> EventStream {
+        EventStream::new(self.0.stream().shared())
     }
 }
 

@@ -36,10 +36,16 @@ impl Endpoint {
             {
                 slot.last_info = Some(snapshot(c));
             }
-            if slot.events.len() >= MAX_KEPT_EVENTS {
-                slot.events.pop_front();
+            // Readiness reaches the handles through their buffers and
+            // wakers; the events kept for the application are the
+            // connection's life (a bulk transfer's thousands of Readable
+            // would push them out of the last 64).
+            if !matches!(event, MptcpEvent::Readable | MptcpEvent::Writable) {
+                if slot.events.len() >= MAX_KEPT_EVENTS {
+                    slot.events.pop_front();
+                }
+                slot.events.push_back(event);
             }
-            slot.events.push_back(event);
             match event {
                 MptcpEvent::Connected { .. } => slot.connected = true,
                 MptcpEvent::Readable if slot.listener.is_some() => slot.early_data = true,
@@ -188,11 +194,17 @@ fn exchange(
         st.opened = Some((slot.tuple.local, slot.tuple.remote));
         (wake_read, wake_write) = (true, true);
     }
+    let mut wake_events = false;
     for event in slot.events.drain(..) {
         if st.events.len() >= MAX_KEPT_EVENTS {
             st.events.pop_front();
         }
         st.events.push_back(event);
+        wake_events = true;
+    }
+    if wake_events && let Some(w) = st.event_waker.take() {
+        // Woken under the lock: a waker only schedules its task.
+        w.wake();
     }
     if slot.handle == Handle::Dropped || st.shut_read {
         while conn.read(scratch) > 0 {}
