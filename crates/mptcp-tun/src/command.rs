@@ -87,6 +87,8 @@ pub(crate) enum Command {
         command: PathCommand,
         reply: Sender<io::Result<()>>,
     },
+    /// Every connection's events from now on, to this subscriber.
+    Subscribe(crate::stack_events::Subscriber),
     /// Stop the stack once every connection has closed or `linger` passed.
     Stop { linger: std::time::Duration },
 }

@@ -51,6 +51,7 @@ mod output;
 mod readiness;
 mod route;
 mod stack;
+mod stack_events;
 mod stats;
 mod stream;
 
@@ -63,5 +64,6 @@ pub use listener::{Listener, ListenerOptions};
 pub use mptcp_proto::{ConnectionPolicy, PolicyFactory, Protocol, UnknownPolicy};
 pub use route::{Prefix, Route, RouteKind, RouteTable};
 pub use stack::Stack;
+pub use stack_events::{SUBSCRIPTION_CAPACITY, StackEvent, StackEvents};
 pub use stats::{ConnectionInfo, MptcpInfo, PathCommand, StackStats};
 pub use stream::{ConnectOptions, ReadHalf, Stream, WriteHalf};

@@ -204,6 +204,26 @@ impl Stack {
         &self.devices
     }
 
+    /// Every connection's events from now on (connected, subflows,
+    /// addresses, fallback, close, failures; not readiness), each with the
+    /// connection's number and addresses: what a proxy logs. The stack
+    /// never waits for a slow subscriber: past
+    /// [`crate::SUBSCRIPTION_CAPACITY`] unread events it drops new ones
+    /// and counts them.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` if the stack has stopped.
+    pub fn subscribe(&self) -> std::io::Result<crate::StackEvents> {
+        let (events, subscriber) = crate::stack_events::subscription();
+        self.commands
+            .send(Command::Subscribe(subscriber))
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::NotConnected, "the stack has stopped")
+            })?;
+        Ok(events)
+    }
+
     /// The stack's counters (updated a few times a second and at the end).
     pub fn stats(&self) -> StackStats {
         self.stats

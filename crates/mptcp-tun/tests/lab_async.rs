@@ -249,6 +249,8 @@ fn lab_async_connect_to_a_kernel_mptcp_echo_server_with_split_halves() {
         copy.shutdown(std::net::Shutdown::Write).expect("shutdown");
         n
     });
+    // Every connection's events, stack-wide, as a proxy would log them.
+    let all_events = stack.subscribe().expect("subscribe");
     const SIZE: usize = 4 << 20;
     let sent: Vec<u8> = (0..SIZE)
         .map(|j| (j as u8).wrapping_mul(13) ^ 0x5a)
@@ -291,6 +293,22 @@ fn lab_async_connect_to_a_kernel_mptcp_echo_server_with_split_halves() {
         "the first event: {seen:?}"
     );
     assert!(seen.contains(&MptcpEvent::Closed), "the close: {seen:?}");
+    let mut logged = Vec::new();
+    while let Some(e) = all_events.try_recv().expect("the stack runs") {
+        logged.push(e);
+    }
+    assert!(
+        logged
+            .iter()
+            .all(|e| e.local == local && e.peer == kernel && e.connection == logged[0].connection),
+        "one connection's events, with its addresses: {logged:?}"
+    );
+    let logged: Vec<MptcpEvent> = logged.iter().map(|e| e.event).collect();
+    assert_eq!(
+        logged, seen,
+        "the subscriber saw what the connection's stream saw"
+    );
+    assert_eq!(all_events.dropped(), 0);
     assert_eq!(local.ip(), "10.79.1.2".parse::<IpAddr>().unwrap());
     assert!(mptcp, "the connection is MPTCP");
     assert!(

@@ -46,6 +46,7 @@ use crate::command::ListenerId;
 use crate::config::{MptcpSettings, PathConfig};
 use crate::readiness::Shared;
 use crate::route::RouteTable;
+use crate::stack_events::Subscriber;
 use crate::stats::StackStats;
 
 use slot::{Listener, Slot};
@@ -106,6 +107,8 @@ pub(crate) struct Endpoint {
     cookies: HashMap<IpAddr, FastOpenCookie>,
     scratch: Vec<u8>,
     done: Vec<ConnectionId>,
+    /// Subscribers to every connection's events.
+    subscribers: Vec<Subscriber>,
     pub(crate) stats: StackStats,
 }
 
@@ -224,6 +227,7 @@ impl Endpoint {
             cookies: HashMap::new(),
             scratch: vec![0; 65_535],
             done: Vec::new(),
+            subscribers: Vec::new(),
             stats: StackStats::default(),
         })
     }

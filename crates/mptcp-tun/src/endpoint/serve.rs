@@ -15,6 +15,7 @@ use super::Endpoint;
 use super::slot::{Handle, Listener, Slot, snapshot};
 use crate::command::ListenerId;
 use crate::readiness::{Accepted, MAX_KEPT_EVENTS, RX_CAPACITY};
+use crate::stack_events::StackEvent;
 
 impl Endpoint {
     pub(super) fn take_events(&mut self) {
@@ -45,6 +46,15 @@ impl Endpoint {
                     slot.events.pop_front();
                 }
                 slot.events.push_back(event);
+                if !self.subscribers.is_empty() {
+                    let event = StackEvent {
+                        connection: id.0,
+                        local: slot.tuple.local,
+                        peer: slot.tuple.remote,
+                        event,
+                    };
+                    self.subscribers.retain(|s| s.offer(event));
+                }
             }
             match event {
                 MptcpEvent::Connected { .. } => slot.connected = true,
