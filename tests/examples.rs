@@ -1,9 +1,11 @@
 //! The root examples as a user runs them: `simulated` in virtual time
-//! (anywhere), `tokio_echo` in the lab against kernel MPTCP clients.
+//! (anywhere), `tokio_echo` and `echo_server` in the lab against kernel
+//! MPTCP clients.
 //! `cargo test` builds the examples before it runs this (with
 //! `--all-features` for `tokio_echo`, as `.ci/run` does).
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -67,37 +69,38 @@ fn the_simulated_example_moves_its_bytes_over_both_paths() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("--bytes"));
 }
 
-#[test]
-fn lab_the_tokio_echo_example_echoes_kernel_mptcp_clients() {
-    let test = "lab_the_tokio_echo_example_echoes_kernel_mptcp_clients";
+/// Run the echo example `name` in a namespace of its own against
+/// `CLIENTS` kernel MPTCP clients, each sending 64 KiB.
+fn echo_example(test: &str, name: &str, tag: &str, subnet: u8) {
     let Some(_lab) = require_lab(test) else {
         return;
     };
     const CLIENTS: usize = 40;
     const SIZE: usize = 64 * 1024;
-    let ns = Netns::new("exech").expect("namespace");
+    let ns = Netns::new(tag).expect("namespace");
     let mut server = Command::new("ip")
         .args(["netns", "exec", ns.name()])
-        .arg(example("tokio_echo"))
-        .args(["--path", "mxe0=10.101.0.2", "--port", "7007"])
+        .arg(example(name))
+        .arg("--path")
+        .arg(format!("mx{tag}=10.{subnet}.0.2"))
+        .args(["--port", "7007"])
         .args(["--connections", &CLIENTS.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run tokio_echo");
+        .unwrap_or_else(|e| panic!("run {name}: {e}"));
     // The device and the listener are up once it says so.
     let mut said = String::new();
     BufReader::new(server.stderr.take().expect("stderr"))
         .read_line(&mut said)
-        .expect("tokio_echo starts");
+        .unwrap_or_else(|e| panic!("{name} starts: {e}"));
     assert_eq!(said.trim(), "echoing on port 7007");
     let clients: Vec<_> = (0..CLIENTS)
         .map(|k| {
-            let conn = run_in(&ns, || {
-                kernel_mptcp_connect("10.101.0.2:7007".parse().unwrap())
-            })
-            .expect("enter namespace")
-            .expect("kernel connects");
+            let server: SocketAddr = format!("10.{subnet}.0.2:7007").parse().unwrap();
+            let conn = run_in(&ns, || kernel_mptcp_connect(server))
+                .expect("enter namespace")
+                .expect("kernel connects");
             std::thread::spawn(move || {
                 let mut conn = conn;
                 conn.set_read_timeout(Some(Duration::from_secs(60)))
@@ -122,12 +125,88 @@ fn lab_the_tokio_echo_example_echoes_kernel_mptcp_clients() {
         .map(|c| c.join().unwrap_or(false))
         .filter(|&ok| ok)
         .count();
-    let out = server.wait_with_output().expect("tokio_echo ends");
+    let out = server.wait_with_output().expect("the example ends");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "tokio_echo failed: {stdout}");
+    assert!(out.status.success(), "{name} failed: {stdout}");
     assert_eq!(exact, CLIENTS, "every client got its bytes back");
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), CLIENTS, "a line per connection: {stdout}");
     let expected = format!("mptcp=true subflows=1 echoed={SIZE}");
     assert!(lines.iter().all(|l| l.ends_with(&expected)), "{stdout}");
+}
+
+#[test]
+fn lab_the_tokio_echo_example_echoes_kernel_mptcp_clients() {
+    echo_example(
+        "lab_the_tokio_echo_example_echoes_kernel_mptcp_clients",
+        "tokio_echo",
+        "exa",
+        101,
+    );
+}
+
+#[test]
+fn lab_the_echo_server_example_echoes_kernel_mptcp_clients() {
+    echo_example(
+        "lab_the_echo_server_example_echoes_kernel_mptcp_clients",
+        "echo_server",
+        "exb",
+        102,
+    );
+}
+
+#[test]
+fn lab_the_client_example_sends_a_file_over_two_paths_to_a_kernel_server() {
+    let test = "lab_the_client_example_sends_a_file_over_two_paths_to_a_kernel_server";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    const SIZE: usize = 2 << 20;
+    let ns = Netns::new("exc").expect("namespace");
+    ns.ip(&mptcp_lab::TWO_PATH_LIMITS).expect("MPTCP limits");
+    let listener = run_in(&ns, || {
+        mptcp_lab::kernel_mptcp_listener("0.0.0.0:5000".parse().unwrap())
+    })
+    .expect("enter namespace")
+    .expect("kernel MPTCP listener");
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().expect("kernel accepts");
+        conn.set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut data = Vec::new();
+        conn.read_to_end(&mut data).expect("kernel reads");
+        write!(conn, "got {}", data.len()).expect("kernel answers");
+        data
+    });
+    let file = std::env::temp_dir().join(format!("mptcp-client-example-{}", std::process::id()));
+    let content: Vec<u8> = (0..SIZE).map(|j| (j % 251) as u8).collect();
+    std::fs::write(&file, &content).expect("the file to send");
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns.name()])
+        .arg(example("client"))
+        .args(["--path", "mxca=10.103.0.2", "--path", "mxcb=10.104.0.2"])
+        .args(["--to", "10.103.0.1:5000", "--file"])
+        .arg(&file)
+        .output()
+        .expect("run client");
+    let _ = std::fs::remove_file(&file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "client failed: {stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("got {SIZE}"));
+    let received = server.join().expect("server thread");
+    assert!(
+        received == content,
+        "{} of {SIZE} bytes, exact",
+        received.len()
+    );
+    assert!(
+        stderr.contains(&format!("sent {SIZE} bytes, MPTCP true")),
+        "{stderr}"
+    );
+    let subflows = stderr.lines().filter(|l| l.starts_with("subflow ")).count();
+    assert_eq!(subflows, 2, "a subflow over each path: {stderr}");
+    assert!(
+        stderr.contains("10.104.0.2:"),
+        "the second path's subflow: {stderr}"
+    );
 }

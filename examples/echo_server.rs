@@ -1,0 +1,80 @@
+//! A blocking echo server on our MPTCP stack: a thread per connection,
+//! std's `Read`/`Write`. A line per finished connection: its peer,
+//! whether it speaks MPTCP, its subflows and the bytes echoed.
+//!
+//! `cargo run --example echo_server -- --help` (runs as root: it makes or
+//! opens the TUN devices).
+
+use std::io;
+use std::net::{IpAddr, Shutdown};
+use std::time::Duration;
+
+use clap::Parser;
+use mptcp::{Listener, MptcpSettings, PathConfig, Stack, StackConfig};
+
+/// Echo every byte back, over MPTCP (falling back to TCP for clients
+/// that do not speak it).
+#[derive(Parser)]
+struct Args {
+    /// A path: a TUN device and our address on it (`tun0=10.61.0.2`);
+    /// repeat for more paths. A device that does not exist is made, the
+    /// kernel's side taking host 1 of the /24 (host 2 if ours is host 1).
+    #[arg(long = "path", value_name = "DEV=ADDR", required = true, value_parser = parse_path)]
+    paths: Vec<(String, IpAddr)>,
+    /// The port to listen on, at every path address.
+    #[arg(long, default_value_t = 7)]
+    port: u16,
+    /// Stop after this many connections have finished (0: never).
+    #[arg(long, default_value_t = 0)]
+    connections: usize,
+}
+
+fn parse_path(arg: &str) -> Result<(String, IpAddr), String> {
+    let (device, addr) = arg.split_once('=').ok_or("a path is DEV=ADDR")?;
+    let addr = addr.parse().map_err(|e| format!("{addr:?}: {e}"))?;
+    Ok((device.to_owned(), addr))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let paths = args
+        .paths
+        .iter()
+        .map(|(dev, addr)| PathConfig::new(dev, *addr))
+        .collect();
+    let mut config = StackConfig::new(paths);
+    config.mptcp = Some(MptcpSettings::default());
+    let stack = Stack::start(config)?;
+    let listener = Listener::bind(&stack, args.port)?;
+    eprintln!("echoing on port {}", args.port);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let mut accepted = 0;
+    while args.connections == 0 || accepted < args.connections {
+        let (stream, peer) = listener.accept()?;
+        accepted += 1;
+        let done = done_tx.clone();
+        std::thread::spawn(move || {
+            let echoed = stream
+                .try_clone()
+                .and_then(|mut writer| io::copy(&mut &stream, &mut writer));
+            let _ = stream.shutdown(Shutdown::Write);
+            let info = stream.mptcp_info().ok().flatten();
+            let mptcp = info.as_ref().is_some_and(|i| i.mptcp);
+            let subflows = info.map_or(1, |i| i.subflows.len());
+            let line = match echoed {
+                Ok(n) => format!("{peer} mptcp={mptcp} subflows={subflows} echoed={n}"),
+                Err(e) => format!("{peer} mptcp={mptcp} failed: {e}"),
+            };
+            let _ = done.send(line);
+        });
+    }
+    drop(done_tx);
+    for line in done_rx {
+        println!("{line}");
+    }
+    // Echoed bytes may still wait for the peers' acknowledgements: let the
+    // connections close (at most 10 s) before the process ends.
+    drop(listener);
+    stack.shutdown(Duration::from_secs(10))?;
+    Ok(())
+}
