@@ -104,8 +104,8 @@ pub use mptcp_tun::{AsyncListener, AsyncReadHalf, AsyncStream, AsyncWriteHalf, E
 pub use mptcp_tun::{
     ConnectOptions, ConnectionInfo, ConnectionPolicy, Impairment, Listener, ListenerOptions,
     MptcpInfo, MptcpSettings, PathCommand, PathConfig, PolicyFactory, Prefix, Protocol, ReadHalf,
-    Route, RouteKind, RouteTable, SUBSCRIPTION_CAPACITY, Stack, StackConfig, StackError,
-    StackEvent, StackEvents, StackStats, Stream, UnknownPolicy, WriteHalf,
+    Route, RouteKind, RouteTable, SUBSCRIPTION_CAPACITY, Splice, Spliced, Stack, StackConfig,
+    StackError, StackEvent, StackEvents, StackStats, Stream, UnknownPolicy, WriteHalf,
 };
 
 /// The deterministic network simulator, and the adapter that runs our

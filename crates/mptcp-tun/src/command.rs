@@ -87,6 +87,12 @@ pub(crate) enum Command {
         command: PathCommand,
         reply: Sender<io::Result<()>>,
     },
+    /// Join two connections: each one's received bytes go to the other.
+    Splice {
+        a: crate::stream::Stream,
+        b: crate::stream::Stream,
+        state: Arc<crate::splice::SpliceState>,
+    },
     /// Every connection's events from now on, to this subscriber.
     Subscribe(crate::stack_events::Subscriber),
     /// Stop the stack once every connection has closed or `linger` passed.

@@ -224,6 +224,36 @@ impl Stack {
         Ok(events)
     }
 
+    /// Join two connections of this stack: from now on the stack thread
+    /// hands each one's received bytes to the other, without a trip
+    /// through the application (one copy, core to core, on the stack
+    /// thread). Each stream's end of stream is carried across as a
+    /// half-close of the other; when both directions have ended,
+    /// [`crate::Splice::wait`] gives the bytes each way and the
+    /// connections close. A proxy's relay is this: accept a client, open
+    /// the upstream, splice them.
+    ///
+    /// Bytes already received into a stream (not yet read) go first.
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` if the stack has stopped; a connection that is gone,
+    /// the same one twice, or one spliced already ends the splice at once
+    /// with the error (`wait` returns it).
+    pub fn splice(&self, a: crate::Stream, b: crate::Stream) -> std::io::Result<crate::Splice> {
+        let state = std::sync::Arc::new(crate::splice::SpliceState::default());
+        self.commands
+            .send(Command::Splice {
+                a,
+                b,
+                state: std::sync::Arc::clone(&state),
+            })
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::NotConnected, "the stack has stopped")
+            })?;
+        Ok(crate::Splice { state })
+    }
+
     /// The stack's counters (updated a few times a second and at the end).
     pub fn stats(&self) -> StackStats {
         self.stats

@@ -368,6 +368,11 @@ impl Stream {
         request(self.handle.commands(), make)
     }
 
+    /// The core's id of the connection, if it has one.
+    pub(crate) fn core_id(&self) -> Option<mptcp_proto::ConnectionId> {
+        self.handle.id()
+    }
+
     fn id(&self) -> io::Result<mptcp_proto::ConnectionId> {
         self.handle
             .id()

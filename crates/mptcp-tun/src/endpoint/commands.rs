@@ -83,6 +83,7 @@ impl Endpoint {
             Command::CloseListener { listener } => self.close_listener(listener),
             Command::Ready(conn) => self.mark_dirty(conn),
             Command::Subscribe(subscriber) => self.subscribers.push(subscriber),
+            Command::Splice { a, b, state } => self.start_splice(a, b, state),
             Command::Info { conn, reply } => {
                 let _ = reply.send(self.snapshot(conn).map(|(tcp, _)| tcp));
             }

@@ -22,6 +22,7 @@
 mod commands;
 mod serve;
 mod slot;
+mod splice;
 #[cfg(test)]
 mod tests;
 
@@ -109,6 +110,8 @@ pub(crate) struct Endpoint {
     done: Vec<ConnectionId>,
     /// Subscribers to every connection's events.
     subscribers: Vec<Subscriber>,
+    /// Spliced connections served this round (see `splice.rs`).
+    splice_work: Vec<ConnectionId>,
     pub(crate) stats: StackStats,
 }
 
@@ -228,6 +231,7 @@ impl Endpoint {
             scratch: vec![0; 65_535],
             done: Vec::new(),
             subscribers: Vec::new(),
+            splice_work: Vec::new(),
             stats: StackStats::default(),
         })
     }

@@ -108,6 +108,7 @@ impl Endpoint {
             dirty,
             again,
             close_linger,
+            splice_work,
             ..
         } = self;
         for id in dirty.drain(..) {
@@ -126,6 +127,9 @@ impl Endpoint {
             };
             if exchange(now, conn, slot, scratch, *close_linger) {
                 again.push(id);
+            }
+            if slot.splice.is_some() {
+                splice_work.push(id);
             }
             if (slot.connected || slot.early_data)
                 && !slot.queued
@@ -167,6 +171,9 @@ impl Endpoint {
             if let Some(slot) = slots.remove(&id) {
                 slot.shared.set_gone();
             }
+        }
+        if !self.splice_work.is_empty() {
+            self.run_splices();
         }
     }
 }
@@ -216,7 +223,9 @@ fn exchange(
         // Woken under the lock: a waker only schedules its task.
         w.wake();
     }
-    if slot.handle == Handle::Dropped || st.shut_read {
+    if slot.splice.is_some() {
+        // The splice moves the received bytes (`splice.rs`).
+    } else if slot.handle == Handle::Dropped || st.shut_read {
         while conn.read(scratch) > 0 {}
         st.rx_blocked = false;
     } else {

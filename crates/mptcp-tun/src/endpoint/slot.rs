@@ -58,6 +58,9 @@ pub(super) struct Slot {
     /// The figures when the connection finished: the core forgets a
     /// finished connection, and its handle may still ask.
     pub(super) last_info: Option<(ConnectionInfo, MptcpInfo)>,
+    /// Spliced to another connection: its bytes go there, not to the
+    /// handles' shared buffer.
+    pub(super) splice: Option<super::splice::SpliceLink>,
 }
 
 impl Slot {
@@ -79,6 +82,7 @@ impl Slot {
             dirty: false,
             cookie_from: None,
             last_info: None,
+            splice: None,
         }
     }
 }
