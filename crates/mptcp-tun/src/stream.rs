@@ -357,8 +357,8 @@ impl Stream {
     }
 
     /// The connection's shared state (for an event stream, which holds
-    /// no handle: it does not keep the connection open).
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    /// no handle: it does not keep the connection open, and for a splice
+    /// to know the stream is its stack's).
     pub(crate) fn shared(&self) -> std::sync::Arc<crate::readiness::Shared> {
         std::sync::Arc::clone(&self.handle.shared)
     }

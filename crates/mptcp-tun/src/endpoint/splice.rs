@@ -39,12 +39,14 @@ impl Endpoint {
             )));
             return;
         };
-        let usable = |e: &Endpoint, id| {
-            e.slots
-                .get(&id)
-                .is_some_and(|s| s.splice.is_none() && !s.finished)
+        // The slot must be this very stream's (a stream of another stack
+        // could carry the same id).
+        let usable = |e: &Endpoint, id, stream: &Stream| {
+            e.slots.get(&id).is_some_and(|s| {
+                s.splice.is_none() && !s.finished && Arc::ptr_eq(&s.shared, &stream.shared())
+            })
         };
-        if ia == ib || !usable(self, ia) || !usable(self, ib) {
+        if ia == ib || !usable(self, ia, &a) || !usable(self, ib, &b) {
             state.finish(Err((
                 io::ErrorKind::InvalidInput,
                 "a splice takes two open connections of this stack, not spliced yet".into(),
