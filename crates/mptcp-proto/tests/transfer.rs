@@ -545,6 +545,39 @@ fn a_plain_tcp_server_means_fallback_and_the_data_still_flows() {
     }
 }
 
+/// Regression (found by the splice lab test, where a relay to a slow
+/// plain-TCP upstream stalled): after a fallback, room in the send buffer
+/// opens as the subflow takes bytes, not on a DATA_ACK, and a writer
+/// that found the buffer full must hear `Writable` then too.
+#[test]
+fn after_a_fallback_a_writer_that_found_the_buffer_full_hears_writable() {
+    let mut client_config = config(false);
+    client_config.send_buffer = 16 * 1024;
+    let up = 500_000;
+    let out = run(
+        client_config,
+        config(false),
+        ServerKind::PlainTcp,
+        |_, _| false,
+        up,
+        1000,
+    );
+    assert!(
+        out.client
+            .log
+            .contains(&MptcpEvent::FellBack(FallbackReason::NoMpCapable))
+    );
+    assert_eq!(out.server.received.len(), up);
+    let wakeups = out
+        .client
+        .log
+        .iter()
+        .filter(|e| **e == MptcpEvent::Writable)
+        .count();
+    // 500 kB through a 16 KiB buffer: the writer is refused many times.
+    assert!(wakeups >= up / (16 * 1024) / 2, "{wakeups} Writable events");
+}
+
 /// Regression (found by the aggregation lab test, where 45 % of our data
 /// segments were runts): a mapping sized by the window's free bytes ended
 /// mid-segment, and since a segment never spans two mappings the rest

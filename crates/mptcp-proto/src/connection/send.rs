@@ -104,6 +104,12 @@ impl MptcpConnection {
             self.closing.data_fin_acked = true;
             self.closing.data_fin_timer = None;
         }
+        self.wake_writer();
+    }
+
+    /// `Writable` once for a writer that found the send buffer full, when
+    /// room opens again.
+    fn wake_writer(&mut self) {
         if self.send.write_blocked && self.send.buffer.free() > 0 {
             self.send.write_blocked = false;
             self.push_event(MptcpEvent::Writable);
@@ -128,7 +134,7 @@ impl MptcpConnection {
                 .min(sub.tcp.writable())
                 .min(self.scratch.capacity());
             if n == 0 {
-                return;
+                break;
             }
             let copied = self.send.buffer.peek(0, &mut self.scratch.bytes_mut()[..n]);
             debug_assert_eq!(copied, n);
@@ -139,6 +145,9 @@ impl MptcpConnection {
             self.send.data_una += n as u64;
             self.send.data_nxt = self.send.data_una;
         }
+        // No DATA_ACK frees room here: the subflow taking the bytes does,
+        // so a writer that found the buffer full hears it now.
+        self.wake_writer();
     }
 
     /// Hand data to the subflows the scheduler picks, declaring each

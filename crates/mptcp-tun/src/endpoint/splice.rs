@@ -130,15 +130,13 @@ impl Endpoint {
                 .get(&from)
                 .is_some_and(|s| !s.shared.lock().rx.is_empty());
         if waiting {
-            // No room in `to`. Over MPTCP a refused write makes the core
-            // report `Writable` once a DATA_ACK frees room; a plain-TCP
-            // connection frees room as its subflow takes bytes and says
-            // nothing, so the splice is also served again next round (a
-            // round comes with each packet, and `to`'s ACKs are packets).
+            // No room in `to`: a refused write makes the core report
+            // `Writable` when room opens (a DATA_ACK over MPTCP, the
+            // subflow taking bytes over plain TCP), and that serves the
+            // splice again.
             if let Some(c) = self.core.connection(to) {
                 let _ = c.write(&[0]);
             }
-            self.mark_dirty(from);
         }
         let eof = self.slots.get(&from).is_some_and(|s| s.eof) && !waiting;
         let to_open = self
