@@ -8,7 +8,9 @@
 //! contracts, and with the `tokio` feature `AsyncStream` and
 //! `AsyncListener` are their async forms. Policies (path manager,
 //! scheduler, congestion control) are chosen per stack, per connection or
-//! per listener, by name or by value ([`ConnectionPolicy`]).
+//! per listener, by value ([`ConnectionPolicy`]) or by name from a
+//! [`PolicyRegistry`], where a program registers its own beside the
+//! built-in ones (`examples/custom_scheduler.rs`).
 //!
 //! ```no_run
 //! use std::io::{Read, Write};
@@ -103,9 +105,10 @@ pub use mptcp_tcp::FourTuple;
 pub use mptcp_tun::{AsyncListener, AsyncReadHalf, AsyncStream, AsyncWriteHalf, EventStream};
 pub use mptcp_tun::{
     ConnectOptions, ConnectionInfo, ConnectionPolicy, Impairment, Listener, ListenerOptions,
-    MptcpInfo, MptcpSettings, PathCommand, PathConfig, PolicyFactory, Prefix, Protocol, ReadHalf,
-    Route, RouteKind, RouteTable, SUBSCRIPTION_CAPACITY, Splice, Spliced, Stack, StackConfig,
-    StackError, StackEvent, StackEvents, StackStats, Stream, UnknownPolicy, WriteHalf,
+    MptcpInfo, MptcpSettings, PathCommand, PathConfig, PolicyFactory, PolicyRegistry, Prefix,
+    Protocol, ReadHalf, Route, RouteKind, RouteTable, SUBSCRIPTION_CAPACITY, Splice, Spliced,
+    Stack, StackConfig, StackError, StackEvent, StackEvents, StackStats, Stream, UnknownPolicy,
+    WriteHalf,
 };
 
 /// The deterministic network simulator, and the adapter that runs our

@@ -210,3 +210,132 @@ fn lab_the_client_example_sends_a_file_over_two_paths_to_a_kernel_server() {
         "the second path's subflow: {stderr}"
     );
 }
+
+/// The subflow lines of the custom_scheduler example: (address, bytes).
+fn subflow_bytes(stdout: &str) -> Vec<(String, u64)> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("subflow "))
+        .map(|l| {
+            let (head, tail) = l
+                .split_once(": ")
+                .expect("subflow ID from ADDR: N bytes sent");
+            let from = head.split(" from ").nth(1).unwrap().to_owned();
+            (from, tail.split(' ').next().unwrap().parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn the_custom_scheduler_example_is_chosen_by_name_in_the_simulator() {
+    let run = |scheduler: &str| {
+        let out = Command::new(example("custom_scheduler"))
+            .args(["simulate", "--scheduler", scheduler, "--bytes", "3000000"])
+            .output()
+            .expect("run custom_scheduler");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.ends_with(&format!("sent 3000000 bytes with scheduler {scheduler}\n")),
+            "{stdout}"
+        );
+        subflow_bytes(&stdout)
+    };
+    // The registered scheduler keeps every byte on the first subflow...
+    let sticky = run("sticky");
+    assert_eq!(sticky.len(), 2, "{sticky:?}");
+    assert_eq!((sticky[0].1, sticky[1].1), (3_000_000, 0), "{sticky:?}");
+    // ...where the built-in default, on the same paths, uses both.
+    let minrtt = run("minrtt");
+    assert!(minrtt.iter().all(|(_, b)| *b > 100_000), "{minrtt:?}");
+    let out = Command::new(example("custom_scheduler"))
+        .args(["simulate", "--scheduler", "nope"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("unknown scheduler \"nope\"") && stderr.contains("sticky"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn lab_the_custom_scheduler_example_is_chosen_by_name_on_tun() {
+    let test = "lab_the_custom_scheduler_example_is_chosen_by_name_on_tun";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    const SIZE: usize = 4 << 20;
+    let ns = Netns::new("exs").expect("namespace");
+    ns.ip(&mptcp_lab::TWO_PATH_LIMITS).expect("MPTCP limits");
+    let listener = run_in(&ns, || {
+        mptcp_lab::kernel_mptcp_listener("0.0.0.0:5000".parse().unwrap())
+    })
+    .expect("enter namespace")
+    .expect("kernel MPTCP listener");
+    let server = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let (mut conn, _) = listener.accept().expect("kernel accepts");
+            conn.set_read_timeout(Some(Duration::from_secs(60)))
+                .unwrap();
+            let mut n = 0;
+            let mut buf = vec![0; 64 * 1024];
+            loop {
+                match conn.read(&mut buf).expect("kernel reads") {
+                    0 => break,
+                    k => n += k,
+                }
+            }
+            got.push(n);
+        }
+        got
+    });
+    let run = |scheduler: &str| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns.name()])
+            .arg(example("custom_scheduler"))
+            .args([
+                "send",
+                "--path",
+                "mxsa=10.105.0.2",
+                "--path",
+                "mxsb=10.106.0.2",
+            ])
+            .args(["--to", "10.105.0.1:5000", "--scheduler", scheduler])
+            .args(["--bytes", &SIZE.to_string()])
+            .output()
+            .expect("run custom_scheduler");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.ends_with(&format!("sent {SIZE} bytes with scheduler {scheduler}\n")),
+            "{stdout}"
+        );
+        let subflows = subflow_bytes(&stdout);
+        assert_eq!(subflows.len(), 2, "a subflow over each path: {stdout}");
+        assert!(subflows[1].0.starts_with("10.106.0.2:"), "{stdout}");
+        subflows
+    };
+    let sticky = run("sticky");
+    // (Bytes sent count retransmissions too.)
+    assert!(
+        sticky[0].1 >= SIZE as u64 && sticky[1].1 == 0,
+        "every byte on the first subflow: {sticky:?}"
+    );
+    let minrtt = run("minrtt");
+    assert!(
+        minrtt[1].1 > 0 && minrtt[0].1 + minrtt[1].1 >= SIZE as u64,
+        "the default uses the second path too: {minrtt:?}"
+    );
+    assert_eq!(server.join().expect("server"), [SIZE, SIZE]);
+}

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
         return mptcp_cli::main_with(registry);
     }
     let mut options = mptcp_experiment::Options::new("ewtcp");
-    options.registry = registry;
+    options.registry = registry.into();
     match mptcp_experiment::run("shared-bottleneck", &options) {
         Ok(report) => {
             print!("{}", report.text());

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use mptcp_cc::Registry;
+use mptcp_proto::PolicyRegistry;
 use mptcp_tun::{Impairment, MptcpSettings, PathConfig, Route, StackConfig};
 
 use crate::error::one_line;
@@ -168,18 +168,43 @@ pub(crate) enum Command {
 impl Command {
     /// The congestion-control names the command will look up, each with
     /// the option that gave it.
-    pub(crate) fn cc_names(&self) -> Vec<(&'static str, &str)> {
+    /// The policy names the arguments ask for, with their options: they
+    /// are looked up in the registry `main_with` was given.
+    pub(crate) fn policy_names(&self) -> Vec<(&'static str, PolicyKind, &str)> {
+        fn stack(a: &StackArgs) -> Vec<(&'static str, PolicyKind, &str)> {
+            let mut names = vec![("--cc", PolicyKind::CongestionControl, a.cc.as_str())];
+            if !a.plain_tcp {
+                names.push(("--pm", PolicyKind::PathManager, a.pm.as_str()));
+                names.push(("--scheduler", PolicyKind::Scheduler, a.scheduler.as_str()));
+            }
+            names
+        }
         match self {
-            Command::Send(a) => vec![("--cc", a.stack.cc.as_str())],
-            Command::Recv(a) => vec![("--cc", a.stack.cc.as_str())],
-            Command::Demo(a) => vec![("--cc", a.cc.as_str())],
+            Command::Send(a) => stack(&a.stack),
+            Command::Recv(a) => stack(&a.stack),
+            Command::Demo(a) => vec![
+                ("--cc", PolicyKind::CongestionControl, a.cc.as_str()),
+                ("--scheduler", PolicyKind::Scheduler, a.scheduler.as_str()),
+            ],
             Command::Experiment(a) => {
-                let mut names = vec![("--cc", a.cc.as_str())];
-                names.extend(a.tcp_cc.as_deref().map(|n| ("--tcp-cc", n)));
+                let mut names = vec![("--cc", PolicyKind::CongestionControl, a.cc.as_str())];
+                names.extend(
+                    a.tcp_cc
+                        .as_deref()
+                        .map(|n| ("--tcp-cc", PolicyKind::CongestionControl, n)),
+                );
                 names
             }
         }
     }
+}
+
+/// The kinds of policy a name on the command line may stand for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PolicyKind {
+    PathManager,
+    Scheduler,
+    CongestionControl,
 }
 
 const EXPERIMENT_LONG: &str = "\
@@ -300,7 +325,7 @@ pub(crate) struct DemoArgs {
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     pub(crate) delay_b: u64,
 
-    /// The scheduler: minrtt (lowest RTT first), roundrobin or redundant (every byte on both)
+    /// The scheduler: minrtt (lowest RTT first), roundrobin, redundant (every byte on both), or one a program registered
     #[arg(long, value_name = "NAME", default_value = "minrtt")]
     pub(crate) scheduler: String,
 
@@ -436,9 +461,15 @@ pub(crate) struct StackArgs {
     /// announce: a server announces every --path address but the first.
     /// ndiffports: a client opens 2 subflows over the first address pair.
     /// manual: none; only --announce is sent.
-    #[arg(long, value_name = "NAME", default_value = "fullmesh",
-          value_parser = clap::builder::PossibleValuesParser::new(mptcp_proto::path_manager::BUILTIN),
-          help_heading = "MPTCP options", verbatim_doc_comment)]
+    /// A program embedding this command line (mptcp_cli::main_with) may
+    /// register path managers of its own under other names.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "fullmesh",
+        help_heading = "MPTCP options",
+        verbatim_doc_comment
+    )]
     pub(crate) pm: String,
 
     /// Which subflow sends the next bytes
@@ -446,9 +477,15 @@ pub(crate) struct StackArgs {
     /// minrtt: the lowest smoothed RTT with room in its window (the
     ///   default, as the kernel's). roundrobin: each in turn. redundant:
     ///   every byte on every subflow (for latency, not throughput).
-    #[arg(long, value_name = "NAME", default_value = "minrtt",
-          value_parser = clap::builder::PossibleValuesParser::new(mptcp_proto::scheduler::BUILTIN),
-          help_heading = "MPTCP options", verbatim_doc_comment)]
+    /// A program embedding this command line (mptcp_cli::main_with) may
+    /// register schedulers of its own under other names.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "minrtt",
+        help_heading = "MPTCP options",
+        verbatim_doc_comment
+    )]
     pub(crate) scheduler: String,
 
     /// Announce ADDR to the peer (ADD_ADDR) on every connection
@@ -707,7 +744,7 @@ impl StackArgs {
     }
 
     /// The stack configuration these arguments ask for.
-    pub(crate) fn stack_config(&self, registry: &Registry) -> StackConfig {
+    pub(crate) fn stack_config(&self, registry: &PolicyRegistry) -> StackConfig {
         let mut config = StackConfig::new(self.path_configs());
         config.routes = self.routes.clone();
         config.registry = registry.clone();
@@ -887,7 +924,7 @@ mod tests {
         };
         assert_eq!(send.source.bytes, Some(1 << 20));
         assert_eq!(send.connect_timeout, Duration::from_secs(10));
-        let config = send.stack.stack_config(&Registry::with_builtins());
+        let config = send.stack.stack_config(&PolicyRegistry::with_builtins());
         assert_eq!(config.paths.len(), 2);
         assert_eq!(config.paths[0].prefix, 16);
         assert_eq!(config.paths[0].mtu, 1400);
@@ -910,7 +947,7 @@ mod tests {
         assert_eq!(recv.count, 1);
         assert_eq!(recv.stack.seed, 1);
         assert_eq!(recv.stack.loss, 0.0);
-        let config = recv.stack.stack_config(&Registry::with_builtins());
+        let config = recv.stack.stack_config(&PolicyRegistry::with_builtins());
         assert_eq!(config.seed, Some(1));
         assert!(!config.impairment.is_active());
         assert!(!config.offload, "offloads are off by default");

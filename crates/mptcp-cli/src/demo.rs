@@ -15,9 +15,11 @@ use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use mptcp_cc::{CcConfig, Registry};
+use mptcp_cc::CcConfig;
 use mptcp_experiment::{Application, SimHost};
-use mptcp_proto::{ConnectionId, Endpoint, EndpointConfig, MptcpConfig, MptcpEvent, SubflowStats};
+use mptcp_proto::{
+    ConnectionId, Endpoint, EndpointConfig, MptcpConfig, MptcpEvent, PolicyRegistry, SubflowStats,
+};
 use mptcp_sim::{HostId, LinkConfig, Rate, SimConfig, Simulator};
 use mptcp_tcp::FourTuple;
 use mptcp_time::Instant;
@@ -44,6 +46,8 @@ struct DemoApp {
     conn: Option<ConnectionId>,
     client: bool,
     scheduler: String,
+    /// Where `scheduler` is looked up.
+    registry: PolicyRegistry,
     /// Client: bytes to send, and how many went into the connection.
     total: u64,
     written: u64,
@@ -65,7 +69,11 @@ type DemoHost = SimHost<DemoApp>;
 
 /// A host of the demo: the client on 10.0.1.1 and 10.0.2.1, or the
 /// server on 10.0.1.2 and 10.0.2.2 (path A's address first).
-fn demo_host(args: &DemoArgs, registry: &Registry, client: bool) -> Result<DemoHost, CliError> {
+fn demo_host(
+    args: &DemoArgs,
+    registry: &PolicyRegistry,
+    client: bool,
+) -> Result<DemoHost, CliError> {
     let mut config = MptcpConfig::default();
     // Room for the bandwidth-delay product of both paths together.
     config.send_buffer = 4 << 20;
@@ -74,12 +82,12 @@ fn demo_host(args: &DemoArgs, registry: &Registry, client: bool) -> Result<DemoH
     config.tcp.time_wait = Duration::from_millis(100);
     let cc_name = args.cc.clone();
     registry
-        .build(&cc_name, &CcConfig::default())
-        .map_err(|_| CliError::new(format!("unknown congestion control {cc_name:?}")))?;
-    let registry = registry.clone();
+        .congestion(&cc_name, &CcConfig::default())
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let cc_registry = registry.clone();
     let cc = Box::new(move || {
-        registry
-            .build(&cc_name, &CcConfig::default())
+        cc_registry
+            .congestion(&cc_name, &CcConfig::default())
             .expect("checked above")
     });
     let seed = args.seed.wrapping_add(u64::from(client));
@@ -97,6 +105,7 @@ fn demo_host(args: &DemoArgs, registry: &Registry, client: bool) -> Result<DemoH
         conn: None,
         client,
         scheduler: args.scheduler.clone(),
+        registry: registry.clone(),
         total: if client { args.bytes } else { 0 },
         written: 0,
         payload: Payload::new(args.seed),
@@ -115,7 +124,7 @@ impl Application for DemoApp {
     fn service(&mut self, now: Instant, ep: &mut Endpoint) {
         while let Some(id) = ep.accept() {
             self.conn = Some(id);
-            set_scheduler(ep, id, &self.scheduler);
+            set_scheduler(ep, id, &self.registry, &self.scheduler);
         }
         while let Some((id, event)) = ep.poll_event() {
             match event {
@@ -179,8 +188,8 @@ impl Application for DemoApp {
 
 /// Give connection `id` the scheduler named `name` (checked before the
 /// run).
-fn set_scheduler(ep: &mut Endpoint, id: ConnectionId, name: &str) {
-    if let (Some(conn), Some(s)) = (ep.connection(id), mptcp_proto::scheduler::by_name(name)) {
+fn set_scheduler(ep: &mut Endpoint, id: ConnectionId, registry: &PolicyRegistry, name: &str) {
+    if let (Some(conn), Ok(s)) = (ep.connection(id), registry.scheduler(name)) {
         conn.set_scheduler(s);
     }
 }
@@ -235,14 +244,10 @@ impl Outcome {
 ///
 /// An unknown scheduler or congestion control, a failed transfer, or a
 /// closed stdout.
-pub(crate) fn run(args: &DemoArgs, registry: &Registry) -> Result<(), CliError> {
-    if mptcp_proto::scheduler::by_name(&args.scheduler).is_none() {
-        return Err(CliError::new(format!(
-            "unknown scheduler {:?} (known: {})",
-            args.scheduler,
-            mptcp_proto::scheduler::BUILTIN.join(", ")
-        )));
-    }
+pub(crate) fn run(args: &DemoArgs, registry: &PolicyRegistry) -> Result<(), CliError> {
+    registry
+        .check(None, Some(&args.scheduler), Some(&args.cc))
+        .map_err(|e| CliError::new(e.to_string()))?;
     let outcome = simulate(args, registry)?;
     let mut out = String::new();
     if args.json {
@@ -263,7 +268,7 @@ fn path_config(rate_mbit: u64, delay_ms: u64) -> LinkConfig {
     LinkConfig::new(Rate::mbit(rate_mbit), Duration::from_millis(delay_ms)).with_queue_limit(queue)
 }
 
-fn simulate(args: &DemoArgs, registry: &Registry) -> Result<Outcome, CliError> {
+fn simulate(args: &DemoArgs, registry: &PolicyRegistry) -> Result<Outcome, CliError> {
     let mut sim = Simulator::new(SimConfig::with_seed(args.seed))
         .map_err(|e| CliError::new(format!("simulator: {e}")))?;
     let sim_err = |e: mptcp_sim::Error| CliError::new(format!("simulator: {e}"));
@@ -277,7 +282,7 @@ fn simulate(args: &DemoArgs, registry: &Registry) -> Result<Outcome, CliError> {
         .connect(Instant::ZERO, tuple)
         .map_err(|e| CliError::new(format!("connect: {e}")))?;
     app.conn = Some(id);
-    set_scheduler(ep, id, &args.scheduler);
+    set_scheduler(ep, id, registry, &args.scheduler);
     let c = sim.add_host(client).map_err(sim_err)?;
     let s = sim
         .add_host(demo_host(args, registry, false)?)

@@ -4,8 +4,8 @@
 
 use std::io::Write;
 
-use mptcp_cc::Registry;
 use mptcp_experiment::Options;
+use mptcp_proto::PolicyRegistry;
 
 use crate::args::ExperimentArgs;
 use crate::error::CliError;
@@ -16,7 +16,7 @@ use crate::error::CliError;
 ///
 /// The experiment failed, its files could not be written, or stdout is
 /// closed.
-pub(crate) fn run(args: &ExperimentArgs, registry: &Registry) -> Result<(), CliError> {
+pub(crate) fn run(args: &ExperimentArgs, registry: &PolicyRegistry) -> Result<(), CliError> {
     let mut options = Options::new(&args.cc);
     options.registry = registry.clone();
     options.tcp_cc = args.tcp_cc.clone();

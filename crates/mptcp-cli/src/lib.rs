@@ -1,9 +1,11 @@
 //! The `mptcp` command as a library: send and receive over our userspace
 //! stack on Linux TUN devices, run the demo and the congestion-control
 //! experiments. The `mptcp` binary is [`main_with`] and the built-in
-//! algorithms; a program that registers its own congestion controllers
-//! calls [`main_with`] with its registry and gets the whole command line,
-//! `--cc <its name>` included (`crates/mptcp-cli/examples/custom_cc.rs`).
+//! policies; a program that registers its own congestion controllers,
+//! schedulers or path managers calls [`main_with`] with its registry and
+//! gets the whole command line, `--cc`, `--scheduler` and `--pm <its
+//! name>` included (`crates/mptcp-cli/examples/custom_cc.rs`,
+//! `examples/custom_scheduler.rs`).
 //!
 //! ```text
 //! mptcp send --path DEV=ADDR [--path ...] --to HOST:PORT (--bytes N | --file F)
@@ -39,9 +41,9 @@ use std::time::Duration;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use mptcp_cc::Registry;
+use mptcp_proto::PolicyRegistry;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, PolicyKind};
 
 /// How long the stack may take, at exit, to finish closing connections
 /// (our last FIN and ACKs) before it resets what is left.
@@ -51,28 +53,36 @@ pub(crate) const LINGER: Duration = Duration::from_secs(2);
 const EXIT_USAGE: u8 = 2;
 
 /// Run the `mptcp` command line from the process's arguments, looking
-/// congestion-control names up in `registry`, and return the exit status.
-pub fn main_with(registry: Registry) -> ExitCode {
+/// policy names (`--cc`, `--pm`, `--scheduler`) up in `registry`, and
+/// return the exit status. A `mptcp_cc::Registry` is taken as the
+/// congestion controllers beside the built-in path managers and
+/// schedulers.
+pub fn main_with(registry: impl Into<PolicyRegistry>) -> ExitCode {
     main_from(std::env::args_os(), registry)
 }
 
 /// [`main_with`] on the given arguments (the first is the program name).
-pub fn main_from<I, T>(args: I, registry: Registry) -> ExitCode
+pub fn main_from<I, T>(args: I, registry: impl Into<PolicyRegistry>) -> ExitCode
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    let registry = registry.into();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(error) => return argument_error(&error),
     };
     // Names are checked here, not by clap: the registry is known only now.
-    for (option, name) in cli.command.cc_names() {
-        if registry.get(name).is_none() {
-            let known: Vec<&str> = registry.names().collect();
+    for (option, kind, name) in cli.command.policy_names() {
+        let checked = match kind {
+            PolicyKind::PathManager => registry.check(Some(name), None, None),
+            PolicyKind::Scheduler => registry.check(None, Some(name), None),
+            PolicyKind::CongestionControl => registry.check(None, None, Some(name)),
+        };
+        if let Err(unknown) = checked {
             eprintln!(
                 "mptcp: error: invalid value '{name}' for '{option} <NAME>' (known: {})",
-                known.join(", ")
+                unknown.known.join(", ")
             );
             return ExitCode::from(EXIT_USAGE);
         }

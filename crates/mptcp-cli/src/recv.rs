@@ -1,7 +1,7 @@
 //! `mptcp recv`: listen on our stack, receive connections one after
 //! another, print a result line for each.
 
-use mptcp_cc::Registry;
+use mptcp_proto::PolicyRegistry;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -47,7 +47,7 @@ fn create(path: &Path) -> Result<BufWriter<File>, CliError> {
 ///
 /// Any failure, phrased for the user: the output file, the devices, the
 /// transfer or the stack's shutdown.
-pub(crate) fn run(args: &RecvArgs, registry: &Registry) -> Result<(), CliError> {
+pub(crate) fn run(args: &RecvArgs, registry: &PolicyRegistry) -> Result<(), CliError> {
     // Create the first output file before the devices, so that a path that
     // cannot be written fails at once rather than after a transfer.
     let mut first_output = match &args.output {

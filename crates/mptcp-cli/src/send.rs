@@ -1,7 +1,7 @@
 //! `mptcp send`: connect from our stack, send the data, close our side,
 //! wait for the peer to close, print the result line.
 
-use mptcp_cc::Registry;
+use mptcp_proto::PolicyRegistry;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
@@ -158,7 +158,7 @@ fn connect_error(to: SocketAddr, timeout: Duration, error: &io::Error) -> CliErr
 ///
 /// Any failure, phrased for the user: the file, the devices, the connect,
 /// the transfer or the stack's shutdown.
-pub(crate) fn run(args: &SendArgs, registry: &Registry) -> Result<(), CliError> {
+pub(crate) fn run(args: &SendArgs, registry: &PolicyRegistry) -> Result<(), CliError> {
     let mut source = Source::open(args)?;
     let to = resolve_peer(args)?;
     if let Some(device) = args.stack.duplicate_device() {

@@ -552,3 +552,77 @@ fn an_experiment_writes_its_files_and_one_json_object() {
         assert!(text.contains(wanted), "{wanted:?} not in {text}");
     }
 }
+
+#[test]
+fn unknown_path_manager_and_scheduler_names_list_the_known_ones() {
+    let send = [
+        "send",
+        "--path",
+        "t0=10.9.0.2",
+        "--to",
+        "10.9.0.1:1",
+        "--bytes",
+        "1",
+    ];
+    let with = |extra: [&'static str; 2]| {
+        let mut args = send.to_vec();
+        args.extend(extra);
+        args
+    };
+    fails_with_one_line(
+        &with(["--pm", "nope"]),
+        &["'nope'", "'--pm <NAME>'", "fullmesh", "ndiffports"],
+    );
+    fails_with_one_line(
+        &with(["--scheduler", "nope"]),
+        &["'nope'", "'--scheduler <NAME>'", "minrtt", "redundant"],
+    );
+    assert_eq!(mptcp(&with(["--pm", "nope"])).status.code(), Some(2));
+}
+
+/// A scheduler a program registers is taken by `--scheduler NAME`, and
+/// is the one the connection runs.
+#[test]
+fn a_scheduler_a_program_registers_is_taken_by_name() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use mptcp_proto::{Candidate, MinRtt, PolicyRegistry, Scheduler};
+
+    #[derive(Debug)]
+    struct Counting(Arc<AtomicUsize>);
+    impl Scheduler for Counting {
+        fn name(&self) -> &'static str {
+            "counting"
+        }
+        fn pick(&mut self, candidates: &[Candidate]) -> Option<usize> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            MinRtt.pick(candidates)
+        }
+    }
+    let picks = Arc::new(AtomicUsize::new(0));
+    let mut registry = PolicyRegistry::with_builtins();
+    let counter = Arc::clone(&picks);
+    registry.register_scheduler_fn("counting", move || Box::new(Counting(Arc::clone(&counter))));
+    let args = [
+        "mptcp",
+        "demo",
+        "--scheduler",
+        "counting",
+        "--bytes",
+        "200000",
+        "--json",
+    ];
+    let code = mptcp_cli::main_from(args, registry.clone());
+    assert_eq!(
+        format!("{code:?}"),
+        format!("{:?}", std::process::ExitCode::SUCCESS)
+    );
+    assert!(picks.load(Ordering::Relaxed) > 0, "the scheduler ran");
+    // Without the registration the same name is a usage error.
+    let code = mptcp_cli::main_from(args, PolicyRegistry::with_builtins());
+    assert_eq!(
+        format!("{code:?}"),
+        format!("{:?}", std::process::ExitCode::from(2))
+    );
+}

@@ -38,7 +38,7 @@ mod sim_host;
 
 use std::time::Duration;
 
-use mptcp_cc::Registry;
+use mptcp_proto::PolicyRegistry;
 
 pub use error::ExperimentError;
 pub use report::{Report, Series};
@@ -62,9 +62,10 @@ pub struct Options {
     /// The congestion control of single-path competitors, where an
     /// experiment has them. Default: `"reno"`, or `"cubic"` when `cc` is.
     pub tcp_cc: Option<String>,
-    /// Where the names are looked up: the built-ins, plus whatever the
-    /// caller registered.
-    pub registry: Registry,
+    /// Where the names (controllers, and the schedulers experiments
+    /// compare) are looked up: the built-ins, plus whatever the caller
+    /// registered.
+    pub registry: PolicyRegistry,
     /// Seed of the simulator and of the endpoints.
     pub seed: u64,
     /// Virtual time to run for; each experiment has its own default.
@@ -82,7 +83,7 @@ impl Options {
         Self {
             cc: cc.to_owned(),
             tcp_cc: None,
-            registry: Registry::with_builtins(),
+            registry: PolicyRegistry::with_builtins(),
             seed: 1,
             duration: None,
             runs: 1,
@@ -104,7 +105,7 @@ impl Options {
 /// An unknown experiment or algorithm, or a connection that failed.
 pub fn run(name: &str, options: &Options) -> Result<Report, ExperimentError> {
     for cc in [options.cc.clone(), options.competitor()] {
-        if options.registry.get(&cc).is_none() {
+        if options.registry.check(None, None, Some(&cc)).is_err() {
             return Err(ExperimentError::UnknownAlgorithm(cc));
         }
     }

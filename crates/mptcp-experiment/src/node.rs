@@ -6,7 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use mptcp_cc::{CcConfig, Registry};
 use mptcp_proto::{
-    ConnectionId, ConnectionPolicy, Endpoint, EndpointConfig, MptcpConfig, MptcpEvent, SubflowStats,
+    ConnectionId, ConnectionPolicy, Endpoint, EndpointConfig, MptcpConfig, MptcpEvent,
+    PolicyRegistry, SubflowStats,
 };
 
 use mptcp_tcp::FourTuple;
@@ -109,10 +110,10 @@ impl SimHost<Workload> {
         first: FourTuple,
         joins: &[FourTuple],
         cc: &str,
-        registry: &Registry,
+        registry: &PolicyRegistry,
     ) -> Result<usize, ExperimentError> {
         let controller = registry
-            .build(cc, &CcConfig::default())
+            .congestion(cc, &CcConfig::default())
             .map_err(|e| ExperimentError::UnknownAlgorithm(e.name))?;
         let policy = ConnectionPolicy::new().with_congestion_control(controller);
         let id = self
@@ -180,19 +181,20 @@ impl SimHost<Workload> {
         self.app().failure.as_deref()
     }
 
-    /// Like [`Node::bulk`], with the scheduler named `scheduler`
-    /// (`mptcp_proto::scheduler::BUILTIN`) in place of the default.
+    /// Like [`Node::bulk`], with the scheduler registered as `scheduler`
+    /// in place of the default.
     pub(crate) fn bulk_with_scheduler(
         &mut self,
         now: Instant,
         first: FourTuple,
         joins: &[FourTuple],
         cc: &str,
-        registry: &Registry,
+        registry: &PolicyRegistry,
         scheduler: &str,
     ) -> Result<usize, ExperimentError> {
-        let chosen = mptcp_proto::scheduler::by_name(scheduler)
-            .ok_or_else(|| ExperimentError::Setup(format!("no scheduler named {scheduler:?}")))?;
+        let chosen = registry
+            .scheduler(scheduler)
+            .map_err(|e| ExperimentError::Setup(e.to_string()))?;
         let index = self.bulk(now, first, joins, cc, registry)?;
         // Nothing is written before the next `service`: the scheduler is
         // in place before the first byte.

@@ -10,7 +10,9 @@
 //!
 //! An [`Endpoint`] holds every connection of a host: it routes segments
 //! by four-tuple and MP_JOINs by token, and answers what nobody owns. A
-//! [`Scheduler`] spreads each connection's data over its subflows.
+//! [`Scheduler`] spreads each connection's data over its subflows; a
+//! [`PolicyRegistry`] names every path manager, scheduler and controller
+//! a connection can be given, built in or a program's own.
 //!
 //! The building blocks are public for tools and tests: [`handshake`]
 //! (MP_CAPABLE negotiation), [`join`] (MP_JOIN), [`data_seq`] (32-to-64-bit
@@ -30,6 +32,7 @@ pub mod mapping;
 pub mod path_manager;
 pub mod policy;
 pub mod reassembly;
+pub mod registry;
 pub mod scheduler;
 pub mod signal;
 pub mod tx_map;
@@ -46,5 +49,6 @@ pub use handshake::FallbackReason;
 pub use join::{JoinError, JoinInitiator, JoinParams, JoinResponder};
 pub use path_manager::{PathManager, PmAction, PmView};
 pub use policy::{ConnectionPolicy, PolicyFactory, UnknownPolicy};
+pub use registry::{PathManagerFactory, PolicyRegistry, SchedulerFactory};
 pub use scheduler::{Candidate, MinRtt, RoundRobin, Scheduler, SubflowId};
 pub use signal::{AnnounceError, RemoteAddress};

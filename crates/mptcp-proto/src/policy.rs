@@ -1,7 +1,6 @@
 //! What one connection uses in place of its endpoint's defaults: a path
 //! manager, a scheduler and a congestion controller, each given by value
-//! (a policy chosen by name is `path_manager::by_name`,
-//! `scheduler::by_name` or `mptcp_cc::Registry::build`).
+//! or by name from a [`PolicyRegistry`].
 //!
 //! A client passes one to [`Endpoint::connect_with`]; a listener gets a
 //! [`PolicyFactory`] ([`Endpoint::listen_with`]) that builds a fresh one
@@ -14,10 +13,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use mptcp_cc::{CcConfig, CongestionControl, Registry};
+use mptcp_cc::{CcConfig, CongestionControl};
 
-use crate::path_manager::{self, PathManager};
-use crate::scheduler::{self, Scheduler};
+use crate::path_manager::PathManager;
+use crate::registry::PolicyRegistry;
+use crate::scheduler::Scheduler;
 
 /// One connection's policies; each `None` keeps the endpoint's default.
 #[derive(Debug, Default)]
@@ -58,9 +58,8 @@ impl ConnectionPolicy {
         self
     }
 
-    /// A policy by names (`None` keeps that default): a built-in path
-    /// manager (`path_manager::BUILTIN`), scheduler (`scheduler::BUILTIN`)
-    /// and a controller from `registry`, built with `cc_config`.
+    /// A policy by names (`None` keeps that default), each built by
+    /// `registry` (the controller with `cc_config`).
     ///
     /// # Errors
     ///
@@ -69,32 +68,18 @@ impl ConnectionPolicy {
         path_manager: Option<&str>,
         scheduler: Option<&str>,
         congestion_control: Option<&str>,
-        registry: &Registry,
+        registry: &PolicyRegistry,
         cc_config: &CcConfig,
     ) -> Result<Self, UnknownPolicy> {
-        let unknown = |kind, name: &str, known: Vec<String>| UnknownPolicy {
-            kind,
-            name: name.to_owned(),
-            known,
-        };
-        let builtin = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
         let mut policy = ConnectionPolicy::new();
         if let Some(name) = path_manager {
-            let pm = path_manager::by_name(name)
-                .ok_or_else(|| unknown("path manager", name, builtin(path_manager::BUILTIN)))?;
-            policy.path_manager = Some(pm);
+            policy.path_manager = Some(registry.path_manager(name)?);
         }
         if let Some(name) = scheduler {
-            let s = scheduler::by_name(name)
-                .ok_or_else(|| unknown("scheduler", name, builtin(scheduler::BUILTIN)))?;
-            policy.scheduler = Some(s);
+            policy.scheduler = Some(registry.scheduler(name)?);
         }
         if let Some(name) = congestion_control {
-            let cc = registry.build(name, cc_config).map_err(|_| {
-                let known = registry.names().map(str::to_owned).collect();
-                unknown("congestion control", name, known)
-            })?;
-            policy.congestion_control = Some(cc);
+            policy.congestion_control = Some(registry.congestion(name, cc_config)?);
         }
         Ok(policy)
     }

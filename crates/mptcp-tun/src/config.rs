@@ -4,8 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use mptcp_cc::Registry;
-use mptcp_proto::MptcpConfig;
+use mptcp_proto::{MptcpConfig, PolicyRegistry};
 use mptcp_tcp::TcpConfig;
 
 use crate::impairment::Impairment;
@@ -119,10 +118,11 @@ pub struct StackConfig {
     /// The congestion controller by name, looked up in `registry`.
     /// Default "cubic".
     pub congestion_control: String,
-    /// Where controller names are looked up: the built-ins
-    /// (`mptcp_cc::Registry::with_builtins`: reno, cubic, lia, olia, balia,
-    /// wvegas) plus any the application registers. Default the built-ins.
-    pub registry: Registry,
+    /// Where policy names are looked up (the congestion controller here,
+    /// [`MptcpSettings::path_manager`] and [`MptcpSettings::scheduler`]):
+    /// the built-ins (`PolicyRegistry::with_builtins`) plus any the
+    /// application registers. Default the built-ins.
+    pub registry: PolicyRegistry,
     /// Impairment of packets in each direction. Default off.
     pub impairment: Impairment,
     /// Write every packet (both directions, after impairment on the way
@@ -167,13 +167,13 @@ pub struct MptcpSettings {
     /// field, not [`StackConfig::tcp`], with the MSS lowered to fit the
     /// smallest path MTU (a subflow may use any path).
     pub config: MptcpConfig,
-    /// The path manager, from `mptcp_proto::path_manager::by_name`
-    /// ("manual", "fullmesh", "announce", "ndiffports"). Default
+    /// The path manager, by its name in [`StackConfig::registry`]
+    /// (built in: "manual", "fullmesh", "announce", "ndiffports"). Default
     /// "fullmesh": a client opens a subflow between every pair of its path
     /// addresses and the server's addresses; a server opens none.
     pub path_manager: String,
-    /// The scheduler of each connection, from
-    /// `mptcp_proto::scheduler::by_name` ("minrtt", "roundrobin",
+    /// The scheduler of each connection, by its name in
+    /// [`StackConfig::registry`] (built in: "minrtt", "roundrobin",
     /// "redundant"). Default "minrtt".
     pub scheduler: String,
     /// Addresses announced (ADD_ADDR) on every MPTCP connection once it is
@@ -207,7 +207,7 @@ impl StackConfig {
             routes: Vec::new(),
             tcp: TcpConfig::default(),
             congestion_control: "cubic".to_owned(),
-            registry: Registry::with_builtins(),
+            registry: PolicyRegistry::with_builtins(),
             impairment: Impairment::default(),
             pcap: None,
             seed: None,

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
 
-use mptcp_cc::{CcConfig, Registry};
+use mptcp_cc::CcConfig;
 use mptcp_lab::{Netns, kernel_mptcp_connect, kernel_mptcp_listener, nstat, require_lab, run_in};
 use mptcp_proto::path_manager::Announce;
 use mptcp_tun::{
@@ -86,7 +86,7 @@ fn lab_a_connection_policy_replaces_the_stack_path_manager() {
         Some("fullmesh"),
         Some("roundrobin"),
         Some("reno"),
-        &Registry::with_builtins(),
+        &mptcp_proto::PolicyRegistry::with_builtins(),
         &CcConfig::default(),
     )
     .expect("known names");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use mptcp_proto::{
     Admission, ConnectError, ConnectOptions, ConnectionId, ConnectionPolicy, Listen, ListenOptions,
-    MptcpConnection, PolicyFactory, Protocol, scheduler,
+    MptcpConnection, PolicyFactory, Protocol,
 };
 use mptcp_tcp::FourTuple;
 use mptcp_time::Instant;
@@ -161,7 +161,7 @@ impl Endpoint {
             remote,
         };
         if policy.scheduler.is_none() {
-            policy.scheduler = scheduler::by_name(&self.scheduler);
+            policy.scheduler = self.registry.scheduler(&self.scheduler).ok();
         }
         policy.path_manager = policy
             .path_manager

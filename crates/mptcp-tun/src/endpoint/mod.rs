@@ -30,11 +30,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use mptcp_cc::{CcConfig, Registry};
+use mptcp_cc::CcConfig;
 use mptcp_proto::path_manager::{AnnounceAlso, BackupFrom};
 use mptcp_proto::{
     ConnectionId, Endpoint as Core, EndpointConfig as CoreLimits, Interface, MptcpConfig,
-    MptcpConnection, PathManager, Protocol, Routed, path_manager, scheduler,
+    MptcpConnection, PathManager, PolicyRegistry, Protocol, Routed,
 };
 use mptcp_tcp::{FastOpenCookie, State, TcpConfig};
 use mptcp_time::Instant;
@@ -73,8 +73,8 @@ pub(crate) struct EndpointConfig {
     /// subflows take `settings.config.tcp`).
     pub(crate) tcp: TcpConfig,
     pub(crate) congestion_control: String,
-    /// Where `congestion_control` is looked up.
-    pub(crate) registry: Registry,
+    /// Where the policies are looked up by name.
+    pub(crate) registry: PolicyRegistry,
     pub(crate) max_connections: usize,
     pub(crate) accept_backlog: usize,
     pub(crate) close_linger: Duration,
@@ -92,7 +92,9 @@ pub(crate) struct Endpoint {
     /// Addresses announced on every MPTCP connection, with their IDs.
     announce: Vec<(AddrId, IpAddr)>,
     backup_addrs: Vec<IpAddr>,
+    /// The scheduler of connections that bring none, by name.
     scheduler: String,
+    registry: PolicyRegistry,
     accept_backlog: usize,
     close_linger: Duration,
     slots: BTreeMap<ConnectionId, Slot>,
@@ -123,28 +125,16 @@ impl Endpoint {
             return Err("at least one path is needed".to_owned());
         }
         let registry = config.registry.clone();
-        if registry.get(&config.congestion_control).is_none() {
-            let names: Vec<&str> = registry.names().collect();
-            return Err(format!(
-                "unknown congestion control {:?} (known: {})",
-                config.congestion_control,
-                names.join(", ")
-            ));
-        }
-        let Some(pm) = path_manager::by_name(&settings.path_manager) else {
-            return Err(format!(
-                "unknown path manager {:?} (known: {})",
-                settings.path_manager,
-                path_manager::BUILTIN.join(", ")
-            ));
-        };
-        if scheduler::by_name(&settings.scheduler).is_none() {
-            return Err(format!(
-                "unknown scheduler {:?} (known: {})",
-                settings.scheduler,
-                scheduler::BUILTIN.join(", ")
-            ));
-        }
+        registry
+            .check(
+                Some(&settings.path_manager),
+                Some(&settings.scheduler),
+                Some(&config.congestion_control),
+            )
+            .map_err(|e| e.to_string())?;
+        let pm = registry
+            .path_manager(&settings.path_manager)
+            .map_err(|e| e.to_string())?;
         let mut backup_addrs = Vec::new();
         for dev in &settings.backup {
             match config.paths.iter().find(|p| &p.device == dev) {
@@ -172,9 +162,10 @@ impl Endpoint {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let core_rng = Box::new(ChaCha8Rng::seed_from_u64(rng.next_u64()));
         let cc_name = config.congestion_control.clone();
+        let cc_registry = registry.clone();
         let cc = Box::new(move || {
-            registry
-                .build(&cc_name, &CcConfig::default())
+            cc_registry
+                .congestion(&cc_name, &CcConfig::default())
                 .expect("checked above")
         });
         let mut limits = CoreLimits::default();
@@ -219,6 +210,7 @@ impl Endpoint {
             announce,
             backup_addrs,
             scheduler: settings.scheduler,
+            registry,
             accept_backlog: config.accept_backlog,
             close_linger: config.close_linger,
             slots: BTreeMap::new(),
@@ -307,14 +299,13 @@ impl Endpoint {
             self.core.ignore_incoming(incoming);
             return;
         }
-        let scheduler = &self.scheduler;
         let mut policy = l
             .policy
             .as_ref()
             .map(mptcp_proto::PolicyFactory::build)
             .unwrap_or_default();
         if policy.scheduler.is_none() {
-            policy.scheduler = scheduler::by_name(scheduler);
+            policy.scheduler = self.registry.scheduler(&self.scheduler).ok();
         }
         policy.path_manager = policy
             .path_manager

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
-use mptcp_cc::Registry;
 use mptcp_proto::{ConnectionId, FallbackReason, PolicyFactory, Protocol};
 use mptcp_tcp::TcpConfig;
 use mptcp_time::Instant;
@@ -71,7 +70,7 @@ fn endpoint_with(addr: &str, backlog: usize, max: usize, protocol: Protocol) -> 
         settings,
         tcp,
         congestion_control: "cubic".to_owned(),
-        registry: Registry::with_builtins(),
+        registry: mptcp_proto::PolicyRegistry::with_builtins(),
         max_connections: max,
         accept_backlog: backlog,
         close_linger: Duration::from_secs(1),
