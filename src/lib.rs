@@ -99,7 +99,7 @@ pub use mptcp_proto as core;
 pub use mptcp_time as time;
 pub use mptcp_wire as wire;
 
-pub use mptcp_proto::{MptcpEvent, SubflowStats, path_manager, scheduler};
+pub use mptcp_proto::{DataLevel, MptcpEvent, SubflowStats, path_manager, scheduler};
 pub use mptcp_tcp::FourTuple;
 #[cfg(feature = "tokio")]
 pub use mptcp_tun::{AsyncListener, AsyncReadHalf, AsyncStream, AsyncWriteHalf, EventStream};

@@ -170,6 +170,16 @@ impl Command {
     /// the option that gave it.
     /// The policy names the arguments ask for, with their options: they
     /// are looked up in the registry `main_with` was given.
+    /// What `--log` asks for (experiments log nothing).
+    pub(crate) fn log_level(&self) -> LogLevel {
+        match self {
+            Command::Send(a) => a.stack.log,
+            Command::Recv(a) => a.stack.log,
+            Command::Demo(a) => a.log,
+            Command::Experiment(_) => LogLevel(None),
+        }
+    }
+
     pub(crate) fn policy_names(&self) -> Vec<(&'static str, PolicyKind, &str)> {
         fn stack(a: &StackArgs) -> Vec<(&'static str, PolicyKind, &str)> {
             let mut names = vec![("--cc", PolicyKind::CongestionControl, a.cc.as_str())];
@@ -197,6 +207,23 @@ impl Command {
             }
         }
     }
+}
+
+/// What `--log` asks for: nothing, or events at this level and above.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LogLevel(pub(crate) Option<tracing::Level>);
+
+fn parse_log_level(arg: &str) -> Result<LogLevel, String> {
+    use tracing::Level;
+    Ok(LogLevel(Some(match arg.to_ascii_lowercase().as_str() {
+        "off" => return Ok(LogLevel(None)),
+        "error" => Level::ERROR,
+        "warn" => Level::WARN,
+        "info" => Level::INFO,
+        "debug" => Level::DEBUG,
+        "trace" => Level::TRACE,
+        _ => return Err("one of off, error, warn, info, debug, trace".to_owned()),
+    })))
 }
 
 /// The kinds of policy a name on the command line may stand for.
@@ -340,6 +367,18 @@ pub(crate) struct DemoArgs {
     /// Print one JSON object at the end instead of the table
     #[arg(long)]
     pub(crate) json: bool,
+
+    /// Log to stderr at LEVEL and above: off, error, warn, info, debug, trace
+    ///
+    /// info: the stack's devices and its end; debug: every connection's
+    /// and subflow's events (established, closed, fallback, addresses),
+    /// path-manager actions and refused segments, each inside the span of
+    /// its connection (role, addresses, token) and subflow; trace: also
+    /// every readable and writable wakeup. The result line on stdout is
+    /// unchanged.
+    #[arg(long, value_name = "LEVEL", default_value = "off", value_parser = parse_log_level,
+          verbatim_doc_comment)]
+    pub(crate) log: LogLevel,
 }
 
 /// `mptcp send`.
@@ -539,6 +578,26 @@ pub(crate) struct StackArgs {
     /// bytes_received, srtt_ms, cwnd, retransmissions).
     #[arg(long, help_heading = "Output", verbatim_doc_comment)]
     pub(crate) json: bool,
+
+    /// At the end, print the connection's MPTCP figures on stderr as
+    /// `ss -Mni` shows the kernel's: token, subflow counts, data-level
+    /// sequence numbers, bytes acknowledged and received at the data
+    /// level, then a line per subflow (state, rtt, cwnd, retransmissions,
+    /// bytes)
+    #[arg(long, help_heading = "Output", verbatim_doc_comment)]
+    pub(crate) ss: bool,
+
+    /// Log to stderr at LEVEL and above: off, error, warn, info, debug, trace
+    ///
+    /// info: the stack's devices and its end; debug: every connection's
+    /// and subflow's events (established, closed, fallback, addresses),
+    /// path-manager actions and refused segments, each inside the span of
+    /// its connection (role, addresses, token) and subflow; trace: also
+    /// every readable and writable wakeup. The result line on stdout is
+    /// unchanged.
+    #[arg(long, value_name = "LEVEL", default_value = "off", value_parser = parse_log_level,
+          help_heading = "Output", verbatim_doc_comment)]
+    pub(crate) log: LogLevel,
 
     /// Write every packet our stack sends and receives to a pcap file
     #[arg(long, value_name = "FILE", help_heading = "Stack options")]

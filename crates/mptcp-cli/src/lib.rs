@@ -87,6 +87,14 @@ where
             return ExitCode::from(EXIT_USAGE);
         }
     }
+    if let Some(level) = cli.command.log_level().0 {
+        // A second `main_from` in one process keeps the first subscriber.
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
+    }
     let result = match &cli.command {
         Command::Send(args) => send::run(args, &registry),
         Command::Recv(args) => recv::run(args, &registry),

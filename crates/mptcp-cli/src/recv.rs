@@ -106,7 +106,7 @@ pub(crate) fn run(args: &RecvArgs, registry: &PolicyRegistry) -> Result<(), CliE
                 .map_err(|e| CliError::io(format_args!("writing {}", path.display()), &e))?;
         }
         let report = tally.finish(Direction::Received, elapsed);
-        transport::print(&report, info.as_ref(), args.stack.json)?;
+        transport::print(&report, info.as_ref(), args.stack.json, args.stack.ss)?;
     }
 
     drop(listener);

@@ -207,6 +207,7 @@ pub(crate) fn run(args: &SendArgs, registry: &PolicyRegistry) -> Result<(), CliE
         &report,
         transport::mptcp_info(&conn).as_ref(),
         args.stack.json,
+        args.stack.ss,
     )?;
 
     drop(conn);

@@ -17,12 +17,21 @@ pub(crate) fn mptcp_info(stream: &Stream) -> Option<MptcpInfo> {
 }
 
 /// Print what a transfer did: the result line, or with `json` one JSON
-/// object; with MPTCP, a line per subflow on stderr before it.
+/// object; with MPTCP, a line per subflow on stderr before it, and with
+/// `ss` the figures in `ss -Mni`'s shape.
 ///
 /// # Errors
 ///
 /// If stdout is closed.
-pub(crate) fn print(report: &Report, info: Option<&MptcpInfo>, json: bool) -> Result<(), CliError> {
+pub(crate) fn print(
+    report: &Report,
+    info: Option<&MptcpInfo>,
+    json: bool,
+    ss: bool,
+) -> Result<(), CliError> {
+    if ss && let Some(info) = info {
+        eprintln!("{info}");
+    }
     if json {
         return print_line(&to_json(report, info));
     }

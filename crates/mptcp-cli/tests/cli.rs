@@ -626,3 +626,45 @@ fn a_scheduler_a_program_registers_is_taken_by_name() {
         format!("{:?}", std::process::ExitCode::from(2))
     );
 }
+
+/// `--log debug`: the connections' and subflows' events on stderr, each
+/// in its connection's span; the result on stdout as without it.
+#[test]
+fn log_debug_shows_connection_and_subflow_events_in_their_spans() {
+    let out = mptcp(&["demo", "--bytes", "300K", "--json", "--log", "debug"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = stderr(&out);
+    let lines: Vec<&str> = log.lines().collect();
+    let has = |what: &str| {
+        lines
+            .iter()
+            .any(|l| l.contains("DEBUG") && l.contains(what))
+    };
+    assert!(has("event=Connected { mptcp: true }"), "{log}");
+    assert!(has("subflow opens origin=\"our MP_JOIN\""), "{log}");
+    assert!(has("subflow opens origin=\"the peer's MP_JOIN\""), "{log}");
+    assert!(has("event=SubflowEstablished(SubflowId(1))"), "{log}");
+    assert!(has("event=Closed"), "{log}");
+    // Every core line sits in a connection span naming role and token.
+    let core: Vec<&&str> = lines.iter().filter(|l| l.contains("mptcp_proto")).collect();
+    assert!(!core.is_empty());
+    for l in &core {
+        assert!(l.contains("mptcp{role=") && l.contains(" token="), "{l}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("subflow{id=1 local=10.0.2.1:")),
+        "{log}"
+    );
+    assert!(
+        stdout(&out).contains("\"sha256_match\":true"),
+        "{}",
+        stdout(&out)
+    );
+    // Off by default, and at info there is nothing of the connections.
+    let quiet = mptcp(&["demo", "--bytes", "300K", "--json"]);
+    assert_eq!(stderr(&quiet), "");
+    let info = mptcp(&["demo", "--bytes", "300K", "--json", "--log", "info"]);
+    assert!(!stderr(&info).contains("mptcp_proto"), "{}", stderr(&info));
+}

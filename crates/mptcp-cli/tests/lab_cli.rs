@@ -218,7 +218,7 @@ fn lab_cli_mptcp_send_over_two_paths_to_a_kernel_server() {
             "--path",
             "mmb0=10.94.0.2",
         ])
-        .args(["--to", "10.93.0.1:5000", "--bytes", "32M", "--json"])
+        .args(["--to", "10.93.0.1:5000", "--bytes", "32M", "--json", "--ss"])
         .output()
         .expect("run mptcp");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -258,6 +258,26 @@ fn lab_cli_mptcp_send_over_two_paths_to_a_kernel_server() {
     assert!(nstat(&ns, "MPTcpExtMPJoinAckRx") >= 1);
     assert_eq!(nstat(&ns, "MPTcpExtMPJoinAckHMacFailure"), 0);
     assert_eq!(nstat(&ns, "MPTcpExtDSSNotMatching"), 0);
+    // `--ss`: the figures in `ss -Mni`'s shape on stderr, every byte
+    // acknowledged at the data level, a line per subflow.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let ss: Vec<&str> = stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("token:"))
+        .take_while(|l| l.starts_with("token:") || l.starts_with("  subflow:"))
+        .collect();
+    assert_eq!(ss.len(), 3, "{stderr}");
+    // (Open subflows at the end: the kernel may be closing them already.)
+    assert!(
+        ss[0].contains(" peer_token:") && ss[0].contains(" subflows_total:"),
+        "{stderr}"
+    );
+    assert!(
+        ss[0].contains(&format!(" bytes_acked:{} ", 32u64 << 20)),
+        "{stderr}"
+    );
+    assert!(ss[1].starts_with("  subflow:0 10.93.0.2:"), "{stderr}");
+    assert!(ss[2].starts_with("  subflow:1 10.94.0.2:"), "{stderr}");
 }
 
 /// Issue 4, CLI: `mptcp recv --pm announce --backup`-less, two devices:

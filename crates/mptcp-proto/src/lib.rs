@@ -35,10 +35,11 @@ pub mod reassembly;
 pub mod registry;
 pub mod scheduler;
 pub mod signal;
+mod trace;
 pub mod tx_map;
 
 pub use config::{InvalidConfig, MptcpConfig};
-pub use connection::{ConnectError, MptcpConnection, Role, SubflowError, SubflowStats};
+pub use connection::{ConnectError, DataLevel, MptcpConnection, Role, SubflowError, SubflowStats};
 pub use data_seq::DataSeq;
 pub use endpoint::{
     AcceptError, Admission, ConnectOptions, ConnectionId, Endpoint, EndpointConfig, Incoming,

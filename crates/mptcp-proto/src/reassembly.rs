@@ -28,6 +28,8 @@ pub struct Reassembly {
     readable: usize,
     /// The data sequence number after the in-order bytes.
     rcv_nxt: DataSeq,
+    /// The first one expected (the statistics count from it).
+    start: DataSeq,
     /// Out-of-order bytes held, as `[start, end)` offsets from `rcv_nxt`,
     /// sorted, disjoint and not touching.
     ranges: Vec<(usize, usize)>,
@@ -47,6 +49,7 @@ impl Reassembly {
             head: 0,
             readable: 0,
             rcv_nxt,
+            start: rcv_nxt,
             ranges: Vec::with_capacity(max_ranges),
             max_ranges,
             data_fin: None,
@@ -56,6 +59,11 @@ impl Reassembly {
     /// The data sequence number of the next in-order byte expected.
     pub fn rcv_nxt(&self) -> DataSeq {
         self.rcv_nxt
+    }
+
+    /// In-order bytes received so far (read or not).
+    pub fn received(&self) -> u64 {
+        self.rcv_nxt.diff(self.start).unsigned_abs()
     }
 
     /// Bytes of memory it holds: 0 until the first byte arrives.

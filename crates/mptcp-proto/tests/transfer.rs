@@ -545,6 +545,46 @@ fn a_plain_tcp_server_means_fallback_and_the_data_still_flows() {
     }
 }
 
+/// The data-level figures (`ss -Mni`'s bytes_acked, bytes_received and
+/// sequence numbers) at the end of a lossy transfer both ways, and after
+/// a fallback.
+#[test]
+fn the_data_level_figures_count_every_byte_once() {
+    let (up, down) = (300_000, 200_000);
+    let out = run(
+        config(true),
+        config(true),
+        ServerKind::Mptcp,
+        |i, _| i % 17 == 5,
+        up,
+        down,
+    );
+    let client = mptcp_connection(&out.client).data_level();
+    let server = mptcp_connection(&out.server).data_level();
+    // Retransmissions at either level count once.
+    assert_eq!(client.bytes_acked, up as u64, "{client:?}");
+    assert_eq!(client.bytes_received, down as u64, "{client:?}");
+    assert_eq!(server.bytes_acked, down as u64, "{server:?}");
+    assert_eq!(server.bytes_received, up as u64, "{server:?}");
+    assert_eq!(client.send_queue, 0);
+    assert_eq!(client.write_seq, client.snd_una);
+    // What one side acknowledged is where the other expects next.
+    assert_eq!(server.rcv_nxt, Some(client.snd_una));
+    assert_eq!(client.rcv_nxt, Some(server.snd_una));
+
+    let out = run(
+        config(false),
+        config(false),
+        ServerKind::PlainTcp,
+        |_, _| false,
+        up,
+        down,
+    );
+    let client = mptcp_connection(&out.client).data_level();
+    assert_eq!(client.bytes_acked, up as u64, "{client:?}");
+    assert_eq!(client.bytes_received, down as u64, "{client:?}");
+}
+
 /// Regression (found by the splice lab test, where a relay to a slow
 /// plain-TCP upstream stalled): after a fallback, room in the send buffer
 /// opens as the subflow takes bytes, not on a DATA_ACK, and a writer

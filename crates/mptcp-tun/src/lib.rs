@@ -47,6 +47,7 @@ mod endpoint;
 mod error;
 mod impairment;
 mod listener;
+mod log;
 mod output;
 mod readiness;
 mod route;
@@ -62,7 +63,9 @@ pub use config::{MptcpSettings, PathConfig, StackConfig};
 pub use error::StackError;
 pub use impairment::{Impairer, Impairment, MAX_HELD_PACKETS, Verdict};
 pub use listener::{Listener, ListenerOptions};
-pub use mptcp_proto::{ConnectionPolicy, PolicyFactory, PolicyRegistry, Protocol, UnknownPolicy};
+pub use mptcp_proto::{
+    ConnectionPolicy, DataLevel, PolicyFactory, PolicyRegistry, Protocol, UnknownPolicy,
+};
 pub use route::{Prefix, Route, RouteKind, RouteTable};
 pub use splice::{Splice, Spliced};
 pub use stack::Stack;

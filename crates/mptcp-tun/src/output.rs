@@ -77,9 +77,10 @@ impl Output {
             if self.batches[device].len() >= MAX_BATCH {
                 self.flush_device(device);
             }
-        } else if dev.tun.send(packet).is_err() {
+        } else if let Err(e) = dev.tun.send(packet) {
             // A failed write loses the packet, as a wire would; TCP recovers.
             self.write_errors += 1;
+            log_write_error(&dev.name, self.write_errors, &e);
         }
     }
 
@@ -96,12 +97,12 @@ impl Output {
     fn flush_device(&mut self, device: usize) {
         let batch = &mut self.batches[device];
         let dev = &self.devices[device];
-        if dev
+        if let Err(e) = dev
             .tun
             .send_multiple(&mut self.gro, batch, VIRTIO_NET_HDR_LEN)
-            .is_err()
         {
             self.write_errors += 1;
+            log_write_error(&dev.name, self.write_errors, &e);
         }
         self.pool.append(batch);
     }
@@ -112,5 +113,20 @@ impl Output {
         if let Some(pcap) = self.pcap.as_mut() {
             let _ = pcap.flush();
         }
+    }
+}
+
+/// A failed device write, logged at the 1st, 2nd, 4th, 8th... so a
+/// device that refuses every packet cannot flood the log.
+#[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+fn log_write_error(device: &str, count: u64, error: &std::io::Error) {
+    if count.is_power_of_two() {
+        crate::log::log_event!(
+            tracing::Level::WARN,
+            device,
+            count,
+            %error,
+            "device write failed (the packet is lost)",
+        );
     }
 }

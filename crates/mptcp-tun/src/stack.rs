@@ -160,7 +160,7 @@ impl Stack {
 
         let stats = Arc::new(Mutex::new(StackStats::default()));
         let (commands_tx, commands_rx) = crossbeam_channel::unbounded();
-        let names = devices
+        let names: Vec<(String, bool)> = devices
             .iter()
             .map(|d| (d.name.clone(), d.created))
             .collect();
@@ -173,6 +173,17 @@ impl Stack {
             stats: Arc::clone(&stats),
             packets_in: 0,
         };
+        #[cfg(feature = "tracing")]
+        for (name, created) in &names {
+            crate::log::log_event!(
+                tracing::Level::INFO,
+                device = %name,
+                created = *created,
+                offload = config.offload,
+                mptcp,
+                "stack path",
+            );
+        }
         let handle = std::thread::Builder::new()
             .name("mptcp-stack".to_owned())
             .spawn(move || thread.run(packets_rx, commands_rx))
@@ -379,6 +390,13 @@ impl StackThread {
         }
         self.output.finish();
         self.publish_stats();
+        crate::log::log_event!(
+            tracing::Level::INFO,
+            packets_in = self.packets_in,
+            packets_out = self.output.packets_out,
+            write_errors = self.output.write_errors,
+            "stack stopped",
+        );
     }
 
     /// A packet from a reader: through the ingress impairment, then to the

@@ -15,6 +15,7 @@
 // `impl MptcpConnection` block per file.
 mod addresses; // ADD_ADDR and REMOVE_ADDR, both ways
 mod close; // abort (MP_FASTCLOSE), shutdown, the DATA_FIN close, orphans
+mod data_level; // the data-level figures (mptcp_info, ss -Mni)
 mod fallback; // falling back to TCP (§3.7): MP_FAIL, vanished options
 mod fast_open; // data on the MP_CAPABLE SYN (RFC 8684 Appendix B)
 mod input; // handle_segment: options in, the MP_CAPABLE handshake, DSS
@@ -42,6 +43,7 @@ use crate::handshake::{self, FallbackReason};
 use crate::reassembly::Reassembly;
 use crate::scheduler::{Candidate, MinRtt, Scheduler, SubflowId};
 use crate::signal::Signals;
+use crate::trace;
 
 use self::close::Closing;
 use self::fallback::FallbackState;
@@ -51,6 +53,7 @@ use self::receive::RecvState;
 use self::send::SendState;
 use self::subflow::{Origin, Subflow};
 
+pub use self::data_level::DataLevel;
 pub use self::subflow::{SubflowError, SubflowStats};
 
 /// Which side opened the connection.
@@ -155,6 +158,8 @@ pub struct MptcpConnection {
     /// Our address IDs to withdraw with REMOVE_ADDR, one per pure ACK.
     removals: VecDeque<AddrId>,
     events: VecDeque<MptcpEvent>,
+    /// Its log span (feature `tracing`; nothing without it).
+    span: trace::Span,
     scratch: LazyStorage,
 }
 
@@ -236,7 +241,17 @@ impl MptcpConnection {
             checksum,
         } = start;
         let mut cc = cc;
+        let tuple = tcp.four_tuple();
+        let span = trace::new_span!(
+            tracing::Level::DEBUG,
+            "mptcp",
+            role = ?role,
+            local = %tuple.local,
+            remote = %tuple.remote,
+            token = %format_args!("{:08x}", mptcp_crypto::token(local_key).0),
+        );
         let mut subflow = Subflow::new(SubflowId(0), tcp, &config, Origin::Initial);
+        subflow.span = subflow_span(&span, SubflowId(0), tuple);
         // §3.4.2: the initial subflow's addresses have ID 0.
         subflow.remote_id = Some(AddrId(0));
         cc.add_path(&subflow.tcp.path_info(subflow.path), now);
@@ -279,6 +294,7 @@ impl MptcpConnection {
             signals,
             removals: VecDeque::new(),
             events: VecDeque::new(),
+            span,
         }
     }
 
@@ -620,7 +636,41 @@ impl MptcpConnection {
     }
 
     fn push_event(&mut self, event: MptcpEvent) {
+        #[cfg(feature = "tracing")]
+        self.log(&event);
         self.events.push_back(event);
+    }
+
+    /// Log `event` in the span it concerns: a subflow's, else the
+    /// connection's.
+    #[cfg(feature = "tracing")]
+    fn log(&self, event: &MptcpEvent) {
+        use tracing::{Level, event};
+        let span = match event {
+            MptcpEvent::SubflowEstablished(id) | MptcpEvent::SubflowClosed(id) => self
+                .subflows
+                .iter()
+                .find(|s| s.id == *id)
+                .map_or(&self.span, |s| &s.span),
+            _ => &self.span,
+        };
+        match event {
+            // Every read and write makes one of these: trace level.
+            MptcpEvent::Readable | MptcpEvent::Writable => {
+                event!(parent: span, Level::TRACE, ?event);
+            }
+            MptcpEvent::ProtocolError(_) | MptcpEvent::TimedOut => {
+                event!(parent: span, Level::WARN, ?event);
+            }
+            _ => event!(parent: span, Level::DEBUG, ?event),
+        }
+    }
+
+    /// Log what the path manager does to this connection (feature
+    /// `tracing`).
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    pub(crate) fn log_pm_action(&self, action: &crate::PmAction) {
+        trace::log_event!(parent: &self.span, tracing::Level::DEBUG, ?action, "path manager");
     }
 
     // ----------------------------------------------------------- subflows
@@ -657,4 +707,17 @@ impl MptcpConnection {
             retransmissions: s.tcp.retransmissions(),
         })
     }
+}
+
+/// The span of subflow `id` inside its connection's.
+fn subflow_span(parent: &trace::Span, id: SubflowId, tuple: FourTuple) -> trace::Span {
+    let _ = (parent, id, tuple);
+    trace::new_span!(
+        parent: parent,
+        tracing::Level::DEBUG,
+        "subflow",
+        id = id.0,
+        local = %tuple.local,
+        remote = %tuple.remote,
+    )
 }

@@ -16,6 +16,7 @@ use crate::endpoint::Interface;
 use crate::join::{JoinInitiator, JoinResponder};
 use crate::mapping::MappingTable;
 use crate::scheduler::SubflowId;
+use crate::trace;
 use crate::tx_map::TxMap;
 
 /// An error opening or accepting a subflow.
@@ -123,6 +124,8 @@ pub(super) struct Subflow {
     /// after them (see [`Subflow::tx_base`]).
     pub(super) syn_data_sent: u32,
     pub(super) syn_data_received: u32,
+    /// Its log span, inside the connection's (feature `tracing`).
+    pub(super) span: trace::Span,
 }
 
 impl Subflow {
@@ -159,6 +162,7 @@ impl Subflow {
             sent_upto: None,
             syn_data_sent: 0,
             syn_data_received: 0,
+            span: trace::none(),
         }
     }
 
@@ -183,6 +187,16 @@ impl Subflow {
 
     pub(super) fn is_initial(&self) -> bool {
         matches!(self.origin, Origin::Initial)
+    }
+
+    /// How it began, in words (for logs).
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(super) fn origin_kind(&self) -> &'static str {
+        match self.origin {
+            Origin::Initial => "initial",
+            Origin::Initiator(_) => "our MP_JOIN",
+            Origin::Responder(_) => "the peer's MP_JOIN",
+        }
     }
 
     /// Whether the segment belongs to this subflow.

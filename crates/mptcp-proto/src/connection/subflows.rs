@@ -13,6 +13,8 @@ use crate::handshake::FallbackReason;
 use crate::join::{JoinError, JoinInitiator, JoinParams, JoinResponder};
 use crate::scheduler::SubflowId;
 
+use crate::trace;
+
 use super::close::Orphaned;
 use super::input::IncomingOptions;
 use super::subflow::{Origin, Subflow, SubflowError};
@@ -50,6 +52,8 @@ impl MptcpConnection {
         self.next_subflow_id = self.next_subflow_id.wrapping_add(1).max(1);
         sub.tcp.set_congestion_window(sub.tcp.cwnd());
         self.cc.add_path(&sub.tcp.path_info(sub.path), now);
+        sub.span = super::subflow_span(&self.span, id, sub.tcp.four_tuple());
+        trace::log_event!(parent: &sub.span, tracing::Level::DEBUG, origin = ?sub.origin_kind(), "subflow opens");
         self.subflows.push(sub);
         // A second subflow: its bytes and the first one's interleave in
         // the data stream, which neither subflow's stream is any more.
@@ -172,6 +176,7 @@ impl MptcpConnection {
 
     pub(super) fn reset_subflow_at(&mut self, i: usize, reason: TcpRstReason) {
         let sub = &mut self.subflows[i];
+        trace::log_event!(parent: &sub.span, tracing::Level::DEBUG, ?reason, "subflow reset");
         sub.rst_reason = Some(reason);
         sub.usable = false;
         sub.tcp.abort();

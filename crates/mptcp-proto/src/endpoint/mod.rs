@@ -41,6 +41,7 @@ use crate::event::MptcpEvent;
 use crate::join_backoff::JoinBackoff;
 use crate::path_manager::{Manual, PathManager, PmAction, PmView};
 use crate::policy::{ConnectionPolicy, PolicyFactory};
+use crate::trace;
 use activity::Activity;
 use listen::Listeners;
 
@@ -638,6 +639,13 @@ impl Endpoint {
         if flags.contains(TcpFlags::RST) || self.resets.len() >= self.limits.max_pending_resets {
             return;
         }
+        trace::log_event!(
+            tracing::Level::DEBUG,
+            from = %SocketAddr::new(segment.src(), segment.src_port()),
+            to = %SocketAddr::new(segment.dst(), segment.dst_port()),
+            ?reason,
+            "segment refused with a reset",
+        );
         let mut b = SegmentBuilder::new(
             SocketAddr::new(segment.dst(), segment.dst_port()),
             SocketAddr::new(segment.src(), segment.src_port()),
@@ -756,6 +764,9 @@ impl Endpoint {
 
     /// Do what a path manager asked for connection `id`.
     fn perform(&mut self, id: ConnectionId, action: PmAction, now: Instant) {
+        if let Some(conn) = self.connections.get(&id) {
+            conn.log_pm_action(&action);
+        }
         match action {
             PmAction::Open {
                 local,

@@ -113,6 +113,12 @@ pub(super) fn snapshot(c: &MptcpConnection) -> (ConnectionInfo, MptcpInfo) {
         checksum: c.checksum(),
         subflows: c.subflows().collect(),
         remote_addresses: c.remote_addresses().to_vec(),
+        token: c.is_mptcp().then(|| mptcp_crypto::token(c.local_key()).0),
+        peer_token: c
+            .is_mptcp()
+            .then(|| c.peer_key().map(|k| mptcp_crypto::token(k).0))
+            .flatten(),
+        data: c.data_level(),
     };
     (connection_info(c), mptcp)
 }

@@ -244,6 +244,28 @@ fn accept_then_data_both_ways() {
     exchange(&mut b, &mut a, &server, &client);
     let info = mptcp_info(&mut a, &client).expect("an MPTCP connection");
     assert!(info.mptcp, "{info:?}");
+    // The `ss -Mni` shape: the connection, then each subflow.
+    let text = info.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let token = format!("token:{:08x} ", info.token.expect("MPTCP has a token"));
+    assert!(lines[0].starts_with(&token), "{text}");
+    assert!(lines[0].contains(" peer_token:"), "{text}");
+    assert!(lines[0].contains(" subflows:0 subflows_total:1 "), "{text}");
+    assert!(
+        lines[0].ends_with(" bytes_acked:5 bytes_received:5 send_queue:0"),
+        "{text}"
+    );
+    let subflow = format!(
+        "  subflow:0 {}->{} established rtt:",
+        client.local, client.remote
+    );
+    assert!(lines[1].starts_with(&subflow), "{text}");
+    assert!(
+        lines[1].contains(" retrans:0 bytes_sent:5 bytes_received:5"),
+        "{text}"
+    );
+    assert_eq!((info.data.bytes_acked, info.data.bytes_received), (5, 5));
 }
 
 /// One stack, both protocols: a plain-TCP connect and an MPTCP one to the
