@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use mptcp::{MptcpSettings, PathConfig, Stack, StackConfig, Stream};
+use umptcp::{MptcpSettings, PathConfig, Stack, StackConfig, Stream};
 
 /// Send a file over MPTCP (subflows over every path) and print the answer.
 #[derive(Parser)]

@@ -21,16 +21,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use mptcp::core::{
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
+use umptcp::core::{
     Candidate, ConnectionId, ConnectionPolicy, Endpoint, EndpointConfig, MptcpConfig, MptcpEvent,
     PolicyRegistry, Scheduler,
 };
-use mptcp::sim::{Application, LinkConfig, Rate, SimConfig, SimHost, Simulator};
-use mptcp::time::Instant;
-use mptcp::wire::AddrId;
-use mptcp::{FourTuple, MptcpSettings, PathConfig, Stack, StackConfig, Stream};
-use rand_chacha::ChaCha20Rng;
-use rand_chacha::rand_core::SeedableRng;
+use umptcp::sim::{Application, LinkConfig, Rate, SimConfig, SimHost, Simulator};
+use umptcp::time::Instant;
+use umptcp::wire::AddrId;
+use umptcp::{FourTuple, MptcpSettings, PathConfig, Stack, StackConfig, Stream};
 
 /// Every chunk on the oldest regular subflow (the lowest ID; backups only
 /// when no regular one is left); when its window is full, wait for it.

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Shutdown};
 use std::time::Duration;
 
 use clap::Parser;
-use mptcp::{Listener, MptcpSettings, PathConfig, Stack, StackConfig};
+use umptcp::{Listener, MptcpSettings, PathConfig, Stack, StackConfig};
 
 /// Echo every byte back, over MPTCP (falling back to TCP for clients
 /// that do not speak it).

@@ -2,7 +2,7 @@
 //! simulated paths, in virtual time (no root, no device). The client
 //! connects over path A, joins path B once MPTCP is up and sends
 //! `--bytes`; the server reads them. The same `Endpoint` calls run on TUN
-//! devices under `mptcp::Stack`.
+//! devices under `umptcp::Stack`.
 //!
 //! `cargo run --example simulated -- --help`
 
@@ -10,14 +10,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use clap::Parser;
-use mptcp::FourTuple;
-use mptcp::cc::{CcConfig, Registry};
-use mptcp::core::{ConnectionId, Endpoint, EndpointConfig, MptcpConfig, MptcpEvent};
-use mptcp::sim::{Application, LinkConfig, Rate, SimConfig, SimHost, Simulator};
-use mptcp::time::Instant;
-use mptcp::wire::AddrId;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
+use umptcp::FourTuple;
+use umptcp::cc::{CcConfig, Registry};
+use umptcp::core::{ConnectionId, Endpoint, EndpointConfig, MptcpConfig, MptcpEvent};
+use umptcp::sim::{Application, LinkConfig, Rate, SimConfig, SimHost, Simulator};
+use umptcp::time::Instant;
+use umptcp::wire::AddrId;
 
 /// Two of our MPTCP stacks over two simulated paths: goodput and the
 /// bytes each subflow carried.

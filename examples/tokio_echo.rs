@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use mptcp::{AsyncListener, MptcpSettings, PathConfig, Stack, StackConfig};
+use umptcp::{AsyncListener, MptcpSettings, PathConfig, Stack, StackConfig};
 
 /// Echo every byte back, over MPTCP (falling back to TCP for clients
 /// that do not speak it).

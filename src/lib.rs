@@ -1,4 +1,4 @@
-//! `mptcp`: a userspace Multipath TCP stack (RFC 8684, MPTCP v1) for Linux
+//! `umptcp`: a userspace Multipath TCP stack (RFC 8684, MPTCP v1) for Linux
 //! TUN devices, with coupled congestion control and a deterministic
 //! simulator.
 //!
@@ -15,7 +15,7 @@
 //! ```no_run
 //! use std::io::{Read, Write};
 //!
-//! use mptcp::{MptcpSettings, PathConfig, Stack, StackConfig, Stream};
+//! use umptcp::{MptcpSettings, PathConfig, Stack, StackConfig, Stream};
 //!
 //! // Two paths, one TUN device each; MPTCP by default.
 //! let mut config = StackConfig::new(vec![
@@ -38,10 +38,10 @@
 //! use std::net::SocketAddr;
 //! use std::time::Duration;
 //!
-//! use mptcp::cc::{CcConfig, Registry};
-//! use mptcp::core::{ConnectionId, Endpoint, EndpointConfig, MptcpConfig};
-//! use mptcp::sim::{Application, LinkConfig, Rate, SimConfig, SimHost, Simulator};
-//! use mptcp::time::Instant;
+//! use umptcp::cc::{CcConfig, Registry};
+//! use umptcp::core::{ConnectionId, Endpoint, EndpointConfig, MptcpConfig};
+//! use umptcp::sim::{Application, LinkConfig, Rate, SimConfig, SimHost, Simulator};
+//! use umptcp::time::Instant;
 //! use rand_chacha::ChaCha20Rng;
 //! use rand_chacha::rand_core::SeedableRng;
 //!
@@ -72,7 +72,7 @@
 //!     ("10.0.1.1:40000".parse()?, "10.0.1.2:80".parse()?);
 //! let mut sim = Simulator::new(SimConfig::with_seed(1))?;
 //! let mut c = SimHost::new(endpoint(1), &[client.ip()], App { conn: None, left: 1 << 20, read: 0 });
-//! let id = c.endpoint_mut().connect(Instant::ZERO, mptcp::FourTuple { local: client, remote: server })?;
+//! let id = c.endpoint_mut().connect(Instant::ZERO, umptcp::FourTuple { local: client, remote: server })?;
 //! c.app_mut().conn = Some(id);
 //! let mut s = SimHost::new(endpoint(2), &[server.ip()], App { conn: None, left: 0, read: 0 });
 //! s.endpoint_mut().listen(server);
@@ -93,17 +93,17 @@
 
 #![deny(missing_docs)]
 
-pub use mptcp_cc as cc;
-pub use mptcp_crypto as crypto;
-pub use mptcp_proto as core;
-pub use mptcp_time as time;
-pub use mptcp_wire as wire;
+pub use umptcp_cc as cc;
+pub use umptcp_crypto as crypto;
+pub use umptcp_proto as core;
+pub use umptcp_time as time;
+pub use umptcp_wire as wire;
 
-pub use mptcp_proto::{DataLevel, MptcpEvent, SubflowStats, path_manager, scheduler};
-pub use mptcp_tcp::FourTuple;
+pub use umptcp_proto::{DataLevel, MptcpEvent, SubflowStats, path_manager, scheduler};
+pub use umptcp_tcp::FourTuple;
 #[cfg(feature = "tokio")]
-pub use mptcp_tun::{AsyncListener, AsyncReadHalf, AsyncStream, AsyncWriteHalf, EventStream};
-pub use mptcp_tun::{
+pub use umptcp_tun::{AsyncListener, AsyncReadHalf, AsyncStream, AsyncWriteHalf, EventStream};
+pub use umptcp_tun::{
     ConnectOptions, ConnectionInfo, ConnectionPolicy, Impairment, Listener, ListenerOptions,
     MptcpInfo, MptcpSettings, PathCommand, PathConfig, PolicyFactory, PolicyRegistry, Prefix,
     Protocol, ReadHalf, Route, RouteKind, RouteTable, SUBSCRIPTION_CAPACITY, Splice, Spliced,
@@ -114,6 +114,6 @@ pub use mptcp_tun::{
 /// The deterministic network simulator, and the adapter that runs our
 /// endpoint and an application of yours on one of its hosts.
 pub mod sim {
-    pub use mptcp_experiment::{Application, SimHost};
-    pub use mptcp_sim::*;
+    pub use umptcp_experiment::{Application, SimHost};
+    pub use umptcp_sim::*;
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use mptcp_lab::{Netns, kernel_mptcp_connect, require_lab, run_in};
+use umptcp_lab::{Netns, kernel_mptcp_connect, require_lab, run_in};
 
 /// The built example `name` (next to this test's own binary).
 fn example(name: &str) -> PathBuf {
@@ -163,9 +163,9 @@ fn lab_the_client_example_sends_a_file_over_two_paths_to_a_kernel_server() {
     };
     const SIZE: usize = 2 << 20;
     let ns = Netns::new("exc").expect("namespace");
-    ns.ip(&mptcp_lab::TWO_PATH_LIMITS).expect("MPTCP limits");
+    ns.ip(&umptcp_lab::TWO_PATH_LIMITS).expect("MPTCP limits");
     let listener = run_in(&ns, || {
-        mptcp_lab::kernel_mptcp_listener("0.0.0.0:5000".parse().unwrap())
+        umptcp_lab::kernel_mptcp_listener("0.0.0.0:5000".parse().unwrap())
     })
     .expect("enter namespace")
     .expect("kernel MPTCP listener");
@@ -272,9 +272,9 @@ fn lab_the_custom_scheduler_example_is_chosen_by_name_on_tun() {
     };
     const SIZE: usize = 4 << 20;
     let ns = Netns::new("exs").expect("namespace");
-    ns.ip(&mptcp_lab::TWO_PATH_LIMITS).expect("MPTCP limits");
+    ns.ip(&umptcp_lab::TWO_PATH_LIMITS).expect("MPTCP limits");
     let listener = run_in(&ns, || {
-        mptcp_lab::kernel_mptcp_listener("0.0.0.0:5000".parse().unwrap())
+        umptcp_lab::kernel_mptcp_listener("0.0.0.0:5000".parse().unwrap())
     })
     .expect("enter namespace")
     .expect("kernel MPTCP listener");

@@ -8,13 +8,13 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
-use mptcp::crypto;
-use mptcp::wire::mptcp::{
+use umptcp::crypto;
+use umptcp::wire::mptcp::{
     AddAddr, CapableKeys, Dss, DssMapping, DssSeq, MpCapable, MpCapableFlags, MpJoin,
 };
-use mptcp::wire::pcap::PcapReader;
-use mptcp::wire::segment::{ChecksumCheck, Segment};
-use mptcp::wire::{AddrId, Key, MptcpOption, Nonce, TcpOption, Token};
+use umptcp::wire::pcap::PcapReader;
+use umptcp::wire::segment::{ChecksumCheck, Segment};
+use umptcp::wire::{AddrId, Key, MptcpOption, Nonce, TcpOption, Token};
 
 const PLAIN: &[u8] = include_bytes!("fixtures/kernel/mptcp-v1-two-paths.pcap");
 const CHECKSUM: &[u8] = include_bytes!("fixtures/kernel/mptcp-v1-two-paths-checksum.pcap");

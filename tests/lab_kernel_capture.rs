@@ -12,12 +12,12 @@
 
 use std::net::IpAddr;
 
-use mptcp::crypto;
-use mptcp::wire::mptcp::{AddAddr, CapableKeys, Dss, DssSeq, MpCapable, MpJoin};
-use mptcp::wire::segment::{ChecksumCheck, Segment, TcpFlags};
-use mptcp::wire::tcp_option::TcpOption;
-use mptcp::wire::{Key, MptcpOption, Nonce, Token};
-use mptcp_lab::{CaptureConfig, capture_kernel_session, require_lab};
+use umptcp::crypto;
+use umptcp::wire::mptcp::{AddAddr, CapableKeys, Dss, DssSeq, MpCapable, MpJoin};
+use umptcp::wire::segment::{ChecksumCheck, Segment, TcpFlags};
+use umptcp::wire::tcp_option::TcpOption;
+use umptcp::wire::{Key, MptcpOption, Nonce, Token};
+use umptcp_lab::{CaptureConfig, capture_kernel_session, require_lab};
 
 /// What the checks found in one trace.
 #[derive(Debug, Default)]

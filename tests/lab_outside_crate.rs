@@ -1,6 +1,6 @@
 //! Lab: the facade as a program outside the workspace uses it. A
 //! throwaway crate (made under `target/`, its own workspace, depending on
-//! `mptcp` by path) builds the two programs of `examples/outside/` (the
+//! `umptcp` by path) builds the two programs of `examples/outside/` (the
 //! README shows them), and each opens an MPTCP connection over two TUN
 //! paths to a kernel MPTCP server: one with the blocking API, one with
 //! the async API on tokio.
@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use mptcp_lab::{Netns, kernel_mptcp_listener, nstat, require_lab, run_in};
+use umptcp_lab::{Netns, kernel_mptcp_listener, nstat, require_lab, run_in};
 
 const PROGRAMS: [&str; 2] = ["blocking", "tokio"];
 
@@ -31,7 +31,7 @@ fn built() -> &'static Path {
         let manifest = format!(
             "[package]\nname = \"outside\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
              # Its own workspace: nothing of the project's but the facade.\n[workspace]\n\n\
-             [dependencies]\nmptcp = {{ path = {:?}, features = [\"tokio\"] }}\n\
+             [dependencies]\numptcp = {{ path = {:?}, features = [\"tokio\"] }}\n\
              tokio = {{ version = \"1\", features = [\"rt-multi-thread\", \"macros\", \"io-util\"] }}\n",
             root().display().to_string()
         );
@@ -69,7 +69,7 @@ fn program_over_two_paths(test: &str, program: &str, tag: &str, subnet: u8) {
     };
     let binary = built().join(program);
     let ns = Netns::new(tag).expect("namespace");
-    ns.ip(&mptcp_lab::TWO_PATH_LIMITS).expect("MPTCP limits");
+    ns.ip(&umptcp_lab::TWO_PATH_LIMITS).expect("MPTCP limits");
     let listener = run_in(&ns, || {
         kernel_mptcp_listener("0.0.0.0:5000".parse().unwrap())
     })

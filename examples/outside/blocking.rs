@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::net::Shutdown;
 
-use mptcp::{MptcpSettings, PathConfig, Stack, StackConfig, Stream};
+use umptcp::{MptcpSettings, PathConfig, Stack, StackConfig, Stream};
 
 type Error = Box<dyn std::error::Error>;
 

@@ -1,6 +1,6 @@
 //! Async: send 1 MiB over two TUN paths, print the server's answer.
 //! Usage: tokio DEV=ADDR DEV=ADDR SERVER:PORT
-use mptcp::{AsyncStream, MptcpSettings, PathConfig, Stack, StackConfig};
+use umptcp::{AsyncStream, MptcpSettings, PathConfig, Stack, StackConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 type Error = Box<dyn std::error::Error>;

@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    mptcp_wire::fuzzing::tcp_options(data);
+    umptcp_wire::fuzzing::tcp_options(data);
 });
