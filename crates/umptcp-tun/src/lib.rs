@@ -51,6 +51,7 @@ mod log;
 mod output;
 mod readiness;
 mod route;
+mod socket_splice;
 mod splice;
 mod stack;
 mod stack_events;

@@ -66,6 +66,8 @@ pub(crate) struct ConnState {
     pub(crate) tx: VecDeque<u8>,
     pub(crate) shut_read: bool,
     pub(crate) shut_write: bool,
+    /// A handle asked for a reset (`Stream::abort`).
+    pub(crate) aborted: bool,
     /// Live handles (`Stream`s and halves); the last one gone closes the
     /// connection in the background.
     pub(crate) handles: usize,
@@ -408,6 +410,31 @@ impl Handle {
         self.ring(st);
         // Readers and writers of other handles learn it at once.
         self.shared.changed.notify_all();
+        Ok(())
+    }
+
+    /// Reset the connection: the stack aborts it at its next look, and
+    /// every handle's reads and writes fail from now on.
+    pub(crate) fn abort(&self) -> io::Result<()> {
+        let mut st = self.shared.lock();
+        if st.gone {
+            return Err(not_connected());
+        }
+        st.aborted = true;
+        st.tx.clear();
+        st.rx.clear();
+        if st.failure.is_none() {
+            st.failure = Some((
+                io::ErrorKind::ConnectionAborted,
+                "connection aborted by this side".to_owned(),
+            ));
+        }
+        let wakers = [st.read_waker.take(), st.write_waker.take()];
+        self.ring(st);
+        self.shared.changed.notify_all();
+        for w in wakers.into_iter().flatten() {
+            w.wake();
+        }
         Ok(())
     }
 

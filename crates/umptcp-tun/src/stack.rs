@@ -41,6 +41,8 @@ pub struct Stack {
     stop_readers: Arc<InterruptEvent>,
     stats: Arc<Mutex<StackStats>>,
     devices: Vec<(String, bool)>,
+    /// The relay of spliced kernel sockets, started by the first.
+    relay: Mutex<Option<crate::socket_splice::SocketRelay>>,
 }
 
 /// Send a request and wait for its one reply (see `command.rs`). The
@@ -196,6 +198,7 @@ impl Stack {
             stop_readers,
             stats,
             devices: names,
+            relay: Mutex::new(None),
         })
     }
 
@@ -233,6 +236,40 @@ impl Stack {
                 std::io::Error::new(std::io::ErrorKind::NotConnected, "the stack has stopped")
             })?;
         Ok(events)
+    }
+
+    /// Join a connection of this stack to a kernel socket (a TCP
+    /// connection through the host's own stack: an upstream server that
+    /// the proxy reaches through the kernel, say): from now on one relay
+    /// thread of the stack, shared by every such pair, moves the socket's
+    /// bytes into the stream's send buffer and the stream's received
+    /// bytes to the socket (one relay buffer per direction, no thread per
+    /// connection). An end of stream is carried across as a half-close
+    /// of the other side; when both directions have ended,
+    /// [`crate::Splice::wait`] gives the bytes each way (stream to
+    /// socket, then socket to stream) and both close. If either fails,
+    /// the other is reset: the socket with an RST (SO_LINGER 0), the
+    /// stream with MP_FASTCLOSE (or RST over plain TCP).
+    ///
+    /// # Errors
+    ///
+    /// The relay thread could not start, or the socket could not be made
+    /// non-blocking.
+    pub fn splice_socket(
+        &self,
+        stream: crate::Stream,
+        socket: std::net::TcpStream,
+    ) -> std::io::Result<crate::Splice> {
+        let state = Arc::new(crate::splice::SpliceState::default());
+        let mut relay = self.relay.lock().unwrap_or_else(PoisonError::into_inner);
+        if relay.is_none() {
+            *relay = Some(crate::socket_splice::SocketRelay::start()?);
+        }
+        relay
+            .as_ref()
+            .expect("started above")
+            .add(stream, socket, Arc::clone(&state))?;
+        Ok(crate::Splice { state })
     }
 
     /// Join two connections of this stack: from now on the stack thread
@@ -289,6 +326,15 @@ impl Stack {
         };
         let _ = self.commands.send(Command::Stop { linger });
         let result = thread.join();
+        // Its streams are gone now: the relay's pairs end at once.
+        if let Some(mut relay) = self
+            .relay
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            relay.stop();
+        }
         let _ = self.stop_readers.trigger();
         for reader in self.readers.drain(..) {
             let _ = reader.join();

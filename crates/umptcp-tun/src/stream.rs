@@ -252,6 +252,19 @@ impl Stream {
         self.handle.shutdown(read, write)
     }
 
+    /// Reset the connection at once: MP_FASTCLOSE over MPTCP (RFC 8684
+    /// §3.5), RST over plain TCP. Bytes queued and not yet sent, and
+    /// bytes received and not yet read, are discarded; every handle's
+    /// reads and writes fail with `ConnectionAborted` from now on. (A
+    /// proxy passes an upstream's reset on this way.)
+    ///
+    /// # Errors
+    ///
+    /// `NotConnected` if the connection or the stack is gone.
+    pub fn abort(&self) -> io::Result<()> {
+        self.handle.abort()
+    }
+
     /// Another handle on the same connection, with its own timeouts. Reads
     /// and writes through either share one byte stream each way; the
     /// connection closes when the last handle is gone.

@@ -211,3 +211,134 @@ fn lab_splice_waits_out_a_slow_plain_tcp_upstream() {
     drop(client);
     stack.shutdown(Duration::from_secs(5)).expect("stack stops");
 }
+
+/// A kernel MPTCP client through our stack to a server reached through
+/// the host's own kernel stack (`splice_socket`): an upstream on this
+/// namespace's loopback, as a converter's default upstream is.
+fn spliced_to_socket(
+    ns: &Netns,
+    stack: &Stack,
+    ours: &str,
+    upstream: impl FnOnce(std::net::TcpStream) + Send + 'static,
+) -> (umptcp_tun::Splice, std::net::TcpStream) {
+    let server = KernelListener::bind("127.0.0.1:0").expect("kernel listens");
+    let at = server.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (conn, _) = server.accept().expect("kernel accepts");
+        upstream(conn);
+    });
+    let listener = Listener::bind(stack, 7200).expect("listen");
+    let front: SocketAddr = format!("{ours}:7200").parse().unwrap();
+    let client = run_in(ns, || kernel_mptcp_connect(front))
+        .expect("enter namespace")
+        .expect("the kernel client connects");
+    let (downstream, _) = listener.accept().expect("accept the client");
+    let socket = std::net::TcpStream::connect(at).expect("connect upstream");
+    let splice = stack.splice_socket(downstream, socket).expect("splice");
+    (splice, client)
+}
+
+#[test]
+fn lab_splice_socket_relays_a_kernel_client_to_a_kernel_socket_both_ways() {
+    let test = "lab_splice_socket_relays_a_kernel_client_to_a_kernel_socket_both_ways";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let ns = Netns::new("spsock").expect("namespace");
+    let stack = stack(&ns, "msp3", "10.108.0.2");
+    let (splice, client) = spliced_to_socket(&ns, &stack, "10.108.0.2", |mut conn| {
+        let mut copy = conn.try_clone().expect("clone");
+        std::io::copy(&mut conn, &mut copy).expect("echo");
+        copy.shutdown(Shutdown::Write).expect("half-close");
+    });
+    let sent: Vec<u8> = (0..SIZE)
+        .map(|j| (j as u8).wrapping_mul(31) ^ (j >> 15) as u8)
+        .collect();
+    let mut reader = client.try_clone().expect("clone");
+    reader
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let echo = std::thread::spawn(move || {
+        let mut back = Vec::with_capacity(SIZE);
+        reader.read_to_end(&mut back).map(|_| back)
+    });
+    let mut writer = client;
+    writer.write_all(&sent).expect("client writes");
+    writer
+        .shutdown(Shutdown::Write)
+        .expect("client half-closes");
+    let back = echo.join().expect("reader").expect("the echo ends");
+    assert!(
+        back.len() == SIZE && back == sent,
+        "{} of {SIZE} bytes back, exact",
+        back.len()
+    );
+    let moved = splice
+        .wait_timeout(Duration::from_secs(30))
+        .expect("the splice ends")
+        .expect("without an error");
+    assert_eq!(moved, (SIZE as u64, SIZE as u64), "bytes each way");
+    stack.shutdown(Duration::from_secs(5)).expect("stack stops");
+}
+
+#[test]
+fn lab_splice_socket_passes_resets_both_ways() {
+    let test = "lab_splice_socket_passes_resets_both_ways";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let ns = Netns::new("spsrst").expect("namespace");
+    let stack = stack(&ns, "msp4", "10.109.0.2");
+    // The upstream socket resets: the client is reset (MP_FASTCLOSE).
+    let (splice, mut client) = spliced_to_socket(&ns, &stack, "10.109.0.2", |mut conn| {
+        let mut first = [0u8; 5];
+        conn.read_exact(&mut first)
+            .expect("the first bytes come across");
+        socket2::SockRef::from(&conn)
+            .set_linger(Some(Duration::ZERO))
+            .expect("linger 0");
+        drop(conn);
+    });
+    client.write_all(b"hello").expect("client writes");
+    let err = splice
+        .wait_timeout(Duration::from_secs(30))
+        .expect("the splice ends")
+        .expect_err("the upstream reset");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    client
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let read = client.read(&mut buf);
+    assert!(
+        matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the client is reset too: {read:?}"
+    );
+    drop(stack);
+    // The client resets: the upstream socket is reset (an RST, not a FIN).
+    let stack = self::stack(&ns, "msp4", "10.109.0.2");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (splice, client) = spliced_to_socket(&ns, &stack, "10.109.0.2", move |mut conn| {
+        conn.set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut first = [0u8; 5];
+        let _ = conn.read_exact(&mut first);
+        let mut rest = [0u8; 16];
+        let _ = tx.send(conn.read(&mut rest).map_err(|e| e.kind()));
+    });
+    let mut client = client;
+    client.write_all(b"hello").expect("client writes");
+    std::thread::sleep(Duration::from_millis(200));
+    socket2::SockRef::from(&client)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger 0");
+    drop(client);
+    let err = splice
+        .wait_timeout(Duration::from_secs(30))
+        .expect("the splice ends")
+        .expect_err("the client reset");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    let upstream = rx.recv_timeout(Duration::from_secs(30)).expect("upstream");
+    assert_eq!(upstream, Err(std::io::ErrorKind::ConnectionReset));
+    stack.shutdown(Duration::from_secs(5)).expect("stack stops");
+}

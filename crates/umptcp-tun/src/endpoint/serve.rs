@@ -207,6 +207,10 @@ fn exchange(
     } else if st.handles > 0 {
         slot.handle = Handle::Open;
     }
+    if st.aborted {
+        // MP_FASTCLOSE or RST (the core does nothing once closed).
+        conn.abort();
+    }
     if slot.connected && st.opened.is_none() {
         st.opened = Some((slot.tuple.local, slot.tuple.remote));
         (wake_read, wake_write) = (true, true);

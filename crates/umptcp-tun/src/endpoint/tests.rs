@@ -748,3 +748,60 @@ proptest! {
         prop_assert_eq!(e.core.len(), 0);
     }
 }
+
+/// `Stream::abort`: the peer sees a reset (MP_FASTCLOSE over MPTCP, RST
+/// over plain TCP), our own handle an abort; queued bytes are not sent.
+#[test]
+fn an_abort_resets_the_peer_and_drops_what_is_queued() {
+    for protocol in [Protocol::Mptcp, Protocol::Tcp] {
+        let (mut a, mut b) = (
+            endpoint_with(A, 8, 16, protocol),
+            endpoint_with(B, 8, 16, protocol),
+        );
+        let listener = listen(&mut b, 80);
+        let h = connect(&mut a, 80);
+        run(&mut a, &mut b, Instant::ZERO);
+        let client = established(h);
+        let server = accept(&b, &listener);
+        exchange(&mut a, &mut b, &client, &server);
+        assert_eq!(
+            client.h.write(b"never sent", Some(Duration::ZERO)).unwrap(),
+            10
+        );
+        client.h.abort().unwrap();
+        let mut fastclose = false;
+        for _ in 0..40 {
+            let packets = carry(&mut a, &mut b, Instant::ZERO);
+            for p in &packets {
+                let seg = Segment::parse(p, ChecksumCheck::Verify).unwrap();
+                assert!(
+                    seg.payload().is_empty(),
+                    "{protocol:?}: nothing queued goes out"
+                );
+                fastclose |= seg.options().any(|o| {
+                    matches!(
+                        o,
+                        Ok(umptcp_wire::TcpOption::Mptcp(
+                            umptcp_wire::mptcp::MptcpOption::MpFastclose(_)
+                        ))
+                    )
+                });
+            }
+            if packets.is_empty() && carry(&mut b, &mut a, Instant::ZERO).is_empty() {
+                break;
+            }
+        }
+        assert_eq!(fastclose, protocol == Protocol::Mptcp, "{protocol:?}");
+        b.flush(Instant::ZERO, &mut |_, _| {});
+        assert_eq!(
+            read_now(&server.h).unwrap_err().kind(),
+            io::ErrorKind::ConnectionReset,
+            "{protocol:?}"
+        );
+        assert_eq!(
+            read_now(&client.h).unwrap_err().kind(),
+            io::ErrorKind::ConnectionAborted,
+            "{protocol:?}"
+        );
+    }
+}
