@@ -63,7 +63,14 @@ pub(crate) enum Command {
         /// stack's).
         policy: Option<PolicyFactory>,
         queue: Arc<AcceptQueue>,
+        /// With `Some`, SYNs are held there for the application.
+        held: Option<Arc<crate::held_syn::SynQueue>>,
         reply: Sender<io::Result<ListenerId>>,
+    },
+    /// The application's decision on a held SYN.
+    DecideSyn {
+        key: u64,
+        decision: crate::held_syn::SynDecision,
     },
     /// Stop listening; unaccepted connections are reset.
     CloseListener { listener: ListenerId },

@@ -12,6 +12,7 @@ use crossbeam_channel::Sender;
 use umptcp_proto::{PolicyFactory, Protocol};
 
 use crate::command::{Command, ListenAt, ListenerId};
+use crate::held_syn::{IncomingSyn, SynQueue};
 use crate::readiness::AcceptQueue;
 use crate::stack::{Stack, request};
 use crate::stream::Stream;
@@ -38,6 +39,12 @@ pub struct ListenerOptions {
     /// when its SYN comes, so the path manager sees the connection from
     /// its first event.
     pub policy: Option<PolicyFactory>,
+    /// Answer no SYN by itself: each one is handed out by
+    /// [`Listener::incoming`] as an [`crate::IncomingSyn`], and its SYN/ACK
+    /// goes only when the application accepts it (an RFC 8803 converter
+    /// reaches the server first). `accept` then gives nothing. Held SYNs
+    /// count against the backlog. Default off.
+    pub hold_syns: bool,
 }
 
 impl ListenerOptions {
@@ -64,6 +71,13 @@ impl ListenerOptions {
         self.policy = Some(policies);
         self
     }
+
+    /// Hold every SYN for the application's decision
+    /// ([`ListenerOptions::hold_syns`]).
+    pub fn hold_syns(mut self) -> Self {
+        self.hold_syns = true;
+        self
+    }
 }
 
 /// Listens on one port on every address of the stack, or captures every
@@ -79,6 +93,8 @@ pub struct Listener {
     accept_timeout: Option<Duration>,
     /// Established connections, put there by the stack thread.
     queue: Arc<AcceptQueue>,
+    /// SYNs held for a decision, with `hold_syns`.
+    held: Option<Arc<SynQueue>>,
 }
 
 impl Listener {
@@ -128,9 +144,11 @@ impl Listener {
             fast_open,
             syn_data_without_cookie,
             policy,
+            hold_syns,
         } = options;
         let commands = stack.commands();
         let queue = AcceptQueue::new();
+        let held = hold_syns.then(SynQueue::new);
         let id = request(&commands, |reply| Command::Listen {
             at,
             protocol,
@@ -138,6 +156,7 @@ impl Listener {
             syn_data_without_cookie,
             policy,
             queue: Arc::clone(&queue),
+            held: held.clone(),
             reply,
         })?;
         Ok(Listener {
@@ -146,6 +165,7 @@ impl Listener {
             port,
             accept_timeout: None,
             queue,
+            held,
         })
     }
 
@@ -179,6 +199,29 @@ impl Listener {
         let accepted = self.queue.accept(self.accept_timeout)?;
         let peer = accepted.remote;
         Ok((Stream::from_accepted(self.commands.clone(), accepted), peer))
+    }
+}
+
+impl Listener {
+    /// Wait for the next SYN of a listener that holds them
+    /// ([`ListenerOptions::hold_syns`]), as long as the accept timeout.
+    /// A client that sends its SYN again while it is held yields no
+    /// second one.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if the listener does not hold SYNs, `TimedOut`
+    /// after the accept timeout, `NotConnected` if it is closed or the
+    /// stack has stopped.
+    pub fn incoming(&self) -> io::Result<IncomingSyn> {
+        let Some(held) = &self.held else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the listener does not hold SYNs (ListenerOptions::hold_syns)",
+            ));
+        };
+        let syn = held.next(self.accept_timeout)?;
+        Ok(IncomingSyn::new(syn, self.commands.clone()))
     }
 }
 

@@ -90,6 +90,17 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// The stream of a held SYN just accepted.
+    pub(crate) fn from_held(handle: Handle, local: SocketAddr, peer: SocketAddr) -> Self {
+        Stream {
+            handle,
+            local,
+            peer,
+            read_timeout: None,
+            write_timeout: None,
+        }
+    }
+
     pub(crate) fn from_accepted(commands: Sender<Command>, accepted: Accepted) -> Self {
         Stream {
             handle: Handle::new(accepted.shared, commands),

@@ -35,6 +35,7 @@ struct ListenRequest {
     options: ListenOptions,
     policy: Option<PolicyFactory>,
     queue: Arc<AcceptQueue>,
+    held: Option<Arc<crate::held_syn::SynQueue>>,
 }
 
 impl Endpoint {
@@ -65,6 +66,7 @@ impl Endpoint {
                 syn_data_without_cookie,
                 policy,
                 queue,
+                held,
                 reply,
             } => {
                 let options = ListenOptions {
@@ -77,9 +79,11 @@ impl Endpoint {
                     options,
                     policy,
                     queue,
+                    held,
                 };
                 let _ = reply.send(self.listen(request));
             }
+            Command::DecideSyn { key, decision } => self.decide_syn(now, key, decision),
             Command::CloseListener { listener } => self.close_listener(listener),
             Command::Ready(conn) => self.mark_dirty(conn),
             Command::Subscribe(subscriber) => self.subscribers.push(subscriber),
@@ -213,6 +217,7 @@ impl Endpoint {
             options,
             policy,
             queue,
+            held,
         } = request;
         let (listen, device) = match &at {
             ListenAt::Port(0) => {
@@ -254,6 +259,8 @@ impl Endpoint {
             options,
             queue,
             children: 0,
+            hold: held,
+            held: 0,
         };
         match (listen, device) {
             (Listen::Port(port), _) => {
@@ -281,6 +288,11 @@ impl Endpoint {
             None
         };
         let Some(removed) = removed else { return };
+        // Its held SYNs are forgotten (nothing was answered).
+        if let Some(hold) = &removed.hold {
+            hold.close();
+            self.held_syns.retain(|_, (_, l)| *l != listener);
+        }
         // Connections nobody accepted, queued or still handshaking, are
         // reset; accepted ones are their handles' now.
         let unaccepted = removed.queue.close();

@@ -114,6 +114,10 @@ pub(crate) struct Endpoint {
     subscribers: Vec<Subscriber>,
     /// Spliced connections served this round (see `splice.rs`).
     splice_work: Vec<ConnectionId>,
+    /// SYNs held for the application (`hold_syns`), by key, with their
+    /// listener.
+    held_syns: BTreeMap<u64, (umptcp_proto::Incoming, crate::command::ListenerId)>,
+    next_held: u64,
     pub(crate) stats: StackStats,
 }
 
@@ -224,6 +228,8 @@ impl Endpoint {
             done: Vec::new(),
             subscribers: Vec::new(),
             splice_work: Vec::new(),
+            held_syns: BTreeMap::new(),
+            next_held: 0,
             stats: StackStats::default(),
         })
     }
@@ -277,7 +283,7 @@ impl Endpoint {
 
     /// A SYN a listener took: accepted with the listener's policies while
     /// its backlog has room, else refused with a reset.
-    fn admit(&mut self, now: Instant, mut incoming: umptcp_proto::Incoming, captured: bool) {
+    fn admit(&mut self, now: Instant, incoming: umptcp_proto::Incoming, captured: bool) {
         let tuple = incoming.four_tuple();
         let ours = self.is_ours(tuple.local.ip());
         let listener = match incoming.listener() {
@@ -293,15 +299,50 @@ impl Endpoint {
             self.core.refuse_incoming(incoming);
             return;
         };
-        if l.children + l.queue.len() >= self.accept_backlog {
+        if l.children + l.queue.len() + l.held >= self.accept_backlog {
             // A full backlog drops the SYN, as Linux does: the client
             // tries again later.
             self.core.ignore_incoming(incoming);
             return;
         }
-        let mut policy = l
-            .policy
-            .as_ref()
+        if let Some(hold) = &l.hold {
+            // The application decides (`held_syn.rs`); the core keeps
+            // the SYN's place and drops its retransmissions meanwhile.
+            let key = self.next_held;
+            self.next_held += 1;
+            l.held += 1;
+            hold.push(crate::held_syn::HeldSyn {
+                key,
+                local: tuple.local,
+                remote: tuple.remote,
+                offers_mptcp: incoming.offers_mptcp(),
+                payload: incoming.payload().to_vec(),
+                tcp_options: incoming.tcp_options().to_vec(),
+            });
+            self.held_syns.insert(key, (incoming, l.id));
+            return;
+        }
+        let (lid, options, policy) = (l.id, l.options, l.policy.clone());
+        if let Some(id) = self.accept_with(now, incoming, options, policy.as_ref()) {
+            if let Some(l) = self.listener_mut(lid) {
+                l.children += 1;
+            }
+            let shared = Shared::unclaimed();
+            shared.lock().id = Some(id);
+            self.slots.insert(id, Slot::new(tuple, Some(lid), shared));
+        }
+    }
+
+    /// Build the connection of an accepted SYN with its listener's
+    /// policies (the stack's where it has none).
+    fn accept_with(
+        &mut self,
+        now: Instant,
+        mut incoming: umptcp_proto::Incoming,
+        options: umptcp_proto::ListenOptions,
+        policy: Option<&umptcp_proto::PolicyFactory>,
+    ) -> Option<ConnectionId> {
+        let mut policy = policy
             .map(umptcp_proto::PolicyFactory::build)
             .unwrap_or_default();
         if policy.scheduler.is_none() {
@@ -310,17 +351,74 @@ impl Endpoint {
         policy.path_manager = policy
             .path_manager
             .map(|pm| layered(pm, &self.announce, &self.backup_addrs));
-        incoming.set_options(l.options);
+        incoming.set_options(options);
         match self.core.accept_incoming_with(now, incoming, policy) {
             Ok(id) => {
-                l.children += 1;
-                let lid = l.id;
                 self.stats.connections += 1;
-                let shared = Shared::unclaimed();
-                shared.lock().id = Some(id);
-                self.slots.insert(id, Slot::new(tuple, Some(lid), shared));
+                Some(id)
             }
-            Err(_) => self.stats.resets_sent += 1,
+            Err(_) => {
+                self.stats.resets_sent += 1;
+                None
+            }
+        }
+    }
+
+    /// The listener with this id (by port, or the capture one).
+    fn listener_mut(&mut self, id: crate::command::ListenerId) -> Option<&mut Listener> {
+        if let Some((_, l)) = self.capture.as_mut().filter(|(_, l)| l.id == id) {
+            return Some(l);
+        }
+        self.listeners.values_mut().find(|l| l.id == id)
+    }
+
+    /// The application decided on held SYN `key`.
+    pub(super) fn decide_syn(
+        &mut self,
+        now: Instant,
+        key: u64,
+        decision: crate::held_syn::SynDecision,
+    ) {
+        use crate::held_syn::SynDecision;
+        let Some((incoming, lid)) = self.held_syns.remove(&key) else {
+            if let SynDecision::Accept(shared) = decision {
+                // The listener closed meanwhile.
+                shared.lock().failure = Some((
+                    std::io::ErrorKind::ConnectionAborted,
+                    "the listener closed before the SYN was accepted".to_owned(),
+                ));
+                shared.set_gone();
+            }
+            return;
+        };
+        let Some(l) = self.listener_mut(lid) else {
+            return;
+        };
+        l.held -= 1;
+        let (options, policy) = (l.options, l.policy.clone());
+        match decision {
+            SynDecision::Ignore => self.core.ignore_incoming(incoming),
+            SynDecision::Refuse => {
+                self.stats.resets_sent += 1;
+                self.core.refuse_incoming(incoming);
+            }
+            SynDecision::Accept(shared) => {
+                let tuple = incoming.four_tuple();
+                match self.accept_with(now, incoming, options, policy.as_ref()) {
+                    Some(id) => {
+                        shared.lock().id = Some(id);
+                        self.slots.insert(id, Slot::new(tuple, None, shared));
+                        self.mark_dirty(id);
+                    }
+                    None => {
+                        shared.lock().failure = Some((
+                            std::io::ErrorKind::ConnectionRefused,
+                            "the SYN could not be accepted (a limit, or its contents)".to_owned(),
+                        ));
+                        shared.set_gone();
+                    }
+                }
+            }
         }
     }
 

@@ -96,8 +96,11 @@ pub(super) struct Listener {
     pub(super) options: ListenOptions,
     pub(super) queue: Arc<AcceptQueue>,
     /// Connections of this listener still in their handshake; with the
-    /// queue, at most `accept_backlog`.
+    /// queue and the held SYNs, at most `accept_backlog`.
     pub(super) children: usize,
+    /// With `hold_syns`: where held SYNs go, and how many are held.
+    pub(super) hold: Option<Arc<crate::held_syn::SynQueue>>,
+    pub(super) held: usize,
 }
 
 pub(crate) fn not_connected() -> io::Error {

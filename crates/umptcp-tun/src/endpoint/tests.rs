@@ -165,6 +165,7 @@ fn listen_with(
             syn_data_without_cookie: false,
             policy: None::<PolicyFactory>,
             queue: Arc::clone(&queue),
+            held: None,
             reply: tx,
         },
     );
@@ -571,6 +572,7 @@ fn closing_a_listener_resets_the_unaccepted() {
             syn_data_without_cookie: false,
             policy: None,
             queue: AcceptQueue::new(),
+            held: None,
             reply: tx,
         },
     );
@@ -804,4 +806,115 @@ fn an_abort_resets_the_peer_and_drops_what_is_queued() {
             "{protocol:?}"
         );
     }
+}
+
+/// `hold_syns`: a SYN with a Convert-like payload is held (no SYN/ACK, a
+/// retransmission yields no second one) until the application accepts
+/// it; the connection then starts with the SYN's data. A refused one gets
+/// a reset.
+#[test]
+fn a_held_syn_is_answered_only_when_accepted() {
+    use std::io::{Read, Write};
+
+    use crate::held_syn::{IncomingSyn, SynQueue};
+    let (mut a, mut b) = (endpoint(A, 8), endpoint(B, 8));
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let held = SynQueue::new();
+    b.handle_command(
+        Instant::ZERO,
+        Command::Listen {
+            at: ListenAt::Port(80),
+            protocol: None,
+            fast_open: true,
+            syn_data_without_cookie: true,
+            policy: None,
+            queue: AcceptQueue::new(),
+            held: Some(Arc::clone(&held)),
+            reply: tx,
+        },
+    );
+    rx.try_recv().unwrap().unwrap();
+    // A first connection (to a Fast Open listener that does not hold)
+    // gets the client a cookie, so its next SYN carries data.
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    b.handle_command(
+        Instant::ZERO,
+        Command::Listen {
+            at: ListenAt::Port(81),
+            protocol: None,
+            fast_open: true,
+            syn_data_without_cookie: false,
+            policy: None,
+            queue: AcceptQueue::new(),
+            held: None,
+            reply: tx,
+        },
+    );
+    rx.try_recv().unwrap().unwrap();
+    let warm = connect_to(
+        &mut a,
+        SocketAddr::new(B.parse().unwrap(), 81),
+        None,
+        Some(b"w".to_vec()),
+    );
+    run(&mut a, &mut b, Instant::ZERO);
+    established(warm);
+    let to = SocketAddr::new(B.parse().unwrap(), 80);
+    let h = connect_to(&mut a, to, None, Some(b"convert-me".to_vec()));
+    let to_80 = |packets: &[Vec<u8>], from_port: Option<u16>| {
+        packets
+            .iter()
+            .filter(|p| {
+                let seg = Segment::parse(p, ChecksumCheck::Verify).unwrap();
+                match from_port {
+                    None => seg.dst_port() == 80 && seg.flags().contains(TcpFlags::SYN),
+                    Some(port) => seg.src_port() == port,
+                }
+            })
+            .count()
+    };
+    let syns = carry(&mut a, &mut b, Instant::ZERO);
+    assert_eq!(to_80(&syns, None), 1);
+    assert_eq!(
+        to_80(&carry(&mut b, &mut a, Instant::ZERO), Some(80)),
+        0,
+        "nothing answers the SYN"
+    );
+    let syn = held.next(Some(Duration::ZERO)).expect("the SYN is held");
+    assert_eq!(syn.payload, b"convert-me");
+    assert!(syn.offers_mptcp);
+    // The client's SYN goes again: still one held SYN.
+    let later = Instant::from_millis(1500);
+    a.handle_timeouts(later);
+    assert_eq!(
+        to_80(&carry(&mut a, &mut b, later), None),
+        1,
+        "a retransmitted SYN"
+    );
+    assert!(held.next(Some(Duration::ZERO)).is_err(), "no second one");
+    let mut stream = IncomingSyn::new(syn, b.tx.clone()).accept().unwrap();
+    run(&mut a, &mut b, later);
+    let client = established(h);
+    assert_eq!(client.remote, to);
+    let mut buf = [0u8; 64];
+    let n = stream.read(&mut buf).unwrap();
+    assert_eq!(
+        &buf[..n],
+        b"convert-me",
+        "the stream starts with the SYN's data"
+    );
+    assert_eq!(stream.write(b"reply").unwrap(), 5);
+    run(&mut a, &mut b, later);
+    assert_eq!(read_now(&client.h).unwrap(), b"reply");
+
+    // A refused one: the client is reset.
+    let h = connect_to(&mut a, to, None, Some(b"no".to_vec()));
+    carry(&mut a, &mut b, later);
+    let syn = held.next(Some(Duration::ZERO)).expect("held");
+    IncomingSyn::new(syn, b.tx.clone()).refuse().unwrap();
+    run(&mut a, &mut b, later);
+    assert_eq!(
+        h.wait_established(Some(Duration::ZERO)).unwrap_err().kind(),
+        io::ErrorKind::ConnectionRefused
+    );
 }
