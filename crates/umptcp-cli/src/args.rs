@@ -125,6 +125,50 @@ it reads until the peer closes its side, closes its own side, and prints
 with HEX the SHA-256 of exactly the bytes received, S the seconds from the
 accept to the end of the stream, and G = N * 8 / S / 10^6.";
 
+const CONVERT_LONG: &str = "\
+An RFC 8803 Transport Converter (the 0-RTT TCP Convert protocol, the MPTCP
+proxy of 5G ATSSS) on our stack.
+
+A client (MPTCP, or plain TCP) sends the Convert message (a Connect TLV
+naming the server) as the data of its SYN, without a Fast Open cookie.
+The converter holds that SYN, connects to the server through this
+host's kernel sockets, and answers the client only once the server has
+answered: the client's SYN/ACK, then the converter's reply as the first
+bytes of the stream, then the server's bytes. Bytes are relayed both
+ways until both sides have closed; a reset on either side resets the
+other (MP_FASTCLOSE towards an MPTCP client).
+
+Every failure is an Error TLV sent in the stream, then a close (never a
+reset first): Connection Reset (the server refused), Destination
+Unreachable (with the ICMP code), Network Failure (no answer within
+--upstream-timeout), Resource Exceeded (--max-connections,
+--max-pending-per-client), Not Authorized (--allow, --deny), Malformed
+Message, Unsupported Version, Unsupported Message, Unsupported TCP Option
+(TCP-AO). Error replies are rate-limited (--errors-per-second); beyond
+that, SYNs are dropped.
+
+For each finished conversion one line on stdout:
+
+    converted CLIENT -> SERVER mptcp=BOOL up=N down=M in S s: OUTCOME
+
+with OUTCOME relayed, broken (why), answered CODE, reset or dropped.
+
+Clients: the Linux kernel sends the Convert message from an MPTCP socket
+with sendto(..., MSG_FASTOPEN) when net.ipv4.tcp_fastopen has 0x4 (send
+data without a cookie) set, e.g. 5; libconvert (LD_PRELOAD) does it for
+unmodified programs. Not done yet: cookies (Missing Cookie), and the
+Extended TCP Header carries no options (the kernel's socket does not show
+the server's SYN/ACK options).";
+
+/// Examples shown at the end of `mptcp convert --help`.
+const CONVERT_EXAMPLES: &str = "\
+Example: a converter on two uplinks' worth of TUN paths, clients from
+10.0.0.0/8 only, private destinations refused:
+  sudo mptcp convert --path tun0=10.61.0.2 --path tun1=10.62.0.2 --port 5124 \\
+      --allow 10.0.0.0/8 --deny 192.168.0.0/16 --deny 172.16.0.0/12
+The host must route the converter's public address into tun0 (the kernel
+side of a TUN device mptcp creates is host 1 of its /24).";
+
 /// Examples shown at the end of `mptcp recv --help`.
 const RECV_EXAMPLES: &str = "\
 Example (tun0 is created, the kernel side gets 10.9.0.1):
@@ -163,6 +207,9 @@ pub(crate) enum Command {
     /// A congestion-control experiment on the simulator: CSV, PNG and a summary
     #[command(long_about = EXPERIMENT_LONG, after_long_help = EXPERIMENT_EXAMPLES)]
     Experiment(ExperimentArgs),
+    /// An RFC 8803 Transport Converter: MPTCP clients in, their servers reached through the kernel
+    #[command(long_about = CONVERT_LONG, after_long_help = CONVERT_EXAMPLES)]
+    Convert(ConvertArgs),
 }
 
 impl Command {
@@ -176,6 +223,7 @@ impl Command {
             Command::Send(a) => a.stack.log,
             Command::Recv(a) => a.stack.log,
             Command::Demo(a) => a.log,
+            Command::Convert(a) => a.stack.log,
             Command::Experiment(_) => LogLevel(None),
         }
     }
@@ -192,6 +240,7 @@ impl Command {
         match self {
             Command::Send(a) => stack(&a.stack),
             Command::Recv(a) => stack(&a.stack),
+            Command::Convert(a) => stack(&a.stack),
             Command::Demo(a) => vec![
                 ("--cc", PolicyKind::CongestionControl, a.cc.as_str()),
                 ("--scheduler", PolicyKind::Scheduler, a.scheduler.as_str()),
@@ -451,6 +500,66 @@ pub(crate) struct RecvArgs {
     /// devices are opened, so that an unwritable path fails at once.
     #[arg(long, value_name = "FILE", verbatim_doc_comment)]
     pub(crate) output: Option<PathBuf>,
+}
+
+/// `mptcp convert`.
+#[derive(Debug, Args)]
+pub(crate) struct ConvertArgs {
+    /// The stack's paths and knobs.
+    #[command(flatten)]
+    pub(crate) stack: StackArgs,
+
+    /// Take Convert clients on this TCP port, at every --path address
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) port: u16,
+
+    /// Accept Convert clients only from PREFIX (repeat; default: any)
+    #[arg(
+        long = "allow",
+        value_name = "PREFIX",
+        help_heading = "Converter policy"
+    )]
+    pub(crate) allow: Vec<umptcp_tun::Prefix>,
+
+    /// Refuse destinations in PREFIX with Not Authorized (repeat)
+    #[arg(
+        long = "deny",
+        value_name = "PREFIX",
+        help_heading = "Converter policy"
+    )]
+    pub(crate) deny: Vec<umptcp_tun::Prefix>,
+
+    /// Conversions at once; beyond, Resource Exceeded
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1024,
+        help_heading = "Converter policy"
+    )]
+    pub(crate) max_connections: usize,
+
+    /// Requests of one client waiting for their server; beyond, Resource Exceeded
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 16,
+        help_heading = "Converter policy"
+    )]
+    pub(crate) max_pending_per_client: usize,
+
+    /// Seconds the server may take to answer; then Network Failure
+    #[arg(long, value_name = "S", default_value_t = 10, help_heading = "Converter policy",
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub(crate) upstream_timeout: u64,
+
+    /// Error replies per second; beyond, SYNs are dropped unanswered
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100,
+        help_heading = "Converter policy"
+    )]
+    pub(crate) errors_per_second: u32,
 }
 
 /// What both commands take to build the stack.

@@ -12,6 +12,7 @@
 //! mptcp recv --path DEV=ADDR [--path ...] --port P [--count K] [--output F]
 //! mptcp demo [--cc NAME] [--json]
 //! mptcp experiment NAME [--cc NAME] [--json] [--out DIR]
+//! mptcp convert --path DEV=ADDR [--path ...] --port P [--allow PREFIX] [--deny PREFIX]
 //! ```
 //!
 //! Each transfer ends with one result line on stdout,
@@ -26,6 +27,7 @@
 //! two commands), `demo`, `experiment`, `error` (messages).
 
 mod args;
+mod convert;
 mod demo;
 mod error;
 mod experiment;
@@ -100,6 +102,7 @@ where
         Command::Recv(args) => recv::run(args, &registry),
         Command::Demo(args) => demo::run(args, &registry),
         Command::Experiment(args) => experiment::run(args, &registry),
+        Command::Convert(args) => convert::run(args, &registry),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

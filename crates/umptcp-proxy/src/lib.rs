@@ -4,9 +4,12 @@
 //!
 //! Built so far: [`convert`], the sans-I/O codec of Convert messages
 //! (fixed header and every TLV of §6, the framing checks of §9 as typed
-//! errors, each naming the Error TLV the RFC answers it with).
+//! errors, each naming the Error TLV the RFC answers it with), and
+//! [`converter`], the Transport Converter on our stack (kernel sockets
+//! upstream).
 
 pub mod convert;
+pub mod converter;
 
 /// Entry points of the fuzz targets (`fuzz/fuzz_targets/convert.rs`),
 /// also replayed on stable over the committed corpus.

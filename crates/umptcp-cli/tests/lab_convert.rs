@@ -1,0 +1,192 @@
+//! Lab: `mptcp convert` against the kernel as an RFC 8803 Convert client
+//! (LAB.md; RFC 8803 Appendix A): a kernel MPTCP socket sends the Convert
+//! message and its first bytes as SYN data (`sendto(MSG_FASTOPEN)`, with
+//! `net.ipv4.tcp_fastopen=5` for data without a cookie) to our converter,
+//! which reaches a kernel server through the kernel's sockets; then every
+//! Error TLV case a client can meet: refused, unreachable, no answer,
+//! malformed, an unsupported version.
+//!
+//! Topology (one namespace): the converter's TUN device (made by it),
+//! the kernel's side `.1`, the converter `.2`; the servers listen on the
+//! kernel's own address, so the converter's upstream sockets reach them
+//! inside the namespace.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use umptcp_lab::{Netns, nstat, require_lab, run_in};
+use umptcp_proxy::convert::{Connect, ErrorCode, Message, TcpOptions};
+
+const CONVERTER: &str = "10.111.0.2:5124";
+const SERVER_IP: &str = "10.111.0.1";
+
+/// The converter, and its result lines as they come.
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a result line")
+    }
+}
+
+fn start(ns: &Netns) -> Running {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns.name(), env!("CARGO_BIN_EXE_mptcp")])
+        .args(["convert", "--path", "mcv0=10.111.0.2", "--port", "5124"])
+        .args(["--upstream-timeout", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mptcp convert");
+    let stderr = child.stderr.take().unwrap();
+    let mut stderr = BufReader::new(stderr);
+    let mut ready = String::new();
+    stderr.read_line(&mut ready).expect("the converter's first line");
+    assert!(ready.contains("converting on port 5124"), "{ready}");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    Running { child, lines }
+}
+
+/// A Convert message with a base Connect to `to`, then `data`.
+fn convert_to(to: SocketAddr, data: &[u8]) -> Vec<u8> {
+    let message = Message {
+        connect: Some(Connect {
+            addr: to,
+            options: TcpOptions::EMPTY,
+        }),
+        ..Message::default()
+    };
+    let mut out = vec![0u8; umptcp_proxy::convert::MAX_LEN];
+    let n = message.emit(&mut out).unwrap();
+    out.truncate(n);
+    out.extend_from_slice(data);
+    out
+}
+
+/// The kernel as a Convert client: an MPTCP socket whose SYN carries
+/// `syn_data`; everything it reads until the converter closes.
+fn kernel_client(ns: &Netns, syn_data: &[u8]) -> Vec<u8> {
+    let converter: SocketAddr = CONVERTER.parse().unwrap();
+    run_in(ns, || -> std::io::Result<Vec<u8>> {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::from(262)))?;
+        s.set_read_timeout(Some(Duration::from_secs(20)))?;
+        s.send_to_with_flags(syn_data, &converter.into(), libc::MSG_FASTOPEN)?;
+        let mut stream: std::net::TcpStream = s.into();
+        let mut got = Vec::new();
+        let _ = stream.read_to_end(&mut got);
+        Ok(got)
+    })
+    .expect("enter namespace")
+    .expect("the kernel client")
+}
+
+fn error_reply(code: ErrorCode, value: u8) -> Vec<u8> {
+    vec![1, 2, 0x22, 0x63, 0x1e, 1, code.to_u8(), value]
+}
+
+#[test]
+fn lab_the_kernel_converts_through_our_converter_and_meets_every_error() {
+    let test = "lab_the_kernel_converts_through_our_converter_and_meets_every_error";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let ns = Netns::new("conv").expect("namespace");
+    // Client side: SYN data without a cookie (RFC 8803 Appendix A).
+    ns.sysctl("net.ipv4.tcp_fastopen", "5").expect("tcp_fastopen");
+    let converter = start(&ns);
+
+    // A server that reads the client's bytes, answers and closes.
+    let server_addr: SocketAddr = format!("{SERVER_IP}:8080").parse().unwrap();
+    let server = run_in(&ns, || TcpListener::bind(server_addr))
+        .unwrap()
+        .expect("kernel server");
+    let served = std::thread::spawn(move || {
+        let (mut conn, _) = server.accept().expect("the converter connects");
+        let mut hello = [0u8; 5];
+        conn.read_exact(&mut hello).expect("the client's first bytes");
+        conn.write_all(b"world").unwrap();
+        hello
+    });
+    let got = kernel_client(&ns, &convert_to(server_addr, b"hello"));
+    assert_eq!(served.join().unwrap(), *b"hello", "SYN data reached the server");
+    let mut expected = vec![1, 1, 0x22, 0x63];
+    expected.extend(b"world");
+    assert_eq!(got, expected, "the bare reply, then the server's bytes");
+    let line = converter.next_line();
+    assert!(
+        line.contains(&format!("-> {server_addr} mptcp=true up=5 down=5 in "))
+            && line.ends_with(": relayed"),
+        "{line}"
+    );
+    let counters = nstat(&ns).expect("nstat");
+    let count = |name: &str| {
+        counters
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map_or(0, |(_, v)| *v)
+    };
+    // The kernel's MP_CAPABLE SYN got an MP_CAPABLE SYN/ACK, and its SYN
+    // carried data (Fast Open without a cookie).
+    assert!(count("MPTcpExtMPCapableSYNACKRX") >= 1, "MPTCP: {counters:?}");
+    assert!(count("TcpExtTCPFastOpenActive") >= 1, "SYN data: {counters:?}");
+
+    // Refused: Connection Reset.
+    let refused: SocketAddr = format!("{SERVER_IP}:8081").parse().unwrap();
+    let got = kernel_client(&ns, &convert_to(refused, b"x"));
+    assert_eq!(got, error_reply(ErrorCode::ConnectionReset, 0));
+    assert!(converter.next_line().ends_with("answered Connection Reset (96)"));
+
+    // Unreachable: Destination Unreachable, host unreachable (ICMP 1).
+    ns.ip(&["route", "add", "unreachable", "203.0.113.0/24"])
+        .expect("an unreachable route");
+    let got = kernel_client(&ns, &convert_to("203.0.113.9:80".parse().unwrap(), b"x"));
+    assert_eq!(got, error_reply(ErrorCode::DestinationUnreachable, 1));
+    assert!(converter.next_line().ends_with("answered Destination Unreachable (97)"));
+
+    // No answer within --upstream-timeout: Network Failure.
+    // (Routed into the converter's own TUN device, whose stack drops
+    // what is not for its addresses: the SYN goes unanswered.)
+    ns.ip(&["route", "add", "198.51.100.0/24", "dev", "mcv0"])
+        .expect("a route into the void");
+    let got = kernel_client(&ns, &convert_to("198.51.100.2:80".parse().unwrap(), b"x"));
+    assert_eq!(got, error_reply(ErrorCode::NetworkFailure, 0));
+    assert!(converter.next_line().ends_with("answered Network Failure (65)"));
+
+    // A loopback destination: Malformed Message, the message echoed.
+    let mut loopback = convert_to("192.0.2.1:80".parse().unwrap(), b"");
+    loopback[20..24].copy_from_slice(&[127, 0, 0, 1]);
+    let got = kernel_client(&ns, &loopback);
+    let (reply, _) = Message::parse(&got).expect("a Convert reply");
+    let error = reply.error.expect("an Error TLV");
+    assert_eq!(error.code, ErrorCode::MalformedMessage);
+    assert_eq!(error.value, loopback[0]);
+    assert_eq!(&error.extra[..20], &loopback[1..21]);
+    assert!(converter.next_line().ends_with("answered Malformed Message (1)"));
+
+    // Version 2: Unsupported Version, naming version 1.
+    let got = kernel_client(&ns, &[2, 1, 0x22, 0x63]);
+    assert_eq!(got, error_reply(ErrorCode::UnsupportedVersion, 1));
+    assert!(converter.next_line().ends_with("answered Unsupported Version (0)"));
+}
