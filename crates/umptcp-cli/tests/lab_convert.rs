@@ -88,15 +88,25 @@ fn convert_to(to: SocketAddr, data: &[u8]) -> Vec<u8> {
 /// The kernel as a Convert client: an MPTCP socket whose SYN carries
 /// `syn_data`; everything it reads until the converter closes.
 fn kernel_client(ns: &Netns, syn_data: &[u8]) -> Vec<u8> {
+    kernel_client_timed(ns, syn_data).0
+}
+
+/// [`kernel_client`], and how long its `sendto` took: a blocking socket's
+/// `sendto(MSG_FASTOPEN)` returns once the handshake is done, so this is
+/// when the converter answered the SYN.
+#[allow(clippy::disallowed_methods)] // the lab reads the clock
+fn kernel_client_timed(ns: &Netns, syn_data: &[u8]) -> (Vec<u8>, Duration) {
     let converter: SocketAddr = CONVERTER.parse().unwrap();
-    run_in(ns, || -> std::io::Result<Vec<u8>> {
+    run_in(ns, || -> std::io::Result<(Vec<u8>, Duration)> {
         let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::from(262)))?;
         s.set_read_timeout(Some(Duration::from_secs(20)))?;
+        let started = std::time::Instant::now();
         s.send_to_with_flags(syn_data, &converter.into(), libc::MSG_FASTOPEN)?;
+        let answered = started.elapsed();
         let mut stream: std::net::TcpStream = s.into();
         let mut got = Vec::new();
         let _ = stream.read_to_end(&mut got);
-        Ok(got)
+        Ok((got, answered))
     })
     .expect("enter namespace")
     .expect("the kernel client")
@@ -170,8 +180,15 @@ fn lab_the_kernel_converts_through_our_converter_and_meets_every_error() {
     // what is not for its addresses: the SYN goes unanswered.)
     ns.ip(&["route", "add", "198.51.100.0/24", "dev", "mcv0"])
         .expect("a route into the void");
-    let got = kernel_client(&ns, &convert_to("198.51.100.2:80".parse().unwrap(), b"x"));
+    let (got, answered) =
+        kernel_client_timed(&ns, &convert_to("198.51.100.2:80".parse().unwrap(), b"x"));
     assert_eq!(got, error_reply(ErrorCode::NetworkFailure, 0));
+    // §4.2: the client's SYN was answered only once the upstream attempt
+    // had ended (--upstream-timeout 1).
+    assert!(
+        answered >= Duration::from_millis(900),
+        "the SYN/ACK came after {answered:?}, before the upstream gave up"
+    );
     assert!(converter.next_line().ends_with("answered Network Failure (65)"));
 
     // A loopback destination: Malformed Message, the message echoed.
