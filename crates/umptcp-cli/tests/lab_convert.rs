@@ -57,7 +57,9 @@ fn start(ns: &Netns) -> Running {
     let stderr = child.stderr.take().unwrap();
     let mut stderr = BufReader::new(stderr);
     let mut ready = String::new();
-    stderr.read_line(&mut ready).expect("the converter's first line");
+    stderr
+        .read_line(&mut ready)
+        .expect("the converter's first line");
     assert!(ready.contains("converting on port 5124"), "{ready}");
     let stdout = child.stdout.take().unwrap();
     let (tx, lines) = mpsc::channel();
@@ -124,7 +126,8 @@ fn lab_the_kernel_converts_through_our_converter_and_meets_every_error() {
     };
     let ns = Netns::new("conv").expect("namespace");
     // Client side: SYN data without a cookie (RFC 8803 Appendix A).
-    ns.sysctl("net.ipv4.tcp_fastopen", "5").expect("tcp_fastopen");
+    ns.sysctl("net.ipv4.tcp_fastopen", "5")
+        .expect("tcp_fastopen");
     let converter = start(&ns);
 
     // A server that reads the client's bytes, answers and closes.
@@ -135,12 +138,17 @@ fn lab_the_kernel_converts_through_our_converter_and_meets_every_error() {
     let served = std::thread::spawn(move || {
         let (mut conn, _) = server.accept().expect("the converter connects");
         let mut hello = [0u8; 5];
-        conn.read_exact(&mut hello).expect("the client's first bytes");
+        conn.read_exact(&mut hello)
+            .expect("the client's first bytes");
         conn.write_all(b"world").unwrap();
         hello
     });
     let got = kernel_client(&ns, &convert_to(server_addr, b"hello"));
-    assert_eq!(served.join().unwrap(), *b"hello", "SYN data reached the server");
+    assert_eq!(
+        served.join().unwrap(),
+        *b"hello",
+        "SYN data reached the server"
+    );
     let mut expected = vec![1, 1, 0x22, 0x63];
     expected.extend(b"world");
     assert_eq!(got, expected, "the bare reply, then the server's bytes");
@@ -159,21 +167,35 @@ fn lab_the_kernel_converts_through_our_converter_and_meets_every_error() {
     };
     // The kernel's MP_CAPABLE SYN got an MP_CAPABLE SYN/ACK, and its SYN
     // carried data (Fast Open without a cookie).
-    assert!(count("MPTcpExtMPCapableSYNACKRX") >= 1, "MPTCP: {counters:?}");
-    assert!(count("TcpExtTCPFastOpenActive") >= 1, "SYN data: {counters:?}");
+    assert!(
+        count("MPTcpExtMPCapableSYNACKRX") >= 1,
+        "MPTCP: {counters:?}"
+    );
+    assert!(
+        count("TcpExtTCPFastOpenActive") >= 1,
+        "SYN data: {counters:?}"
+    );
 
     // Refused: Connection Reset.
     let refused: SocketAddr = format!("{SERVER_IP}:8081").parse().unwrap();
     let got = kernel_client(&ns, &convert_to(refused, b"x"));
     assert_eq!(got, error_reply(ErrorCode::ConnectionReset, 0));
-    assert!(converter.next_line().ends_with("answered Connection Reset (96)"));
+    assert!(
+        converter
+            .next_line()
+            .ends_with("answered Connection Reset (96)")
+    );
 
     // Unreachable: Destination Unreachable, host unreachable (ICMP 1).
     ns.ip(&["route", "add", "unreachable", "203.0.113.0/24"])
         .expect("an unreachable route");
     let got = kernel_client(&ns, &convert_to("203.0.113.9:80".parse().unwrap(), b"x"));
     assert_eq!(got, error_reply(ErrorCode::DestinationUnreachable, 1));
-    assert!(converter.next_line().ends_with("answered Destination Unreachable (97)"));
+    assert!(
+        converter
+            .next_line()
+            .ends_with("answered Destination Unreachable (97)")
+    );
 
     // No answer within --upstream-timeout: Network Failure.
     // (Routed into the converter's own TUN device, whose stack drops
@@ -189,7 +211,11 @@ fn lab_the_kernel_converts_through_our_converter_and_meets_every_error() {
         answered >= Duration::from_millis(900),
         "the SYN/ACK came after {answered:?}, before the upstream gave up"
     );
-    assert!(converter.next_line().ends_with("answered Network Failure (65)"));
+    assert!(
+        converter
+            .next_line()
+            .ends_with("answered Network Failure (65)")
+    );
 
     // A loopback destination: Malformed Message, the message echoed.
     let mut loopback = convert_to("192.0.2.1:80".parse().unwrap(), b"");
@@ -200,10 +226,18 @@ fn lab_the_kernel_converts_through_our_converter_and_meets_every_error() {
     assert_eq!(error.code, ErrorCode::MalformedMessage);
     assert_eq!(error.value, loopback[0]);
     assert_eq!(&error.extra[..20], &loopback[1..21]);
-    assert!(converter.next_line().ends_with("answered Malformed Message (1)"));
+    assert!(
+        converter
+            .next_line()
+            .ends_with("answered Malformed Message (1)")
+    );
 
     // Version 2: Unsupported Version, naming version 1.
     let got = kernel_client(&ns, &[2, 1, 0x22, 0x63]);
     assert_eq!(got, error_reply(ErrorCode::UnsupportedVersion, 1));
-    assert!(converter.next_line().ends_with("answered Unsupported Version (0)"));
+    assert!(
+        converter
+            .next_line()
+            .ends_with("answered Unsupported Version (0)")
+    );
 }

@@ -80,6 +80,22 @@ fn run(
     listen: ListenOptions,
     fast_open: Option<Option<FastOpenCookie>>,
     data: &[u8],
+    filter: impl FnMut(Dir, &Segment<'_>) -> bool,
+) -> Run {
+    let options = ConnectOptions {
+        fast_open,
+        ..ConnectOptions::default()
+    };
+    run_with(client, server, listen, options, data, filter)
+}
+
+/// [`run`] with the client's whole `ConnectOptions`.
+fn run_with(
+    client: &mut Endpoint,
+    server: &mut Endpoint,
+    listen: ListenOptions,
+    options: ConnectOptions,
+    data: &[u8],
     mut filter: impl FnMut(Dir, &Segment<'_>) -> bool,
 ) -> Run {
     server.listen_on_with(Listen::Port(80), Admission::Accept(None), listen);
@@ -88,16 +104,7 @@ fn run(
         remote: addr(SERVER),
     };
     let mut now = Instant::ZERO;
-    let cid = client
-        .open(
-            now,
-            tuple,
-            ConnectOptions {
-                fast_open,
-                ..ConnectOptions::default()
-            },
-        )
-        .unwrap();
+    let cid = client.open(now, tuple, options).unwrap();
     let first = client.connection(cid).unwrap().write(data);
     let mut written = first;
     let reply = vec![0xa5u8; 64 * 1024];
@@ -495,4 +502,46 @@ fn a_cookie_too_long_for_an_mp_capable_syn_becomes_a_request() {
     assert!(payload(&r.syn).is_empty());
     assert!(r.cookie.is_some());
     assert!(r.client_mptcp && r.server_mptcp);
+}
+
+/// SYN data without any Fast Open option (an RFC 8803 Convert client's
+/// SYN), over MPTCP and plain TCP: a listener that takes SYN data without
+/// a cookie takes it with the SYN; one that wants a cookie acknowledges
+/// only the SYN and gets the data again after the handshake, once.
+#[test]
+fn syn_data_without_a_cookie_is_taken_only_by_a_listener_that_allows_it() {
+    for (protocol, mptcp) in [(Protocol::Mptcp, true), (Protocol::Tcp, false)] {
+        for takes in [true, false] {
+            let mut client = endpoint(21, false);
+            let mut server = endpoint(22, false);
+            let data = request(30_000);
+            let options = ConnectOptions {
+                protocol,
+                syn_data_without_cookie: true,
+                ..ConnectOptions::default()
+            };
+            let listen = ListenOptions {
+                protocol: Protocol::Mptcp,
+                fast_open: true,
+                syn_data_without_cookie: takes,
+            };
+            let r = run_with(&mut client, &mut server, listen, options, &data, |_, _| {
+                true
+            });
+            let sent = payload(&r.syn);
+            assert!(!sent.is_empty(), "{protocol:?}: the SYN carries data");
+            assert_eq!(&sent[..], &data[..sent.len()]);
+            assert_eq!(fast_open_option(&r.syn), None, "no Fast Open option");
+            assert_eq!(has_mp_capable(&r.syn), mptcp);
+            let syn_only = seq(&r.syn).wrapping_add(1);
+            if takes {
+                assert_eq!(ack(&r.syn_ack), syn_only.wrapping_add(sent.len() as u32));
+                assert_eq!(r.early, sent, "taken with the SYN");
+            } else {
+                assert_eq!(ack(&r.syn_ack), syn_only, "SYN only");
+                assert!(r.early.is_empty());
+            }
+            assert_eq!((r.client_mptcp, r.server_mptcp), (mptcp, mptcp));
+        }
+    }
 }

@@ -46,6 +46,9 @@ pub(crate) enum Command {
         /// cached for this peer) or right after the handshake (asking for
         /// one). `None`: a plain open.
         fast_open: Option<Vec<u8>>,
+        /// With `fast_open`: the SYN carries the data without any Fast
+        /// Open option, cookie or not.
+        syn_data_without_cookie: bool,
         /// MPTCP: the connection's own policies (`None`: the stack's).
         policy: Option<ConnectionPolicy>,
         shared: Arc<Shared>,

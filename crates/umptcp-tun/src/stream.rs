@@ -32,6 +32,11 @@ pub struct ConnectOptions {
     /// controller (each left `None` keeps the stack's). By name:
     /// [`ConnectionPolicy::by_names`].
     pub policy: Option<ConnectionPolicy>,
+    /// With [`Stream::connect_fast_open_with`]: the SYN carries the data
+    /// with no Fast Open option at all, cookie or not (an RFC 8803
+    /// Convert client's SYN, for a server that takes SYN data without a
+    /// cookie; others take it after the handshake). Default off.
+    pub syn_data_without_cookie: bool,
 }
 
 impl ConnectOptions {
@@ -61,6 +66,13 @@ impl ConnectOptions {
     /// Use `policy` (MPTCP).
     pub fn policy(mut self, policy: ConnectionPolicy) -> Self {
         self.policy = Some(policy);
+        self
+    }
+
+    /// Send Fast Open data without a cookie
+    /// ([`ConnectOptions::syn_data_without_cookie`]).
+    pub fn syn_data_without_cookie(mut self) -> Self {
+        self.syn_data_without_cookie = true;
         self
     }
 }
@@ -428,6 +440,7 @@ impl PendingConnect {
             local,
             timeout,
             policy,
+            syn_data_without_cookie,
         } = options;
         let commands = stack.commands();
         let shared = Shared::new();
@@ -437,6 +450,7 @@ impl PendingConnect {
                 local,
                 protocol,
                 fast_open,
+                syn_data_without_cookie,
                 policy,
                 shared: std::sync::Arc::clone(&shared),
             })

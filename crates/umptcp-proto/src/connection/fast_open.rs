@@ -36,8 +36,9 @@ pub(super) const MAX_SYN_ACK_COOKIE: usize = 40 - 4 - 2 - 10 - 3 - 12 - 2;
 /// the server's copy of the SYN's data until the application reads it.
 #[derive(Debug, Default)]
 pub(super) struct FastOpen {
-    /// Client: the SYN carries a cookie, hence data (RFC 7413 §4.2).
-    cookie: bool,
+    /// Client: the SYN carries data: with a cookie (RFC 7413 §4.2), or
+    /// without one when asked to (RFC 8803 clients).
+    syn_data: bool,
     /// Client: bytes of the data-level buffer copied into the initial
     /// subflow for its SYN (`Some` once decided, before the first SYN);
     /// taken when the SYN/ACK says how many of them the server kept.
@@ -54,10 +55,18 @@ impl FastOpen {
     pub(super) fn client(cookie: Option<FastOpenCookie>) -> (Self, Option<FastOpenCookie>) {
         let cookie = cookie.filter(|c| c.as_bytes().len() <= MAX_SYN_COOKIE);
         let fast_open = FastOpen {
-            cookie: cookie.is_some(),
+            syn_data: cookie.is_some(),
             ..FastOpen::default()
         };
         (fast_open, cookie)
+    }
+
+    /// A client whose SYN carries data without any Fast Open option.
+    pub(super) fn client_without_cookie() -> Self {
+        FastOpen {
+            syn_data: true,
+            ..FastOpen::default()
+        }
     }
 
     /// Bytes of the SYN's data the application has not read.
@@ -91,7 +100,8 @@ impl MptcpConnection {
     /// initial subflow, for its SYN to take along. The bytes stay in the
     /// data-level buffer, unassigned, until the SYN/ACK settles them.
     pub(super) fn queue_syn_data(&mut self) {
-        if self.role != Role::Client || !self.fast_open.cookie || self.fast_open.queued.is_some() {
+        if self.role != Role::Client || !self.fast_open.syn_data || self.fast_open.queued.is_some()
+        {
             return;
         }
         let sub = &mut self.subflows[0];

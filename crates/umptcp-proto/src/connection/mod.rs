@@ -340,6 +340,36 @@ impl MptcpConnection {
         Self::open_mptcp(config, tuple, isn_key, local_key, Some(cookie), cc, now)
     }
 
+    /// Open a connection whose MP_CAPABLE SYN carries the data written
+    /// before the first `poll_transmit` without any Fast Open option (RFC
+    /// 8684 Appendix B's SYN data, RFC 8803's Convert message): for a
+    /// server that takes SYN data without a cookie (a Transport
+    /// Converter). One that does not acknowledges only the SYN, and the
+    /// data goes again once the handshake is done.
+    ///
+    /// # Errors
+    ///
+    /// As [`MptcpConnection::connect`].
+    pub fn connect_with_syn_data(
+        config: MptcpConfig,
+        tuple: FourTuple,
+        isn_key: IsnKey,
+        local_key: Key,
+        cc: Box<dyn CongestionControl>,
+        now: Instant,
+    ) -> Result<Self, ConnectError> {
+        config.validate()?;
+        let tcp = Connection::connect_with_syn_data(config.tcp.clone(), tuple, isn_key, now)?;
+        Self::open_client(
+            config,
+            local_key,
+            FastOpen::client_without_cookie(),
+            tcp,
+            cc,
+            now,
+        )
+    }
+
     fn open_mptcp(
         config: MptcpConfig,
         tuple: FourTuple,
@@ -350,7 +380,7 @@ impl MptcpConnection {
         now: Instant,
     ) -> Result<Self, ConnectError> {
         config.validate()?;
-        let (fast_open, mut tcp) = match fast_open {
+        let (fast_open, tcp) = match fast_open {
             Some(cookie) => {
                 let (fast_open, cookie) = FastOpen::client(cookie);
                 let tcp =
@@ -362,6 +392,18 @@ impl MptcpConnection {
                 Connection::connect(config.tcp.clone(), tuple, isn_key, now)?,
             ),
         };
+        Self::open_client(config, local_key, fast_open, tcp, cc, now)
+    }
+
+    /// An MPTCP client on its initial subflow's engine.
+    fn open_client(
+        config: MptcpConfig,
+        local_key: Key,
+        fast_open: FastOpen,
+        mut tcp: Connection,
+        cc: Box<dyn CongestionControl>,
+        now: Instant,
+    ) -> Result<Self, ConnectError> {
         let checksum = config.checksum;
         if checksum {
             tcp.offer_mss(mss_for_infinite_mapping(config.tcp.mss));
@@ -406,6 +448,32 @@ impl MptcpConnection {
             role: Role::Client,
             mode: Mode::Fallback(FallbackReason::NotRequested),
             // No key goes on the wire; the value only fills the field.
+            local_key: Key(0),
+            checksum: false,
+        };
+        Ok(Self::new(config, start, tcp, cc, now))
+    }
+
+    /// A plain-TCP connection ([`MptcpConnection::connect_tcp`]) whose
+    /// SYN carries the data written before the first `poll_transmit`
+    /// without any Fast Open option (see
+    /// [`MptcpConnection::connect_with_syn_data`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`MptcpConnection::connect`].
+    pub fn connect_tcp_with_syn_data(
+        config: MptcpConfig,
+        tuple: FourTuple,
+        isn_key: IsnKey,
+        cc: Box<dyn CongestionControl>,
+        now: Instant,
+    ) -> Result<Self, ConnectError> {
+        config.validate()?;
+        let tcp = Connection::connect_with_syn_data(config.tcp.clone(), tuple, isn_key, now)?;
+        let start = Start {
+            role: Role::Client,
+            mode: Mode::Fallback(FallbackReason::NotRequested),
             local_key: Key(0),
             checksum: false,
         };

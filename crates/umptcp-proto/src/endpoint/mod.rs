@@ -335,6 +335,7 @@ impl Endpoint {
         let ConnectOptions {
             protocol,
             fast_open,
+            syn_data_without_cookie,
             mut policy,
         } = options;
         if tuple.local.port() == 0 {
@@ -351,6 +352,14 @@ impl Endpoint {
             Protocol::Mptcp => {
                 let key = self.unique_key();
                 match fast_open {
+                    None if syn_data_without_cookie => MptcpConnection::connect_with_syn_data(
+                        self.config.clone(),
+                        tuple,
+                        self.isn_key.clone(),
+                        key,
+                        cc,
+                        now,
+                    )?,
                     Some(cookie) => MptcpConnection::connect_fast_open(
                         self.config.clone(),
                         tuple,
@@ -369,6 +378,15 @@ impl Endpoint {
                         now,
                     )?,
                 }
+            }
+            Protocol::Tcp if fast_open.is_none() && syn_data_without_cookie => {
+                MptcpConnection::connect_tcp_with_syn_data(
+                    self.config.clone(),
+                    tuple,
+                    self.isn_key.clone(),
+                    cc,
+                    now,
+                )?
             }
             Protocol::Tcp => MptcpConnection::connect_tcp(
                 self.config.clone(),

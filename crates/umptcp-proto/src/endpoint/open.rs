@@ -32,6 +32,11 @@ pub struct ConnectOptions {
     /// cookie (kept by [`crate::MptcpConnection::fast_open_cookie`]).
     /// Default `None`.
     pub fast_open: Option<Option<FastOpenCookie>>,
+    /// With `fast_open` `None`: the SYN carries the data written before
+    /// the first transmission with no Fast Open option at all (an RFC
+    /// 8803 Convert client's SYN, for a server that takes SYN data without
+    /// a cookie). Default off.
+    pub syn_data_without_cookie: bool,
     /// The connection's own policies (unset parts: the endpoint's).
     pub policy: ConnectionPolicy,
 }

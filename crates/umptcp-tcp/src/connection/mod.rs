@@ -176,6 +176,8 @@ pub struct Connection {
     // TCP Fast Open (RFC 7413).
     /// Client: the cookie to send in the SYN, or a request for one.
     tfo_client: Option<Option<FastOpenCookie>>,
+    /// Client: the SYN carries data without any Fast Open option.
+    tfo_data_without_cookie: bool,
     /// Client: the cookie the server's SYN-ACK carried.
     tfo_received: Option<FastOpenCookie>,
     /// Server: the cookie to put in the SYN-ACK.
@@ -255,6 +257,7 @@ impl Connection {
             bytes_sent: 0,
             bytes_received: 0,
             tfo_client: None,
+            tfo_data_without_cookie: false,
             tfo_received: None,
             tfo_issue: None,
             syn_data: 0,
@@ -300,6 +303,27 @@ impl Connection {
     ) -> Result<Self, Error> {
         let mut conn = Connection::connect(config, tuple, isn_key, now)?;
         conn.tfo_client = Some(cookie);
+        Ok(conn)
+    }
+
+    /// Open a connection whose SYN carries up to one MSS of the data
+    /// written before the first `poll_transmit`, with no Fast Open option
+    /// at all: RFC 7413's "TFO without cookie" (Linux's
+    /// `tcp_fastopen` 0x4), what an RFC 8803 Convert client sends a
+    /// converter. A server that does not take SYN data acknowledges only
+    /// the SYN, and the data goes again after the handshake.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connection::connect`].
+    pub fn connect_with_syn_data(
+        config: TcpConfig,
+        tuple: FourTuple,
+        isn_key: IsnKey,
+        now: Instant,
+    ) -> Result<Self, Error> {
+        let mut conn = Connection::connect(config, tuple, isn_key, now)?;
+        conn.tfo_data_without_cookie = true;
         Ok(conn)
     }
 

@@ -108,13 +108,17 @@ impl Connection {
         }
         if let Some(cookie) = client_cookie.as_ref() {
             b.fast_open = Some(cookie.as_ref().map_or(&[][..], FastOpenCookie::as_bytes));
-            if cookie.is_some() && self.timers.consecutive_rtos == 0 {
-                let room = self.syn_data_room();
-                syn_data = self.send_buf.len().min(room).min(self.scratch.len());
-                let n = self.send_buf.peek(0, &mut self.scratch[..syn_data]);
-                debug_assert_eq!(n, syn_data);
-                b.payload = &self.scratch[..syn_data];
-            }
+        }
+        // Data with a cookie, or without any Fast Open option when asked
+        // to (`connect_with_syn_data`).
+        let carries_data =
+            matches!(client_cookie, Some(Some(_))) || (self.tfo_data_without_cookie && !syn_ack);
+        if carries_data && self.timers.consecutive_rtos == 0 {
+            let room = self.syn_data_room();
+            syn_data = self.send_buf.len().min(room).min(self.scratch.len());
+            let n = self.send_buf.peek(0, &mut self.scratch[..syn_data]);
+            debug_assert_eq!(n, syn_data);
+            b.payload = &self.scratch[..syn_data];
         }
         let syn_window = b.window;
         let info = OutgoingSegment {

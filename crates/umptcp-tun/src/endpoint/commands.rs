@@ -26,6 +26,7 @@ pub(super) struct ConnectRequest {
     pub(super) local: Option<SocketAddr>,
     pub(super) protocol: Protocol,
     pub(super) fast_open: Option<Vec<u8>>,
+    pub(super) syn_data_without_cookie: bool,
     pub(super) policy: ConnectionPolicy,
 }
 
@@ -47,6 +48,7 @@ impl Endpoint {
                 local,
                 protocol,
                 fast_open,
+                syn_data_without_cookie,
                 policy,
                 shared,
             } => {
@@ -55,6 +57,7 @@ impl Endpoint {
                     local,
                     protocol: protocol.unwrap_or(self.protocol),
                     fast_open,
+                    syn_data_without_cookie,
                     policy: policy.unwrap_or_default(),
                 };
                 self.connect(now, request, shared);
@@ -127,6 +130,7 @@ impl Endpoint {
             local,
             protocol,
             fast_open,
+            syn_data_without_cookie,
             mut policy,
         } = request;
         let refuse = |kind: io::ErrorKind, msg: String| {
@@ -171,11 +175,14 @@ impl Endpoint {
             .path_manager
             .take()
             .map(|pm| self.own_path_manager(pm));
+        let without_cookie = syn_data_without_cookie && fast_open.is_some();
         let options = ConnectOptions {
             protocol,
             fast_open: fast_open
                 .as_ref()
+                .filter(|_| !without_cookie)
                 .map(|_| self.cookies.get(&remote.ip()).copied()),
+            syn_data_without_cookie: without_cookie,
             policy,
         };
         let id = match self.core.open(now, tuple, options) {

@@ -131,6 +131,7 @@ fn connect_to(
             remote,
             local: None,
             protocol,
+            syn_data_without_cookie: false,
             fast_open,
             policy: None,
             shared: Arc::clone(&shared),
@@ -834,33 +835,23 @@ fn a_held_syn_is_answered_only_when_accepted() {
         },
     );
     rx.try_recv().unwrap().unwrap();
-    // A first connection (to a Fast Open listener that does not hold)
-    // gets the client a cookie, so its next SYN carries data.
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    b.handle_command(
+    // The client's SYN carries its data with no Fast Open option (as an
+    // RFC 8803 client's does).
+    let to = SocketAddr::new(B.parse().unwrap(), 80);
+    let shared = Shared::new();
+    a.handle_command(
         Instant::ZERO,
-        Command::Listen {
-            at: ListenAt::Port(81),
+        Command::Connect {
+            remote: to,
+            local: None,
             protocol: None,
-            fast_open: true,
-            syn_data_without_cookie: false,
+            fast_open: Some(b"convert-me".to_vec()),
+            syn_data_without_cookie: true,
             policy: None,
-            queue: AcceptQueue::new(),
-            held: None,
-            reply: tx,
+            shared: Arc::clone(&shared),
         },
     );
-    rx.try_recv().unwrap().unwrap();
-    let warm = connect_to(
-        &mut a,
-        SocketAddr::new(B.parse().unwrap(), 81),
-        None,
-        Some(b"w".to_vec()),
-    );
-    run(&mut a, &mut b, Instant::ZERO);
-    established(warm);
-    let to = SocketAddr::new(B.parse().unwrap(), 80);
-    let h = connect_to(&mut a, to, None, Some(b"convert-me".to_vec()));
+    let h = Handle::new(shared, a.tx.clone());
     let to_80 = |packets: &[Vec<u8>], from_port: Option<u16>| {
         packets
             .iter()
@@ -875,6 +866,13 @@ fn a_held_syn_is_answered_only_when_accepted() {
     };
     let syns = carry(&mut a, &mut b, Instant::ZERO);
     assert_eq!(to_80(&syns, None), 1);
+    let syn = Segment::parse(&syns[0], ChecksumCheck::Verify).unwrap();
+    assert_eq!(syn.payload(), b"convert-me");
+    assert!(
+        !syn.options()
+            .any(|o| matches!(o, Ok(umptcp_wire::TcpOption::FastOpen(_)))),
+        "no Fast Open option"
+    );
     assert_eq!(
         to_80(&carry(&mut b, &mut a, Instant::ZERO), Some(80)),
         0,
