@@ -46,9 +46,14 @@ impl Running {
 }
 
 fn start(ns: &Netns) -> Running {
+    start_on(ns, "mcv0=10.111.0.2")
+}
+
+/// `mptcp convert` on one path, `--upstream-timeout 1`.
+fn start_on(ns: &Netns, path: &str) -> Running {
     let mut child = Command::new("ip")
         .args(["netns", "exec", ns.name(), env!("CARGO_BIN_EXE_mptcp")])
-        .args(["convert", "--path", "mcv0=10.111.0.2", "--port", "5124"])
+        .args(["convert", "--path", path, "--port", "5124"])
         .args(["--upstream-timeout", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -240,4 +245,95 @@ fn lab_the_kernel_converts_through_our_converter_and_meets_every_error() {
             .next_line()
             .ends_with("answered Unsupported Version (0)")
     );
+}
+
+/// Our Convert client (`umptcp_proxy::client`, on a stack with two TUN
+/// paths) through `mptcp convert` to a kernel server: the Convert message
+/// and the first bytes ride in the SYN, the reply is taken off before
+/// the server's bytes, both paths carry the connection, and a refusal
+/// becomes the client's `ConnectionRefused`. The namespace's kernel
+/// forwards between the two stacks' devices.
+#[test]
+fn lab_our_convert_client_through_the_converter_over_two_paths() {
+    use umptcp_proxy::client::{ConvertClient, Route};
+    use umptcp_tun::{MptcpSettings, PathConfig, Stack, StackConfig};
+
+    let test = "lab_our_convert_client_through_the_converter_over_two_paths";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let ns = Netns::new("cvc").expect("namespace");
+    ns.sysctl("net.ipv4.ip_forward", "1").expect("forwarding");
+    let converter = start_on(&ns, "mcc0=10.116.0.2");
+    let mut config = StackConfig::new(vec![
+        PathConfig::new("mcd0", "10.117.0.2".parse().unwrap()),
+        PathConfig::new("mcd1", "10.118.0.2".parse().unwrap()),
+    ]);
+    config.seed = Some(42);
+    config.mptcp = Some(MptcpSettings::default());
+    let stack = run_in(&ns, || Stack::start(config))
+        .expect("enter namespace")
+        .expect("the client's stack");
+
+    let server_addr: SocketAddr = "10.117.0.1:8080".parse().unwrap();
+    let server = run_in(&ns, || TcpListener::bind(server_addr))
+        .unwrap()
+        .expect("kernel server");
+    const ANSWER: usize = 4 << 20;
+    let served = std::thread::spawn(move || {
+        let (mut conn, _) = server.accept().expect("the converter connects");
+        let mut request = [0u8; 5];
+        conn.read_exact(&mut request).expect("the first bytes");
+        let body: Vec<u8> = (0..ANSWER).map(|i| (i % 253) as u8).collect();
+        conn.write_all(&body).unwrap();
+        request
+    });
+    let client = ConvertClient::new(
+        &stack,
+        "10.116.0.2:5124".parse().unwrap(),
+        Duration::from_secs(10),
+    );
+    let (mut stream, route) = client.connect(server_addr, b"GET /").expect("converted");
+    assert_eq!(route, Route::Converted);
+    stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut body = Vec::new();
+    if let Err(e) = stream.read_to_end(&mut body) {
+        panic!("after {} bytes: {e}", body.len());
+    }
+    assert!(
+        body.len() == ANSWER && body.iter().enumerate().all(|(i, &b)| b == (i % 253) as u8),
+        "{} of {ANSWER} bytes, exact (no Convert reply left in them)",
+        body.len()
+    );
+    assert_eq!(
+        &served.join().unwrap(),
+        b"GET /",
+        "the SYN's bytes reached the server"
+    );
+    let info = stream.mptcp_info().unwrap().expect("MPTCP figures");
+    assert!(info.mptcp, "{info}");
+    assert_eq!(info.subflows.len(), 2, "a subflow over each path: {info}");
+    drop(stream);
+    let line = converter.next_line();
+    assert!(
+        line.contains(&format!(
+            "-> {server_addr} mptcp=true up=5 down={ANSWER} in "
+        )) && line.ends_with(": relayed"),
+        "{line}"
+    );
+
+    // A server that refuses: Connection Reset becomes ConnectionRefused.
+    let refused: SocketAddr = "10.117.0.1:8081".parse().unwrap();
+    let err = client.connect(refused, b"x").expect_err("refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+    assert!(err.to_string().contains("Connection Reset (96)"), "{err}");
+    assert!(
+        converter
+            .next_line()
+            .ends_with("answered Connection Reset (96)")
+    );
+    drop(client);
+    stack
+        .shutdown(Duration::from_secs(2))
+        .expect("the client's stack stops");
 }

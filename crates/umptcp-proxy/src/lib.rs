@@ -6,8 +6,10 @@
 //! (fixed header and every TLV of §6, the framing checks of §9 as typed
 //! errors, each naming the Error TLV the RFC answers it with), and
 //! [`converter`], the Transport Converter on our stack (kernel sockets
-//! upstream).
+//! upstream), and [`client`], the Convert client (0-RTT: the Convert
+//! message and the first bytes in the SYN).
 
+pub mod client;
 pub mod convert;
 pub mod converter;
 

@@ -1,0 +1,151 @@
+//! The Convert client (RFC 8803 §4.1): each connection to a destination
+//! is an MPTCP connection to the converter whose SYN carries the Convert
+//! message and the application's first bytes (0-RTT: no round trip is
+//! added to a direct connection's). The reply is read before the
+//! application sees a byte; an Error TLV resets the connection and
+//! becomes an `io::Error` of the matching kind; a reply showing that the
+//! server speaks MPTCP (kind 30 in the Extended TCP Header) is remembered,
+//! and later connections to that server go direct (§5.1).
+
+use std::collections::HashSet;
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use umptcp_tun::{ConnectOptions, Stack, Stream};
+
+use crate::convert::{Connect, HEADER_LEN, MAX_LEN, Message, ParseError, TcpOptions};
+
+/// The MPTCP option kind (RFC 8684).
+const MPTCP_KIND: u8 = 30;
+
+/// How a connection was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Through the converter.
+    Converted,
+    /// Straight to the server, known to speak MPTCP.
+    Direct,
+}
+
+/// A client of one converter, over one stack.
+#[derive(Debug)]
+pub struct ConvertClient<'a> {
+    stack: &'a Stack,
+    converter: SocketAddr,
+    timeout: Duration,
+    /// Servers a reply showed to speak MPTCP.
+    direct: Mutex<HashSet<SocketAddr>>,
+}
+
+impl<'a> ConvertClient<'a> {
+    /// A client of the converter at `converter`, whose connects give up
+    /// after `timeout`.
+    pub fn new(stack: &'a Stack, converter: SocketAddr, timeout: Duration) -> Self {
+        ConvertClient {
+            stack,
+            converter,
+            timeout,
+            direct: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// A connection to `destination` whose first bytes are `first` (sent
+    /// with the SYN as far as it holds them; may be empty): through the
+    /// converter, or direct to a server known to speak MPTCP. The stream
+    /// returned carries the server's bytes from its first one.
+    ///
+    /// # Errors
+    ///
+    /// The connect's error; an Error TLV's kind
+    /// ([`crate::convert::ErrorCode::io_kind`]: `ConnectionRefused` for a
+    /// server that refused, `HostUnreachable`, `TimedOut` for a network
+    /// failure, `PermissionDenied`, ...) with the code in the message;
+    /// `InvalidData` for a reply that is not a Convert message.
+    pub fn connect(&self, destination: SocketAddr, first: &[u8]) -> io::Result<(Stream, Route)> {
+        let known = self
+            .direct
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&destination);
+        if known {
+            let options = ConnectOptions::new().timeout(self.timeout);
+            let mut stream = Stream::connect_with(self.stack, destination, options)?;
+            io::Write::write_all(&mut stream, first)?;
+            return Ok((stream, Route::Direct));
+        }
+        let message = Message {
+            connect: Some(Connect {
+                addr: destination,
+                options: TcpOptions::EMPTY,
+            }),
+            ..Message::default()
+        };
+        let mut syn = vec![0u8; MAX_LEN];
+        let n = message.emit(&mut syn).map_err(io::Error::other)?;
+        syn.truncate(n);
+        syn.extend_from_slice(first);
+        let options = ConnectOptions::new()
+            .timeout(self.timeout)
+            .syn_data_without_cookie();
+        let mut stream = Stream::connect_fast_open_with(self.stack, self.converter, options, &syn)?;
+        stream.set_read_timeout(Some(self.timeout));
+        let reply = read_reply(&mut stream);
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(e) => {
+                // §6.2.8: a client receiving an Error TLV resets.
+                let _ = stream.abort();
+                return Err(e);
+            }
+        };
+        stream.set_read_timeout(None);
+        if reply.server_mptcp {
+            self.direct
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(destination);
+        }
+        Ok((stream, Route::Converted))
+    }
+}
+
+/// What a reply said.
+struct Reply {
+    server_mptcp: bool,
+}
+
+/// Read the converter's reply, exactly its bytes (what follows is the
+/// server's).
+fn read_reply(stream: &mut Stream) -> io::Result<Reply> {
+    let mut buf = [0u8; MAX_LEN];
+    stream.read_exact(&mut buf[..HEADER_LEN])?;
+    let mut have = HEADER_LEN;
+    loop {
+        match Message::parse(&buf[..have]) {
+            Ok((message, _)) => {
+                if let Some(error) = message.error {
+                    return Err(io::Error::new(
+                        error.code.io_kind(),
+                        format!("the converter answered {}", error.code),
+                    ));
+                }
+                let server_mptcp = message
+                    .extended_tcp_header
+                    .is_some_and(|o| o.contains(MPTCP_KIND));
+                return Ok(Reply { server_mptcp });
+            }
+            Err(ParseError::Incomplete { need }) if need <= MAX_LEN && need > have => {
+                stream.read_exact(&mut buf[have..need])?;
+                have = need;
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("the converter's reply: {e}"),
+                ));
+            }
+        }
+    }
+}
