@@ -169,6 +169,37 @@ Example: a converter on two uplinks' worth of TUN paths, clients from
 The host must route the converter's public address into tun0 (the kernel
 side of a TUN device mptcp creates is host 1 of its /24).";
 
+const PROXY_LONG: &str = "\
+A SOCKS5 front (RFC 1928) for programs on this host, whose connections go
+over our stack: through an RFC 8803 Transport Converter (--converter), or
+straight to the destination over MPTCP (--direct, for servers that speak
+it; others get plain TCP).
+
+Programs connect to --socks5 (a kernel listener, 127.0.0.1:1080 by
+default) and ask for a destination (CONNECT; IPv4, IPv6 or a name, which
+is resolved here: RFC 8803 carries addresses only). Through a converter,
+each connection is an MPTCP connection to it whose SYN carries the
+Convert message (no Fast Open cookie needed); the converter's Error TLVs
+become SOCKS5 replies (Connection Reset: refused, Destination
+Unreachable: host unreachable, Not Authorized: not allowed, Network
+Failure: TTL expired, others: general failure). The bytes are then
+relayed between the program's socket and our connection until both have
+closed.
+
+One line on stdout per finished connection:
+
+    proxied CLIENT -> DEST mptcp=BOOL subflows=N up=N down=M in S s: relayed|failed (why)";
+
+/// Examples shown at the end of `mptcp proxy --help`.
+const PROXY_EXAMPLES: &str = "\
+Example: a host with two uplinks (policy routing sends each TUN path's
+traffic out of its own uplink), a converter at 198.51.100.7:5124:
+  sudo mptcp proxy --path tun0=10.61.0.2 --path tun1=10.62.0.2 \\
+      --converter 198.51.100.7:5124 &
+  curl --socks5-hostname 127.0.0.1:1080 http://example.com/
+Without a converter, to a server that speaks MPTCP:
+  sudo mptcp proxy --path tun0=10.61.0.2 --path tun1=10.62.0.2 --direct";
+
 /// Examples shown at the end of `mptcp recv --help`.
 const RECV_EXAMPLES: &str = "\
 Example (tun0 is created, the kernel side gets 10.9.0.1):
@@ -210,6 +241,9 @@ pub(crate) enum Command {
     /// An RFC 8803 Transport Converter: MPTCP clients in, their servers reached through the kernel
     #[command(long_about = CONVERT_LONG, after_long_help = CONVERT_EXAMPLES)]
     Convert(ConvertArgs),
+    /// A SOCKS5 front whose connections go over our stack, through a converter or straight
+    #[command(long_about = PROXY_LONG, after_long_help = PROXY_EXAMPLES)]
+    Proxy(ProxyArgs),
 }
 
 impl Command {
@@ -224,6 +258,7 @@ impl Command {
             Command::Recv(a) => a.stack.log,
             Command::Demo(a) => a.log,
             Command::Convert(a) => a.stack.log,
+            Command::Proxy(a) => a.stack.log,
             Command::Experiment(_) => LogLevel(None),
         }
     }
@@ -241,6 +276,7 @@ impl Command {
             Command::Send(a) => stack(&a.stack),
             Command::Recv(a) => stack(&a.stack),
             Command::Convert(a) => stack(&a.stack),
+            Command::Proxy(a) => stack(&a.stack),
             Command::Demo(a) => vec![
                 ("--cc", PolicyKind::CongestionControl, a.cc.as_str()),
                 ("--scheduler", PolicyKind::Scheduler, a.scheduler.as_str()),
@@ -560,6 +596,36 @@ pub(crate) struct ConvertArgs {
         help_heading = "Converter policy"
     )]
     pub(crate) errors_per_second: u32,
+}
+
+/// `mptcp proxy`.
+#[derive(Debug, Args)]
+pub(crate) struct ProxyArgs {
+    /// The stack's paths and knobs.
+    #[command(flatten)]
+    pub(crate) stack: StackArgs,
+
+    /// The Transport Converter to go through (ADDR:PORT)
+    #[arg(
+        long,
+        value_name = "ADDR:PORT",
+        required_unless_present = "direct",
+        conflicts_with = "direct"
+    )]
+    pub(crate) converter: Option<SocketAddr>,
+
+    /// No converter: connect straight to each destination over MPTCP
+    #[arg(long)]
+    pub(crate) direct: bool,
+
+    /// Where programs reach the SOCKS5 front (a kernel listener)
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:1080")]
+    pub(crate) socks5: SocketAddr,
+
+    /// Seconds a connection through the stack may take to open
+    #[arg(long, value_name = "S", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub(crate) connect_timeout: u64,
 }
 
 /// What both commands take to build the stack.

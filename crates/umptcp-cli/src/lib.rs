@@ -13,6 +13,7 @@
 //! mptcp demo [--cc NAME] [--json]
 //! mptcp experiment NAME [--cc NAME] [--json] [--out DIR]
 //! mptcp convert --path DEV=ADDR [--path ...] --port P [--allow PREFIX] [--deny PREFIX]
+//! mptcp proxy --path DEV=ADDR [--path ...] (--converter ADDR:PORT | --direct) [--socks5 ADDR:PORT]
 //! ```
 //!
 //! Each transfer ends with one result line on stdout,
@@ -32,6 +33,7 @@ mod demo;
 mod error;
 mod experiment;
 mod payload;
+mod proxy;
 mod recv;
 mod report;
 mod send;
@@ -103,6 +105,7 @@ where
         Command::Demo(args) => demo::run(args, &registry),
         Command::Experiment(args) => experiment::run(args, &registry),
         Command::Convert(args) => convert::run(args, &registry),
+        Command::Proxy(args) => proxy::run(args, &registry),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -337,3 +337,154 @@ fn lab_our_convert_client_through_the_converter_over_two_paths() {
         .shutdown(Duration::from_secs(2))
         .expect("the client's stack stops");
 }
+
+/// A child process killed when the test ends, however it ends.
+struct Child2(Child);
+
+impl Drop for Child2 {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// curl, unmodified, through `mptcp proxy`'s SOCKS5 front: our client
+/// stack over two TUN paths to `mptcp convert`, then a kernel HTTP server
+/// (`python3 -m http.server`); a 64 MiB file, SHA-256 compared, by
+/// address (`--socks5`) and by name (`--socks5-hostname`, resolved by the
+/// proxy).
+#[test]
+fn lab_curl_through_the_socks5_front_and_the_converter() {
+    use sha2::{Digest, Sha256};
+
+    let test = "lab_curl_through_the_socks5_front_and_the_converter";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let ns = Netns::new("curl").expect("namespace");
+    ns.sysctl("net.ipv4.ip_forward", "1").expect("forwarding");
+    // Seen by programs `ip netns exec` starts: the proxy resolves it.
+    ns.set_hosts("10.120.0.1 web.lab\n").expect("hosts");
+    let converter = start_on(&ns, "mce0=10.119.0.2");
+    let mut proxy = Command::new("ip")
+        .args(["netns", "exec", ns.name(), env!("CARGO_BIN_EXE_mptcp")])
+        .args([
+            "proxy",
+            "--path",
+            "mcf0=10.120.0.2",
+            "--path",
+            "mcf1=10.121.0.2",
+        ])
+        .args([
+            "--converter",
+            "10.119.0.2:5124",
+            "--socks5",
+            "127.0.0.1:1080",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mptcp proxy");
+    let mut ready = String::new();
+    BufReader::new(proxy.stderr.take().unwrap())
+        .read_line(&mut ready)
+        .expect("the proxy's first line");
+    assert!(ready.contains("SOCKS5 on 127.0.0.1:1080"), "{ready}");
+    let (tx, proxy_lines) = mpsc::channel();
+    let stdout = proxy.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let _proxy = Child2(proxy);
+
+    let dir = std::env::temp_dir().join(format!("umptcp-curl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    const SIZE: usize = 64 << 20;
+    let file: Vec<u8> = (0..SIZE)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0])
+        .collect();
+    std::fs::write(dir.join("file"), &file).unwrap();
+    let expected = Sha256::digest(&file);
+    let server = Child2(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns.name(),
+                "python3",
+                "-m",
+                "http.server",
+                "8000",
+            ])
+            .args(["--bind", "10.120.0.1", "--directory"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server"),
+    );
+    // Until the server listens.
+    for _ in 0..100 {
+        let up = run_in(&ns, || {
+            std::net::TcpStream::connect("10.120.0.1:8000".parse::<SocketAddr>().unwrap())
+        })
+        .unwrap();
+        if up.is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (flag, url) in [
+        ("--socks5", "http://10.120.0.1:8000/file"),
+        ("--socks5-hostname", "http://web.lab:8000/file"),
+    ] {
+        let out = dir.join("got");
+        let status = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns.name(),
+                "curl",
+                "-sS",
+                "--max-time",
+                "120",
+            ])
+            .args([flag, "127.0.0.1:1080", url, "-o"])
+            .arg(&out)
+            .output()
+            .expect("curl");
+        assert!(
+            status.status.success(),
+            "curl {flag}: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let got = std::fs::read(&out).expect("curl's output");
+        assert!(
+            got.len() == SIZE && Sha256::digest(&got) == expected,
+            "curl {flag}: {} of {SIZE} bytes, SHA-256 {}",
+            got.len(),
+            if Sha256::digest(&got) == expected {
+                "equal"
+            } else {
+                "differs"
+            }
+        );
+        let line = proxy_lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the proxy's line");
+        assert!(
+            line.contains("-> 10.120.0.1:8000 mptcp=true subflows=2 ")
+                && line.ends_with(": relayed"),
+            "{line}"
+        );
+        let line = converter.next_line();
+        assert!(
+            line.contains("-> 10.120.0.1:8000 mptcp=true ") && line.ends_with(": relayed"),
+            "{line}"
+        );
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

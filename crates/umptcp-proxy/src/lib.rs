@@ -6,12 +6,14 @@
 //! (fixed header and every TLV of §6, the framing checks of §9 as typed
 //! errors, each naming the Error TLV the RFC answers it with), and
 //! [`converter`], the Transport Converter on our stack (kernel sockets
-//! upstream), and [`client`], the Convert client (0-RTT: the Convert
-//! message and the first bytes in the SYN).
+//! upstream), [`client`], the Convert client (0-RTT: the Convert
+//! message and the first bytes in the SYN), and [`socks5`], a SOCKS5 front
+//! whose connections go through the converter or straight over MPTCP.
 
 pub mod client;
 pub mod convert;
 pub mod converter;
+pub mod socks5;
 
 /// Entry points of the fuzz targets (`fuzz/fuzz_targets/convert.rs`),
 /// also replayed on stable over the committed corpus.
