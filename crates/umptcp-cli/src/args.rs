@@ -39,7 +39,12 @@ the same simulator and writes their CSV and PNG files.
 --path devices a connection gets a subflow on each, and a peer that does not
 speak MPTCP gets plain TCP. --plain-tcp speaks plain TCP from the start.
 --cc picks the congestion control: uncoupled cubic (the default) or reno,
-or lia, olia, balia or wvegas, which couple a connection's subflows.";
+or lia, olia, balia or wvegas, which couple a connection's subflows.
+
+'mptcp convert' is an RFC 8803 Transport Converter (the MPTCP proxy of 5G
+ATSSS): MPTCP clients in, their servers reached through the kernel.
+'mptcp proxy' is a SOCKS5 front for programs on this host whose
+connections go over our stack, through such a converter or straight.";
 
 /// Examples shown at the end of `mptcp --help`.
 const EXAMPLES: &str = "\
@@ -600,6 +605,7 @@ pub(crate) struct ConvertArgs {
 
 /// `mptcp proxy`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("upstream").required(true).args(["converter", "direct"])))]
 pub(crate) struct ProxyArgs {
     /// The stack's paths and knobs.
     #[command(flatten)]

@@ -128,7 +128,7 @@ fn argument_error(error: &clap::Error) -> ExitCode {
         // `mptcp` alone: clap would print the whole help as an error.
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             eprintln!(
-                "mptcp: error: no subcommand given: use 'mptcp demo', 'mptcp send', 'mptcp recv' or 'mptcp experiment' (see --help)"
+                "mptcp: error: no subcommand given: use 'mptcp demo', 'mptcp send', 'mptcp recv', 'mptcp experiment', 'mptcp convert' or 'mptcp proxy' (see --help)"
             );
             ExitCode::from(EXIT_USAGE)
         }

@@ -671,3 +671,82 @@ fn log_debug_shows_connection_and_subflow_events_in_their_spans() {
     let info = mptcp(&["demo", "--bytes", "300K", "--json", "--log", "info"]);
     assert!(!stderr(&info).contains("umptcp_proto"), "{}", stderr(&info));
 }
+
+#[test]
+fn convert_and_proxy_help_teach_their_recipes() {
+    let out = mptcp(&["convert", "--help"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for wanted in [
+        "RFC 8803",
+        "answers the client only once the server has",
+        "Connection Reset (the server refused)",
+        "Unreachable (with the ICMP code)",
+        "Network Failure (no answer",
+        "MSG_FASTOPEN",
+        "converted CLIENT -> SERVER",
+        "--allow",
+        "--deny",
+        "--max-pending-per-client",
+        "--upstream-timeout",
+        "sudo mptcp convert --path tun0=10.61.0.2",
+    ] {
+        assert!(
+            text.contains(wanted),
+            "convert --help lacks {wanted:?}:\n{text}"
+        );
+    }
+    let out = mptcp(&["proxy", "--help"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for wanted in [
+        "SOCKS5",
+        "--converter",
+        "--direct",
+        "127.0.0.1:1080",
+        "curl --socks5-hostname 127.0.0.1:1080",
+        "proxied CLIENT -> DEST",
+    ] {
+        assert!(
+            text.contains(wanted),
+            "proxy --help lacks {wanted:?}:\n{text}"
+        );
+    }
+    let top = stdout(&mptcp(&["--help"]));
+    assert!(
+        top.contains("mptcp convert") && top.contains("mptcp proxy"),
+        "{top}"
+    );
+}
+
+#[test]
+fn proxy_needs_a_converter_or_direct_and_convert_a_port() {
+    fails_with_one_line(
+        &["proxy", "--path", "t0=10.9.0.2"],
+        &["--converter", "--direct"],
+    );
+    fails_with_one_line(
+        &[
+            "proxy",
+            "--path",
+            "t0=10.9.0.2",
+            "--direct",
+            "--converter",
+            "10.0.0.1:5124",
+        ],
+        &["--direct", "--converter"],
+    );
+    fails_with_one_line(&["convert", "--path", "t0=10.9.0.2"], &["--port"]);
+    fails_with_one_line(
+        &[
+            "convert",
+            "--path",
+            "t0=10.9.0.2",
+            "--port",
+            "1",
+            "--allow",
+            "bogus",
+        ],
+        &["--allow", "bogus"],
+    );
+}
