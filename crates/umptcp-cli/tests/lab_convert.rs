@@ -488,3 +488,99 @@ fn lab_curl_through_the_socks5_front_and_the_converter() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Load: 500 connections of our Convert client open at once through one
+/// `mptcp convert` to a kernel echo server, each echoing 16 KiB, every
+/// byte back; the opens are paced 50 at a time (a burst of 500 SYNs
+/// overflows the TUN queue), and all 500 are open before any data moves.
+#[test]
+fn lab_500_concurrent_conversions_through_one_converter() {
+    use std::sync::Barrier;
+
+    use umptcp_proxy::client::ConvertClient;
+    use umptcp_tun::{MptcpSettings, PathConfig, Stack, StackConfig};
+
+    let test = "lab_500_concurrent_conversions_through_one_converter";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    const CONNECTIONS: usize = 500;
+    const SIZE: usize = 16 * 1024;
+    let ns = Netns::new("cvl").expect("namespace");
+    ns.sysctl("net.ipv4.ip_forward", "1").expect("forwarding");
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns.name(), env!("CARGO_BIN_EXE_mptcp")])
+        .args(["convert", "--path", "mcl0=10.129.0.2", "--port", "5124"])
+        .args(["--max-pending-per-client", "1000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mptcp convert");
+    let mut ready = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    let _converter = Child2(child);
+    let mut config = StackConfig::new(vec![PathConfig::new("mcl1", "10.130.0.2".parse().unwrap())]);
+    config.seed = Some(7);
+    config.mptcp = Some(MptcpSettings::default());
+    let stack = run_in(&ns, || Stack::start(config))
+        .unwrap()
+        .expect("stack");
+    let server_addr: SocketAddr = "10.130.0.1:8090".parse().unwrap();
+    let server = run_in(&ns, || TcpListener::bind(server_addr))
+        .unwrap()
+        .expect("echo server");
+    std::thread::spawn(move || {
+        for conn in server.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut copy = conn.try_clone().unwrap();
+                let _ = std::io::copy(&mut conn, &mut copy);
+            });
+        }
+    });
+    let client = ConvertClient::new(
+        &stack,
+        "10.129.0.2:5124".parse().unwrap(),
+        Duration::from_secs(30),
+    );
+    let opened = Barrier::new(CONNECTIONS);
+    let exact = std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for k in 0..CONNECTIONS {
+            if k % 50 == 0 {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let (client, opened) = (&client, &opened);
+            handles.push(scope.spawn(move || {
+                let connected = client.connect(server_addr, &[]);
+                // Everyone waits, failed or not, so a failure cannot hang
+                // the others.
+                opened.wait();
+                let (mut s, _) = connected.expect("converted");
+                let mptcp = s.is_mptcp().unwrap_or(false);
+                let data: Vec<u8> = (0..SIZE).map(|i| (i + k) as u8).collect();
+                s.set_read_timeout(Some(Duration::from_secs(60)));
+                let mut reader = s.try_clone().unwrap();
+                let echo = std::thread::spawn(move || {
+                    let mut back = vec![0u8; SIZE];
+                    reader.read_exact(&mut back).map(|()| back)
+                });
+                s.write_all(&data).unwrap();
+                let back = echo.join().unwrap().expect("the echo");
+                (back == data, mptcp)
+            }));
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a connection's thread"))
+            .collect::<Vec<_>>()
+    });
+    let good = exact.iter().filter(|(ok, _)| *ok).count();
+    let mptcp = exact.iter().filter(|(_, m)| *m).count();
+    assert_eq!(good, CONNECTIONS, "every connection's bytes came back");
+    assert_eq!(mptcp, CONNECTIONS, "every connection spoke MPTCP");
+    drop(client);
+    stack.shutdown(Duration::from_secs(5)).expect("stack stops");
+}
