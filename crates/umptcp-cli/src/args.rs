@@ -9,6 +9,11 @@ use clap::{Args, Parser, Subcommand};
 use umptcp_proto::PolicyRegistry;
 use umptcp_tun::{Impairment, MptcpSettings, PathConfig, Route, StackConfig};
 
+mod proxies;
+
+use proxies::{CONVERT_EXAMPLES, CONVERT_LONG, PROXY_EXAMPLES, PROXY_LONG};
+pub(crate) use proxies::{ConvertArgs, ProxyArgs};
+
 use crate::error::one_line;
 use crate::size::{parse_percent, parse_size};
 
@@ -129,81 +134,6 @@ it reads until the peer closes its side, closes its own side, and prints
 
 with HEX the SHA-256 of exactly the bytes received, S the seconds from the
 accept to the end of the stream, and G = N * 8 / S / 10^6.";
-
-const CONVERT_LONG: &str = "\
-An RFC 8803 Transport Converter (the 0-RTT TCP Convert protocol, the MPTCP
-proxy of 5G ATSSS) on our stack.
-
-A client (MPTCP, or plain TCP) sends the Convert message (a Connect TLV
-naming the server) as the data of its SYN, without a Fast Open cookie.
-The converter holds that SYN, connects to the server through this
-host's kernel sockets, and answers the client only once the server has
-answered: the client's SYN/ACK, then the converter's reply as the first
-bytes of the stream, then the server's bytes. Bytes are relayed both
-ways until both sides have closed; a reset on either side resets the
-other (MP_FASTCLOSE towards an MPTCP client).
-
-Every failure is an Error TLV sent in the stream, then a close (never a
-reset first): Connection Reset (the server refused), Destination
-Unreachable (with the ICMP code), Network Failure (no answer within
---upstream-timeout), Resource Exceeded (--max-connections,
---max-pending-per-client), Not Authorized (--allow, --deny), Malformed
-Message, Unsupported Version, Unsupported Message, Unsupported TCP Option
-(TCP-AO). Error replies are rate-limited (--errors-per-second); beyond
-that, SYNs are dropped.
-
-For each finished conversion one line on stdout:
-
-    converted CLIENT -> SERVER mptcp=BOOL up=N down=M in S s: OUTCOME
-
-with OUTCOME relayed, broken (why), answered CODE, reset or dropped.
-
-Clients: the Linux kernel sends the Convert message from an MPTCP socket
-with sendto(..., MSG_FASTOPEN) when net.ipv4.tcp_fastopen has 0x4 (send
-data without a cookie) set, e.g. 5; libconvert (LD_PRELOAD) does it for
-unmodified programs. Not done yet: cookies (Missing Cookie), and the
-Extended TCP Header carries no options (the kernel's socket does not show
-the server's SYN/ACK options).";
-
-/// Examples shown at the end of `mptcp convert --help`.
-const CONVERT_EXAMPLES: &str = "\
-Example: a converter on two uplinks' worth of TUN paths, clients from
-10.0.0.0/8 only, private destinations refused:
-  sudo mptcp convert --path tun0=10.61.0.2 --path tun1=10.62.0.2 --port 5124 \\
-      --allow 10.0.0.0/8 --deny 192.168.0.0/16 --deny 172.16.0.0/12
-The host must route the converter's public address into tun0 (the kernel
-side of a TUN device mptcp creates is host 1 of its /24).";
-
-const PROXY_LONG: &str = "\
-A SOCKS5 front (RFC 1928) for programs on this host, whose connections go
-over our stack: through an RFC 8803 Transport Converter (--converter), or
-straight to the destination over MPTCP (--direct, for servers that speak
-it; others get plain TCP).
-
-Programs connect to --socks5 (a kernel listener, 127.0.0.1:1080 by
-default) and ask for a destination (CONNECT; IPv4, IPv6 or a name, which
-is resolved here: RFC 8803 carries addresses only). Through a converter,
-each connection is an MPTCP connection to it whose SYN carries the
-Convert message (no Fast Open cookie needed); the converter's Error TLVs
-become SOCKS5 replies (Connection Reset: refused, Destination
-Unreachable: host unreachable, Not Authorized: not allowed, Network
-Failure: TTL expired, others: general failure). The bytes are then
-relayed between the program's socket and our connection until both have
-closed.
-
-One line on stdout per finished connection:
-
-    proxied CLIENT -> DEST mptcp=BOOL subflows=N up=N down=M in S s: relayed|failed (why)";
-
-/// Examples shown at the end of `mptcp proxy --help`.
-const PROXY_EXAMPLES: &str = "\
-Example: a host with two uplinks (policy routing sends each TUN path's
-traffic out of its own uplink), a converter at 198.51.100.7:5124:
-  sudo mptcp proxy --path tun0=10.61.0.2 --path tun1=10.62.0.2 \\
-      --converter 198.51.100.7:5124 &
-  curl --socks5-hostname 127.0.0.1:1080 http://example.com/
-Without a converter, to a server that speaks MPTCP:
-  sudo mptcp proxy --path tun0=10.61.0.2 --path tun1=10.62.0.2 --direct";
 
 /// Examples shown at the end of `mptcp recv --help`.
 const RECV_EXAMPLES: &str = "\
@@ -541,97 +471,6 @@ pub(crate) struct RecvArgs {
     /// devices are opened, so that an unwritable path fails at once.
     #[arg(long, value_name = "FILE", verbatim_doc_comment)]
     pub(crate) output: Option<PathBuf>,
-}
-
-/// `mptcp convert`.
-#[derive(Debug, Args)]
-pub(crate) struct ConvertArgs {
-    /// The stack's paths and knobs.
-    #[command(flatten)]
-    pub(crate) stack: StackArgs,
-
-    /// Take Convert clients on this TCP port, at every --path address
-    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
-    pub(crate) port: u16,
-
-    /// Accept Convert clients only from PREFIX (repeat; default: any)
-    #[arg(
-        long = "allow",
-        value_name = "PREFIX",
-        help_heading = "Converter policy"
-    )]
-    pub(crate) allow: Vec<umptcp_tun::Prefix>,
-
-    /// Refuse destinations in PREFIX with Not Authorized (repeat)
-    #[arg(
-        long = "deny",
-        value_name = "PREFIX",
-        help_heading = "Converter policy"
-    )]
-    pub(crate) deny: Vec<umptcp_tun::Prefix>,
-
-    /// Conversions at once; beyond, Resource Exceeded
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 1024,
-        help_heading = "Converter policy"
-    )]
-    pub(crate) max_connections: usize,
-
-    /// Requests of one client waiting for their server; beyond, Resource Exceeded
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 16,
-        help_heading = "Converter policy"
-    )]
-    pub(crate) max_pending_per_client: usize,
-
-    /// Seconds the server may take to answer; then Network Failure
-    #[arg(long, value_name = "S", default_value_t = 10, help_heading = "Converter policy",
-          value_parser = clap::value_parser!(u64).range(1..=600))]
-    pub(crate) upstream_timeout: u64,
-
-    /// Error replies per second; beyond, SYNs are dropped unanswered
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 100,
-        help_heading = "Converter policy"
-    )]
-    pub(crate) errors_per_second: u32,
-}
-
-/// `mptcp proxy`.
-#[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("upstream").required(true).args(["converter", "direct"])))]
-pub(crate) struct ProxyArgs {
-    /// The stack's paths and knobs.
-    #[command(flatten)]
-    pub(crate) stack: StackArgs,
-
-    /// The Transport Converter to go through (ADDR:PORT)
-    #[arg(
-        long,
-        value_name = "ADDR:PORT",
-        required_unless_present = "direct",
-        conflicts_with = "direct"
-    )]
-    pub(crate) converter: Option<SocketAddr>,
-
-    /// No converter: connect straight to each destination over MPTCP
-    #[arg(long)]
-    pub(crate) direct: bool,
-
-    /// Where programs reach the SOCKS5 front (a kernel listener)
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:1080")]
-    pub(crate) socks5: SocketAddr,
-
-    /// Seconds a connection through the stack may take to open
-    #[arg(long, value_name = "S", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..=600))]
-    pub(crate) connect_timeout: u64,
 }
 
 /// What both commands take to build the stack.

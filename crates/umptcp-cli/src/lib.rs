@@ -25,7 +25,9 @@
 //! Modules: `args` (the command line), `size` (sizes and percentages),
 //! `payload` (the seeded data), `report` (the result line), `transport`
 //! (plain TCP or MPTCP, and the subflow report), `send` and `recv` (the
-//! two commands), `demo`, `experiment`, `error` (messages).
+//! two commands), `demo`, `experiment`, `convert` and `proxy` (the RFC
+//! 8803 converter and the SOCKS5 front, on `umptcp-proxy`; their command
+//! lines in `args/proxies.rs`), `error` (messages).
 
 mod args;
 mod convert;

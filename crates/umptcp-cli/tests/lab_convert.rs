@@ -24,17 +24,11 @@ use umptcp_proxy::convert::{Connect, ErrorCode, Message, TcpOptions};
 const CONVERTER: &str = "10.111.0.2:5124";
 const SERVER_IP: &str = "10.111.0.1";
 
-/// The converter, and its result lines as they come.
+/// The converter (killed when dropped), and its result lines as they
+/// come.
 struct Running {
-    child: Child,
+    _child: Child2,
     lines: mpsc::Receiver<String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Running {
@@ -73,7 +67,10 @@ fn start_on(ns: &Netns, path: &str) -> Running {
             let _ = tx.send(line);
         }
     });
-    Running { child, lines }
+    Running {
+        _child: Child2(child),
+        lines,
+    }
 }
 
 /// A Convert message with a base Connect to `to`, then `data`.
