@@ -595,7 +595,10 @@ pub(crate) struct StackArgs {
     /// Its fields: direction, bytes, sha256, seconds, mbps, mptcp (false
     /// after a fallback or with --plain-tcp), fallback (the reason, or
     /// null) and subflows (a list: local, remote, backup, bytes_sent,
-    /// bytes_received, srtt_ms, cwnd, retransmissions).
+    /// bytes_received, srtt_ms, cwnd, retransmissions). For convert and
+    /// proxy: one object per connection with the fields of its line
+    /// (client, destination, mptcp, up, down, seconds, outcome; proxy
+    /// also subflows).
     #[arg(long, help_heading = "Output", verbatim_doc_comment)]
     pub(crate) json: bool,
 

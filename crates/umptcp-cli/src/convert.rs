@@ -33,11 +33,17 @@ pub(crate) fn run(args: &ConvertArgs, registry: &PolicyRegistry) -> Result<(), C
     limits.errors_per_second = args.errors_per_second;
     let converter = Converter::bind(&stack, args.port, limits)
         .map_err(|e| CliError::io(format_args!("listening on port {}", args.port), &e))?;
+    let json = args.stack.json;
     eprintln!("mptcp: converting on port {}", args.port);
     converter
-        .run(|finished| {
+        .run(move |finished| {
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{finished}").and_then(|()| out.flush());
+            let line = if json {
+                finished.to_json()
+            } else {
+                finished.to_string()
+            };
+            let _ = writeln!(out, "{line}").and_then(|()| out.flush());
         })
         .map_err(|e| CliError::io(format_args!("converting on port {}", args.port), &e))
 }

@@ -31,15 +31,21 @@ pub(crate) fn run(args: &ProxyArgs, registry: &PolicyRegistry) -> Result<(), Cli
         Some(converter) => Upstream::Converter(converter),
         None => Upstream::Direct,
     };
+    let json = args.stack.json;
     eprintln!("mptcp: SOCKS5 on {}", args.socks5);
     socks5::serve(
         &stack,
         listener,
         upstream,
         Duration::from_secs(args.connect_timeout),
-        |proxied| {
+        move |proxied| {
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{proxied}").and_then(|()| out.flush());
+            let line = if json {
+                proxied.to_json()
+            } else {
+                proxied.to_string()
+            };
+            let _ = writeln!(out, "{line}").and_then(|()| out.flush());
         },
     )
     .map_err(|e| CliError::io(format_args!("serving SOCKS5 on {}", args.socks5), &e))

@@ -15,6 +15,22 @@ pub mod convert;
 pub mod converter;
 pub mod socks5;
 
+/// `s` as a JSON string, quoted and escaped.
+pub(crate) fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Entry points of the fuzz targets (`fuzz/fuzz_targets/convert.rs`),
 /// also replayed on stable over the committed corpus.
 pub mod fuzzing {

@@ -68,6 +68,36 @@ impl std::fmt::Display for Proxied {
     }
 }
 
+impl Proxied {
+    /// The same as one JSON object (`mptcp proxy --json`): client,
+    /// destination (or null), mptcp, subflows, up, down, seconds, outcome
+    /// (relayed or failed) and, when it failed, detail.
+    pub fn to_json(&self) -> String {
+        let dst = self
+            .destination
+            .map_or_else(|| "null".to_owned(), |d| format!("\"{d}\""));
+        let mut out = format!(
+            "{{\"client\":\"{}\",\"destination\":{dst},\"mptcp\":{},\"subflows\":{},\"up\":{},\"down\":{},\"seconds\":{:.6},\"outcome\":\"{}\"",
+            self.client,
+            self.mptcp,
+            self.subflows,
+            self.up,
+            self.down,
+            self.duration.as_secs_f64(),
+            if self.outcome.is_ok() {
+                "relayed"
+            } else {
+                "failed"
+            },
+        );
+        if let Err(why) = &self.outcome {
+            out.push_str(&format!(",\"detail\":{}", crate::json_string(why)));
+        }
+        out.push('}');
+        out
+    }
+}
+
 /// SOCKS5 reply codes (RFC 1928 §6).
 mod reply {
     pub(super) const SUCCEEDED: u8 = 0x00;
@@ -295,6 +325,24 @@ fn send_reply(socket: &mut TcpStream, code: u8, bound: Option<SocketAddr>) -> io
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_proxied_connection_as_json() {
+        let p = Proxied {
+            client: "127.0.0.1:5000".parse().unwrap(),
+            destination: Some("10.0.0.1:80".parse().unwrap()),
+            mptcp: true,
+            subflows: 2,
+            up: 10,
+            down: 20,
+            duration: Duration::from_millis(250),
+            outcome: Err("refused".to_owned()),
+        };
+        assert_eq!(
+            p.to_json(),
+            r#"{"client":"127.0.0.1:5000","destination":"10.0.0.1:80","mptcp":true,"subflows":2,"up":10,"down":20,"seconds":0.250000,"outcome":"failed","detail":"refused"}"#
+        );
+    }
 
     #[test]
     fn connect_errors_map_to_socks5_replies() {

@@ -84,6 +84,41 @@ impl std::fmt::Display for Finished {
     }
 }
 
+impl Finished {
+    /// The same as one JSON object (`mptcp convert --json`): client,
+    /// destination (or null), mptcp, up, down, seconds, outcome (relayed,
+    /// broken, answered, reset, dropped), and for the last ones detail
+    /// (the reason, or the Error TLV's name) and code.
+    pub fn to_json(&self) -> String {
+        let dst = self
+            .destination
+            .map_or_else(|| "null".to_owned(), |d| format!("\"{d}\""));
+        let (outcome, detail, code) = match &self.outcome {
+            Outcome::Relayed => ("relayed", None, None),
+            Outcome::Broken(why) => ("broken", Some(why.clone()), None),
+            Outcome::Answered(c) => ("answered", Some(c.name().to_owned()), Some(c.to_u8())),
+            Outcome::Reset => ("reset", None, None),
+            Outcome::Dropped => ("dropped", None, None),
+        };
+        let mut out = format!(
+            "{{\"client\":\"{}\",\"destination\":{dst},\"mptcp\":{},\"up\":{},\"down\":{},\"seconds\":{:.6},\"outcome\":\"{outcome}\"",
+            self.client,
+            self.mptcp,
+            self.up,
+            self.down,
+            self.duration.as_secs_f64()
+        );
+        if let Some(detail) = detail {
+            out.push_str(&format!(",\"detail\":{}", crate::json_string(&detail)));
+        }
+        if let Some(code) = code {
+            out.push_str(&format!(",\"code\":{code}"));
+        }
+        out.push('}');
+        out
+    }
+}
+
 /// A converter listening on one port of a stack.
 pub struct Converter {
     stack: Arc<Stack>,
@@ -133,5 +168,41 @@ impl Converter {
                     report(&finished);
                 })?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_conversion_as_json() {
+        let mut f = Finished {
+            client: "10.0.0.1:4000".parse().unwrap(),
+            destination: Some("192.0.2.1:80".parse().unwrap()),
+            mptcp: true,
+            up: 5,
+            down: 7,
+            duration: Duration::from_millis(1500),
+            outcome: Outcome::Relayed,
+        };
+        assert_eq!(
+            f.to_json(),
+            r#"{"client":"10.0.0.1:4000","destination":"192.0.2.1:80","mptcp":true,"up":5,"down":7,"seconds":1.500000,"outcome":"relayed"}"#
+        );
+        f.outcome = Outcome::Answered(ErrorCode::ConnectionReset);
+        f.destination = None;
+        assert!(
+            f.to_json()
+                .ends_with(r#""destination":null,"mptcp":true,"up":5,"down":7,"seconds":1.500000,"outcome":"answered","detail":"Connection Reset","code":96}"#),
+            "{}",
+            f.to_json()
+        );
+        f.outcome = Outcome::Broken("a \"quoted\" reason".to_owned());
+        assert!(
+            f.to_json().contains(r#""detail":"a \"quoted\" reason""#),
+            "{}",
+            f.to_json()
+        );
     }
 }
