@@ -26,7 +26,10 @@ pub(crate) fn run(args: &ProxyArgs, registry: &PolicyRegistry) -> Result<(), Cli
     }
     let listener = TcpListener::bind(args.socks5)
         .map_err(|e| CliError::io(format_args!("listening on {}", args.socks5), &e))?;
-    let stack = Arc::new(Stack::start(args.stack.stack_config(registry))?);
+    let config = args.stack.stack_config(registry);
+    // As many SOCKS5 clients at once as the stack takes connections.
+    let max_connections = config.max_connections;
+    let stack = Arc::new(Stack::start(config)?);
     let upstream = match args.converter {
         Some(converter) => Upstream::Converter(converter),
         None => Upstream::Direct,
@@ -38,6 +41,7 @@ pub(crate) fn run(args: &ProxyArgs, registry: &PolicyRegistry) -> Result<(), Cli
         listener,
         upstream,
         Duration::from_secs(args.connect_timeout),
+        max_connections,
         move |proxied| {
             let mut out = std::io::stdout().lock();
             let line = if json {

@@ -9,6 +9,7 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use umptcp_tun::{ConnectOptions, Stack, Stream};
@@ -124,8 +125,10 @@ fn reply_code(e: &io::Error) -> u8 {
     }
 }
 
-/// Serve SOCKS5 clients on `listener` until it fails; `report` is
-/// called once per finished connection, from its thread.
+/// Serve SOCKS5 clients on `listener` until it fails, at most
+/// `max_connections` at once (one beyond is closed at once, before its
+/// greeting is read); `report` is called once per finished connection,
+/// from its thread.
 ///
 /// # Errors
 ///
@@ -135,18 +138,29 @@ pub fn serve(
     listener: TcpListener,
     upstream: Upstream,
     connect_timeout: Duration,
+    max_connections: usize,
     report: impl Fn(&Proxied) + Send + Sync + 'static,
 ) -> io::Result<()> {
     let report = Arc::new(report);
+    let active = Arc::new(AtomicUsize::new(0));
     loop {
         let (socket, client) = listener.accept()?;
-        let (stack, report) = (Arc::clone(stack), Arc::clone(&report));
-        std::thread::Builder::new()
+        if active.load(Ordering::Acquire) >= max_connections {
+            // Each connection holds a thread and a stack connection: a
+            // client opening more than the limit gets a close.
+            drop(socket);
+            continue;
+        }
+        active.fetch_add(1, Ordering::AcqRel);
+        let (stack, report, active) = (Arc::clone(stack), Arc::clone(&report), Arc::clone(&active));
+        let spawned = std::thread::Builder::new()
             .name("umptcp-socks5".to_owned())
             .spawn(move || {
                 let proxied = session(&stack, socket, client, upstream, connect_timeout);
+                active.fetch_sub(1, Ordering::AcqRel);
                 report(&proxied);
-            })?;
+            });
+        spawned?;
     }
 }
 

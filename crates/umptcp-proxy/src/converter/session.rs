@@ -1,7 +1,7 @@
 //! One conversion, from the held SYN to the end of the relay.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use umptcp_tun::{IncomingSyn, Stack, Stream};
@@ -70,11 +70,8 @@ fn run(stack: &Stack, gate: &Gate, syn: IncomingSyn, finished: &mut Finished) ->
         return answer(gate, syn, echo(ErrorCode::UnsupportedMessage, &payload));
     };
     finished.destination = Some(connect.addr);
-    if let Some(refused) = refused_option(&connect.options) {
+    if let Some(refused) = refused(gate, connect.addr, &connect.options) {
         return answer(gate, syn, refused);
-    }
-    if !gate.destination_allowed(connect.addr.ip()) {
-        return answer(gate, syn, ErrorTlv::new(ErrorCode::NotAuthorized, 0));
     }
     // §4.2: the server first; the client's SYN waits (held by the stack,
     // its retransmissions dropped).
@@ -180,11 +177,8 @@ fn read_then_convert(
     let (addr, options) = connect;
     finished.destination = Some(addr);
     let options = TcpOptions::new(&options).unwrap_or_default();
-    if let Some(refused) = refused_option(&options) {
+    if let Some(refused) = refused(gate, addr, &options) {
         return error_on_stream(stream, refused);
-    }
-    if !gate.destination_allowed(addr.ip()) {
-        return error_on_stream(stream, ErrorTlv::new(ErrorCode::NotAuthorized, 0));
     }
     match TcpStream::connect_timeout(&addr, gate.limits().upstream_timeout) {
         Ok(upstream) => {
@@ -196,13 +190,17 @@ fn read_then_convert(
     }
 }
 
-/// Unsupported TCP Option for a Connect asking for TCP-AO (§7).
-fn refused_option(options: &TcpOptions<'_>) -> Option<ErrorTlv<'static>> {
-    options.contains(TCP_AO).then_some(ErrorTlv {
-        code: ErrorCode::UnsupportedTcpOption,
-        value: TCP_AO,
-        extra: &[],
-    })
+/// Why a Connect is refused, if it is: Unsupported TCP Option for
+/// TCP-AO (§7), Not Authorized for a denied destination (§9).
+fn refused(gate: &Gate, to: SocketAddr, options: &TcpOptions<'_>) -> Option<ErrorTlv<'static>> {
+    if options.contains(TCP_AO) {
+        return Some(ErrorTlv {
+            code: ErrorCode::UnsupportedTcpOption,
+            value: TCP_AO,
+            extra: &[],
+        });
+    }
+    (!gate.destination_allowed(to.ip())).then(|| ErrorTlv::new(ErrorCode::NotAuthorized, 0))
 }
 
 /// The Error TLV an upstream connect failure gets (§6.2.8).
