@@ -42,7 +42,38 @@ pub fn create_tun(cfg: &TunConfig) -> io::Result<SyncDevice> {
         IpAddr::V4(a) => builder.ipv4(a, cfg.prefix, None),
         IpAddr::V6(a) => builder.ipv6(a, cfg.prefix),
     };
-    builder.build_sync()
+    let dev = builder.build_sync()?;
+    if let IpAddr::V6(a) = cfg.addr {
+        wait_bindable(a)?;
+    }
+    Ok(dev)
+}
+
+/// Wait until the calling thread's namespace lets a socket bind `addr`.
+///
+/// An IPv6 address is refused (`EADDRNOTAVAIL`) while the kernel holds it
+/// tentative, which it may do for a moment after the link comes up even
+/// with duplicate address detection off; a test binding a listener at once
+/// would fail before any of its own code ran.
+fn wait_bindable(addr: std::net::Ipv6Addr) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match std::net::UdpSocket::bind((addr, 0)) {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if e.kind() == io::ErrorKind::AddrNotAvailable
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("{addr} on the new TUN device never became usable: {e}"),
+                ));
+            }
+        }
+    }
 }
 
 /// Create a TUN device inside `ns` (see [`create_tun`]).
