@@ -56,14 +56,13 @@ pub fn create_tun(cfg: &TunConfig) -> io::Result<SyncDevice> {
 /// with duplicate address detection off; a test binding a listener at once
 /// would fail before any of its own code ran.
 fn wait_bindable(addr: std::net::Ipv6Addr) -> io::Result<()> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    // 500 tries 10 ms apart: about 5 s, far beyond what the kernel takes.
+    let mut tries_left = 500;
     loop {
+        tries_left -= 1;
         match std::net::UdpSocket::bind((addr, 0)) {
             Ok(_) => return Ok(()),
-            Err(e)
-                if e.kind() == io::ErrorKind::AddrNotAvailable
-                    && std::time::Instant::now() < deadline =>
-            {
+            Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable && tries_left > 0 => {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
             Err(e) => {
