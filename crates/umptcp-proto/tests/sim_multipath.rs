@@ -543,6 +543,48 @@ fn a_dead_path_does_not_stop_the_transfer() {
     let _ = net.link_a;
 }
 
+/// Path A, the initial subflow's, goes down for good in mid-transfer:
+/// the data goes on over B, and so must the close. The DATA_FIN rides a
+/// pure ACK, and those went by the first usable subflow, A, forever
+/// (seen in the lab: a proxied download complete, its connection open
+/// for a minute more); a retransmitted DATA_FIN now goes on every
+/// subflow that can send.
+#[test]
+fn a_dead_initial_path_does_not_hold_back_the_data_fin() {
+    const TOTAL: u64 = 8 << 20;
+    let mut net = net(MptcpHost::client(TOTAL), path(20, 10), path(20, 10));
+    let mut down = path(20, 10);
+    down.up = false;
+    for dir in Direction::BOTH {
+        net.sim
+            .schedule_link(
+                Instant::ZERO + Duration::from_secs(1),
+                net.link_a,
+                dir,
+                down.clone(),
+            )
+            .unwrap();
+    }
+    // 8 MiB over one 20 Mbit/s path after the first second: about 4 s
+    // in all, and the close a few RTOs later, not a minute.
+    let end = Instant::ZERO + Duration::from_secs(15);
+    while net.sim.now() < end && !server(&net).peer_closed {
+        if !net.sim.step() {
+            break;
+        }
+    }
+    let s = server(&net);
+    assert_eq!(s.received, TOTAL, "the data arrived over path B");
+    assert_eq!(s.mismatch, None, "data differs");
+    assert!(
+        s.peer_closed,
+        "no DATA_FIN by {:?}: client {:?}",
+        net.sim.now(),
+        client(&net).conn
+    );
+    let _ = net.link_b;
+}
+
 /// Path B fails for two seconds and comes back: it carries data again.
 #[test]
 fn a_path_that_returns_is_used_again() {

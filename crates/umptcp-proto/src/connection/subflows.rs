@@ -194,12 +194,15 @@ impl MptcpConnection {
     }
 
     /// The subflow that carries connection-level signals (DATA_ACK,
-    /// DATA_FIN) on a pure ACK: the first usable one.
+    /// DATA_FIN) on a pure ACK: the first usable one that is not stale (a
+    /// path that stopped answering would swallow them), else the first
+    /// usable one.
     pub(super) fn signal_subflow(&mut self) -> Option<&mut Subflow> {
         let i = self
             .subflows
             .iter()
-            .position(Subflow::can_send)
+            .position(|s| s.can_send() && !s.stale)
+            .or_else(|| self.subflows.iter().position(Subflow::can_send))
             .or_else(|| self.subflows.iter().position(|s| !s.gone))?;
         Some(&mut self.subflows[i])
     }

@@ -121,7 +121,16 @@ impl MptcpConnection {
                 // DSS. The keys go again on a pure ACK, then the DATA_FIN.
                 self.bare_keys_went = false;
             }
-            if let Some(sub) = self.signal_subflow() {
+            // RFC 8684 §3.3.3: the DATA_FIN may go on any subflow. The
+            // first went on one; its retransmission goes on every subflow
+            // that can send, so that a path that died since (one that
+            // still looks established) does not hold the close back.
+            let mut asked = false;
+            for sub in self.subflows.iter_mut().filter(|s| s.can_send()) {
+                sub.tcp.request_ack();
+                asked = true;
+            }
+            if !asked && let Some(sub) = self.signal_subflow() {
                 sub.tcp.request_ack();
             }
         }
