@@ -30,6 +30,7 @@
 //! lines in `args/proxies.rs`), `error` (messages).
 
 mod args;
+mod capture;
 mod convert;
 mod demo;
 mod error;

@@ -7,11 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use umptcp_proto::PolicyRegistry;
-use umptcp_proxy::socks5::{self, Upstream};
+use umptcp_proxy::socks5::{self, Proxied, Upstream};
 use umptcp_tun::Stack;
 
 use crate::args::ProxyArgs;
 use crate::error::CliError;
+
+/// Where the SOCKS5 front listens when --socks5 is not given.
+const DEFAULT_SOCKS5: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 1080);
 
 /// Run the front until its listener fails (or the process is stopped).
 ///
@@ -24,8 +28,6 @@ pub(crate) fn run(args: &ProxyArgs, registry: &PolicyRegistry) -> Result<(), Cli
             "device {device} is named by two --path options"
         )));
     }
-    let listener = TcpListener::bind(args.socks5)
-        .map_err(|e| CliError::io(format_args!("listening on {}", args.socks5), &e))?;
     let config = args.stack.stack_config(registry);
     // As many SOCKS5 clients at once as the stack takes connections.
     let max_connections = config.max_connections;
@@ -35,22 +37,52 @@ pub(crate) fn run(args: &ProxyArgs, registry: &PolicyRegistry) -> Result<(), Cli
         None => Upstream::Direct,
     };
     let json = args.stack.json;
-    eprintln!("mptcp: SOCKS5 on {}", args.socks5);
+    let report = move |proxied: &Proxied| {
+        let mut out = std::io::stdout().lock();
+        let line = if json {
+            proxied.to_json()
+        } else {
+            proxied.to_string()
+        };
+        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    };
+    // The SOCKS5 front is on unless --capture is the only front asked for.
+    let socks5_addr = args
+        .socks5
+        .or_else(|| args.capture.is_none().then_some(DEFAULT_SOCKS5));
+    let capture = match &args.capture {
+        Some(spec) => {
+            let thread = crate::capture::start(
+                spec,
+                args.stack.mtu,
+                &stack,
+                upstream,
+                Duration::from_secs(args.connect_timeout),
+                max_connections,
+                Arc::new(report),
+            )?;
+            eprintln!("mptcp: capturing on {}", spec.device);
+            Some(thread)
+        }
+        None => None,
+    };
+    let Some(socks5_addr) = socks5_addr else {
+        // Capture alone: run until it stops.
+        return match capture.map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            _ => Err(CliError::new("the capture front stopped")),
+        };
+    };
+    let listener = TcpListener::bind(socks5_addr)
+        .map_err(|e| CliError::io(format_args!("listening on {socks5_addr}"), &e))?;
+    eprintln!("mptcp: SOCKS5 on {socks5_addr}");
     socks5::serve(
         &stack,
         listener,
         upstream,
         Duration::from_secs(args.connect_timeout),
         max_connections,
-        move |proxied| {
-            let mut out = std::io::stdout().lock();
-            let line = if json {
-                proxied.to_json()
-            } else {
-                proxied.to_string()
-            };
-            let _ = writeln!(out, "{line}").and_then(|()| out.flush());
-        },
+        report,
     )
-    .map_err(|e| CliError::io(format_args!("serving SOCKS5 on {}", args.socks5), &e))
+    .map_err(|e| CliError::io(format_args!("serving SOCKS5 on {socks5_addr}"), &e))
 }

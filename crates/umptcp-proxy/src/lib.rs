@@ -10,9 +10,11 @@
 //! message and the first bytes in the SYN), and [`socks5`], a SOCKS5 front
 //! whose connections go through the converter or straight over MPTCP.
 
+pub mod capture;
 pub mod client;
 pub mod convert;
 pub mod converter;
+pub mod relay;
 pub mod socks5;
 
 /// `s` as a JSON string, quoted and escaped.

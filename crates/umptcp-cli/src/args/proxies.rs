@@ -69,7 +69,20 @@ Failure: TTL expired, others: general failure). The bytes are then
 relayed between the program's socket and our connection until both have
 closed.
 
-One line on stdout per finished connection:
+Transparent capture (--capture DEV=ADDR[/PREFIX]) needs no proxy setting
+in the programs at all: every TCP connection the host routes into the TUN
+device DEV is taken, whatever its destination, and carried to that
+destination the same way. The client's SYN is answered only once the
+destination has answered, so a refused destination is a reset, as
+without the proxy. DEV is a stack of its own (plain TCP): no subflow is
+ever opened over it. Route what should be captured into it; the kernel
+forwards the --path devices' own packets by the same table, so the
+converter must stay outside the captured routes (to capture a default
+route, put it in a table of its own and select it with policy routing
+for everything but the --path devices: `ip rule add not iif tun0 ...`).
+--capture alone turns the SOCKS5 front off; give --socks5 for both.
+
+One line on stdout per finished connection (both fronts):
 
     proxied CLIENT -> DEST mptcp=BOOL subflows=N up=N down=M in S s: relayed|failed (why)";
 
@@ -80,6 +93,10 @@ traffic out of its own uplink), a converter at 198.51.100.7:5124:
   sudo mptcp proxy --path tun0=10.61.0.2 --path tun1=10.62.0.2 \\
       --converter 198.51.100.7:5124 &
   curl --socks5-hostname 127.0.0.1:1080 http://example.com/
+Every connection to 203.0.113.0/24, captured, no program configured:
+  sudo mptcp proxy --path tun0=10.61.0.2 --path tun1=10.62.0.2 \\
+      --converter 198.51.100.7:5124 --capture cap0=10.63.0.2 &
+  sudo ip route add 203.0.113.0/24 dev cap0
 Without a converter, to a server that speaks MPTCP:
   sudo mptcp proxy --path tun0=10.61.0.2 --path tun1=10.62.0.2 --direct";
 
@@ -164,9 +181,18 @@ pub(crate) struct ProxyArgs {
     #[arg(long)]
     pub(crate) direct: bool,
 
-    /// Where programs reach the SOCKS5 front (a kernel listener)
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:1080")]
-    pub(crate) socks5: SocketAddr,
+    /// Where programs reach the SOCKS5 front, a kernel listener
+    /// [default: 127.0.0.1:1080, none with --capture alone]
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub(crate) socks5: Option<SocketAddr>,
+
+    /// Transparent capture: every TCP connection routed into the TUN device
+    /// DEV (created if missing; ADDR is our stack's address on it, the
+    /// kernel's side is host 1) is carried to the destination it was for.
+    /// The device is a stack of its own: no subflow ever uses it.
+    #[arg(long, value_name = "DEV=ADDR[/PREFIX]", value_parser = super::parse_path,
+          verbatim_doc_comment)]
+    pub(crate) capture: Option<super::PathSpec>,
 
     /// Seconds a connection through the stack may take to open
     #[arg(long, value_name = "S", default_value_t = 10,

@@ -1,0 +1,71 @@
+//! `mptcp proxy --capture`: the transparent-capture front
+//! (`umptcp_proxy::capture`) on a stack of its own, whose connections go
+//! out over the multipath stack.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use umptcp_proxy::capture::{Capture, Connector};
+use umptcp_proxy::client::ConvertClient;
+use umptcp_proxy::socks5::{Proxied, Upstream};
+use umptcp_tun::{ConnectOptions, PathConfig, Stack, StackConfig, Stream};
+
+use crate::args::PathSpec;
+use crate::error::CliError;
+
+/// Start the capture front on `spec`'s device (a plain-TCP stack with that
+/// one path) on a thread of its own; connections go out over `stack`.
+///
+/// # Errors
+///
+/// The capture device or its listener could not be opened.
+pub(crate) fn start(
+    spec: &PathSpec,
+    mtu: Option<u16>,
+    stack: &Arc<Stack>,
+    upstream: Upstream,
+    timeout: Duration,
+    max_connections: usize,
+    report: Arc<dyn Fn(&Proxied) + Send + Sync>,
+) -> Result<std::thread::JoinHandle<Result<(), CliError>>, CliError> {
+    let mut path = PathConfig::new(spec.device.clone(), spec.addr);
+    if let Some(prefix) = spec.prefix {
+        path.prefix = prefix;
+    }
+    if let Some(mtu) = mtu {
+        path.mtu = mtu;
+    }
+    // Plain TCP: the captured programs' kernels are one hop away, and
+    // MPTCP on this device would only add subflows nobody needs.
+    let mut config = StackConfig::new(vec![path]);
+    config.mptcp = None;
+    config.max_connections = max_connections;
+    let capture_stack = Arc::new(Stack::start(config)?);
+    let device = spec.device.clone();
+    let front = Capture::bind(capture_stack, &device, max_connections)
+        .map_err(|e| CliError::io(format_args!("capturing on {device}"), &e))?;
+    let connect = connector(stack, upstream, timeout);
+    std::thread::Builder::new()
+        .name("umptcp-capture-front".to_owned())
+        .spawn(move || {
+            front
+                .run(connect, move |p| report(p))
+                .map_err(|e| CliError::io(format_args!("capturing on {device}"), &e))
+        })
+        .map_err(|e| CliError::io("starting the capture thread", &e))
+}
+
+/// How a captured connection reaches its destination.
+fn connector(stack: &Arc<Stack>, upstream: Upstream, timeout: Duration) -> Arc<Connector> {
+    let stack = Arc::clone(stack);
+    match upstream {
+        Upstream::Converter(converter) => Arc::new(move |destination| {
+            ConvertClient::new(&stack, converter, timeout)
+                .connect(destination, &[])
+                .map(|(s, _)| s)
+        }),
+        Upstream::Direct => Arc::new(move |destination| {
+            Stream::connect_with(&stack, destination, ConnectOptions::new().timeout(timeout))
+        }),
+    }
+}
