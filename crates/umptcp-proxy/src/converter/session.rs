@@ -295,12 +295,23 @@ fn close_with(mut stream: Stream, reply: &Message<'_>) -> io::Result<()> {
     // The client resets or closes; until then, what it sends is dropped.
     stream.set_read_timeout(Some(CLIENT_WAIT));
     let mut sink = [0u8; 4096];
-    while let Ok(n) = stream.read(&mut sink) {
-        if n == 0 {
-            break;
+    loop {
+        match stream.read(&mut sink) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::TimedOut =>
+            {
+                // No close within CLIENT_WAIT (a spoofed SYN's handshake
+                // never completes): the error and our FIN went first, so
+                // a reset now frees the connection at once rather than
+                // after a minute of SYN/ACK and FIN retransmissions.
+                let _ = stream.abort();
+                return Ok(());
+            }
+            Err(_) => return Ok(()),
         }
     }
-    Ok(())
 }
 
 /// Read and drop the first `n` bytes of the stream (the Convert message
