@@ -31,6 +31,7 @@ pub(crate) fn run(args: &ConvertArgs, registry: &PolicyRegistry) -> Result<(), C
     limits.max_pending_per_client = args.max_pending_per_client;
     limits.upstream_timeout = Duration::from_secs(args.upstream_timeout);
     limits.errors_per_second = args.errors_per_second;
+    limits.upstream_stack = args.upstream == "stack";
     let converter = Converter::bind(&stack, args.port, limits)
         .map_err(|e| CliError::io(format_args!("listening on port {}", args.port), &e))?;
     let json = args.stack.json;

@@ -150,6 +150,11 @@ impl Drop for Lab {
 
 impl Lab {
     fn new(tag: &str, family: Family) -> Lab {
+        Lab::with_converter(tag, family, &[])
+    }
+
+    /// The lab with `extra` arguments for `mptcp convert`.
+    fn with_converter(tag: &str, family: Family, extra: &[&str]) -> Lab {
         let near = Netns::new(&format!("{tag}n")).expect("namespace");
         let far = Netns::new(&format!("{tag}f")).expect("namespace");
         for ns in [&near, &far] {
@@ -205,7 +210,9 @@ impl Lab {
         add(&far, &server_cidr, "lo");
 
         let path = format!("cvf0={}", family.addr(131, 2));
-        let converter = Running::start(&far, &["convert", "--path", &path, "--port", "5124"]);
+        let mut args = vec!["convert", "--path", &path, "--port", "5124"];
+        args.extend_from_slice(extra);
+        let converter = Running::start(&far, &args);
         converter.wait_for("converting on port 5124");
 
         let dir =
@@ -420,6 +427,79 @@ fn lab_curl_captured_transparently_reaches_the_server_through_the_converter() {
     let line = proxy.next_line();
     assert!(
         line.contains("-> 198.51.100.10:8001 ") && line.contains("failed ("),
+        "{line}"
+    );
+}
+
+/// `mptcp convert --upstream stack`: the converter reaches the server over
+/// its own stack, and the server being a kernel MPTCP listener, the
+/// upstream is MPTCP too (the server's kernel counts an MP_CAPABLE SYN);
+/// a program's SOCKS5 connection gets 16 MiB through it byte-exact.
+#[test]
+fn lab_converter_upstream_over_our_stack_is_mptcp_to_an_mptcp_server() {
+    use std::io::{Read, Write};
+
+    let test = "lab_converter_upstream_over_our_stack_is_mptcp_to_an_mptcp_server";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let family = Family::V4;
+    let lab = Lab::with_converter("upst", family, &["--upstream", "stack"]);
+    const ANSWER: usize = 16 << 20;
+    let server = run_in(&lab._far, || {
+        umptcp_lab::kernel_mptcp_listener("198.51.100.10:9000".parse().unwrap())
+    })
+    .unwrap()
+    .expect("a kernel MPTCP server");
+    let served = std::thread::spawn(move || {
+        let (mut conn, _) = server.accept().expect("the converter connects");
+        let body: Vec<u8> = (0..ANSWER).map(|i| (i % 249) as u8).collect();
+        conn.write_all(&body).expect("the answer");
+    });
+    let proxy = lab.proxy(&["--socks5", "127.0.0.1:1080"]);
+    proxy.wait_for("SOCKS5 on 127.0.0.1:1080");
+    let mut socks = run_in(&lab.near, || {
+        std::net::TcpStream::connect("127.0.0.1:1080".parse::<SocketAddr>().unwrap())
+    })
+    .unwrap()
+    .expect("the SOCKS5 front");
+    socks
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    socks.write_all(&[5, 1, 0]).unwrap();
+    let mut method = [0u8; 2];
+    socks.read_exact(&mut method).unwrap();
+    assert_eq!(method, [5, 0]);
+    socks
+        .write_all(&[5, 1, 0, 1, 198, 51, 100, 10, 0x23, 0x28])
+        .unwrap();
+    let mut reply = [0u8; 10];
+    socks.read_exact(&mut reply).unwrap();
+    assert_eq!(reply[1], 0, "SOCKS5 success: {reply:?}");
+    let mut body = Vec::new();
+    socks.read_to_end(&mut body).expect("the answer");
+    assert!(
+        body.len() == ANSWER && body.iter().enumerate().all(|(i, &b)| b == (i % 249) as u8),
+        "{} of {ANSWER} bytes, exact",
+        body.len()
+    );
+    served.join().unwrap();
+    // The program closes its side: both directions are then done.
+    drop(socks);
+    // far forwards the proxy's packets to the converter without counting
+    // them: its MPTCP counters are the converter's upstream alone (a
+    // kernel socket upstream would leave them at zero).
+    let counters = umptcp_lab::nstat(&lab._far).expect("nstat");
+    for counter in ["MPTcpExtMPCapableSYNRX", "MPTcpExtMPCapableACKRX"] {
+        assert_eq!(
+            counters.get(counter).copied(),
+            Some(1),
+            "{counter}: the converter's upstream is MPTCP"
+        );
+    }
+    let line = lab.converter_line();
+    assert!(
+        line.contains("-> 198.51.100.10:9000 mptcp=true ") && line.ends_with(": relayed"),
         "{line}"
     );
 }

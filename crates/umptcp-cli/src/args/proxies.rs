@@ -15,7 +15,9 @@ proxy of 5G ATSSS) on our stack.
 A client (MPTCP, or plain TCP) sends the Convert message (a Connect TLV
 naming the server) as the data of its SYN, without a Fast Open cookie.
 The converter holds that SYN, connects to the server through this
-host's kernel sockets, and answers the client only once the server has
+host's kernel sockets (--upstream stack: over our own stack and its
+--path devices instead, MPTCP end to end when the server speaks it,
+RFC 8803 §5.1), and answers the client only once the server has
 answered: the client's SYN/ACK, then the converter's reply as the first
 bytes of the stream, then the server's bytes. Bytes are relayed both
 ways until both sides have closed; a reset on either side resets the
@@ -149,6 +151,12 @@ pub(crate) struct ConvertArgs {
     #[arg(long, value_name = "S", default_value_t = 10, help_heading = "Converter policy",
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub(crate) upstream_timeout: u64,
+
+    /// How the converter reaches servers: the kernel's sockets, or our own
+    /// stack over the --path devices (MPTCP when the server speaks it)
+    #[arg(long, value_name = "VIA", default_value = "kernel",
+          value_parser = ["kernel", "stack"], help_heading = "Converter policy")]
+    pub(crate) upstream: String,
 
     /// Error replies per second; beyond, SYNs are dropped unanswered
     #[arg(

@@ -1,8 +1,10 @@
 //! The Transport Converter of RFC 8803 on our stack: clients (MPTCP or
 //! plain TCP) send a Convert message as the data of their SYN; the
 //! converter holds the SYN, reaches the server through the kernel's
-//! sockets, and only then answers the client (§3, §4.2), whose connection
-//! it relays to the server's ([`umptcp_tun::Stack::splice_socket`]).
+//! sockets (or, with [`Limits::upstream_stack`], over our own stack:
+//! MPTCP when the server speaks it, §5.1), and only then answers the
+//! client (§3, §4.2), whose connection it relays to the server's
+//! ([`umptcp_tun::Stack::splice_socket`], [`umptcp_tun::Stack::splice`]).
 //!
 //! Every failure is an Error TLV in the bytestream followed by a close,
 //! never an RST first (§6.2.8): the server refused (Connection Reset),

@@ -33,6 +33,10 @@ pub struct Limits {
     /// How long the upstream connect may take; then Network Failure.
     /// Default 10 s.
     pub upstream_timeout: Duration,
+    /// Reach servers over our own stack (its routes, MPTCP when the
+    /// server speaks it, plain TCP otherwise) rather than the kernel's
+    /// sockets. Default false.
+    pub upstream_stack: bool,
 }
 
 impl Default for Limits {
@@ -44,6 +48,7 @@ impl Default for Limits {
             max_pending_per_client: 16,
             errors_per_second: 100,
             upstream_timeout: Duration::from_secs(10),
+            upstream_stack: false,
         }
     }
 }

@@ -75,7 +75,7 @@ fn run(stack: &Stack, gate: &Gate, syn: IncomingSyn, finished: &mut Finished) ->
     }
     // §4.2: the server first; the client's SYN waits (held by the stack,
     // its retransmissions dropped).
-    let upstream = match TcpStream::connect_timeout(&connect.addr, gate.limits().upstream_timeout) {
+    let upstream = match connect_upstream(stack, gate, connect.addr) {
         Ok(s) => s,
         Err(e) => return answer(gate, syn, upstream_error(&e)),
     };
@@ -92,7 +92,7 @@ fn run(stack: &Stack, gate: &Gate, syn: IncomingSyn, finished: &mut Finished) ->
 fn relay(
     stack: &Stack,
     mut stream: Stream,
-    upstream: TcpStream,
+    upstream: Upstream,
     used: usize,
     requested: &TcpOptions<'_>,
     finished: &mut Finished,
@@ -115,7 +115,12 @@ fn relay(
     // A second handle, to read the connection's figures once the relay
     // is over (whether it spoke MPTCP is known only after the handshake).
     let watch = stream.try_clone().ok();
-    let splice = match stack.splice_socket(stream, upstream) {
+    let spliced = match upstream {
+        Upstream::Kernel(socket) => stack.splice_socket(stream, socket),
+        // Two connections of one stack: the stack thread relays them.
+        Upstream::Stack(upstream) => stack.splice(stream, upstream),
+    };
+    let splice = match spliced {
         Ok(s) => s,
         Err(e) => return Outcome::Broken(format!("relaying: {e}")),
     };
@@ -129,6 +134,26 @@ fn relay(
             Outcome::Relayed
         }
         Err(e) => Outcome::Broken(e.to_string()),
+    }
+}
+
+/// The server's side of a conversion.
+enum Upstream {
+    /// A kernel socket (the default).
+    Kernel(TcpStream),
+    /// A connection of our own stack ([`super::Limits::upstream_stack`]):
+    /// MPTCP when the server speaks it (RFC 8803 §5.1, Fig. 11).
+    Stack(Stream),
+}
+
+/// Reach `to` the way the limits say, within the upstream timeout.
+fn connect_upstream(stack: &Stack, gate: &Gate, to: SocketAddr) -> io::Result<Upstream> {
+    let timeout = gate.limits().upstream_timeout;
+    if gate.limits().upstream_stack {
+        let options = umptcp_tun::ConnectOptions::new().timeout(timeout);
+        Stream::connect_with(stack, to, options).map(Upstream::Stack)
+    } else {
+        TcpStream::connect_timeout(&to, timeout).map(Upstream::Kernel)
     }
 }
 
@@ -180,7 +205,7 @@ fn read_then_convert(
     if let Some(refused) = refused(gate, addr, &options) {
         return error_on_stream(stream, refused);
     }
-    match TcpStream::connect_timeout(&addr, gate.limits().upstream_timeout) {
+    match connect_upstream(stack, gate, addr) {
         Ok(upstream) => {
             stream.set_read_timeout(None);
             // The message was read already.
