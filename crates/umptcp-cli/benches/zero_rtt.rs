@@ -3,7 +3,9 @@
 //! for a direct connection of our stack, through `mptcp convert` with our
 //! Convert client (the request rides in the SYN), and through `mptcp
 //! proxy`'s SOCKS5 front (a kernel client on this host; the SOCKS5
-//! exchange is local, then the converter).
+//! exchange is local, then the converter), and through a plain SOCKS5
+//! proxy at the far end reached over our MPTCP connection (SOCKSv5 over
+//! MPTCP, the model deployed before RFC 8803).
 //!
 //! `cargo bench -p umptcp-cli --bench zero_rtt` (needs root). The client
 //! stack's impairment adds 10 ms each way (20 ms RTT) on both its paths;
@@ -119,6 +121,20 @@ fn main() {
             });
         }
     });
+    // A plain SOCKS5 proxy at the far end (SOCKSv5 over MPTCP, as
+    // deployed in cellular networks): a kernel listener beside the
+    // server, reached by our stack over the same 20 ms paths; it connects
+    // onward with the kernel's sockets.
+    let remote_socks: SocketAddr = "10.125.0.1:1081".parse().unwrap();
+    let socks_server = run_in(&ns, || TcpListener::bind(remote_socks))
+        .unwrap()
+        .expect("remote SOCKS5 server");
+    std::thread::spawn(move || {
+        for conn in socks_server.incoming() {
+            let Ok(conn) = conn else { continue };
+            std::thread::spawn(move || remote_socks5(conn));
+        }
+    });
     let first_byte = |stream: &mut dyn Read| {
         let mut b = [0u8; 1];
         stream.read_exact(&mut b).expect("the first byte");
@@ -126,6 +142,7 @@ fn main() {
     let mut direct = Vec::new();
     let mut converted = Vec::new();
     let mut socks = Vec::new();
+    let mut remote = Vec::new();
     let client = ConvertClient::new(
         &stack,
         "10.124.0.2:5124".parse().unwrap(),
@@ -164,6 +181,24 @@ fn main() {
         k.write_all(REQUEST).unwrap();
         first_byte(&mut k);
         socks.push(t.elapsed());
+        // A remote SOCKS5 proxy over our MPTCP connection: connect,
+        // greeting, CONNECT, then the request (two round trips more).
+        let t = Instant::now();
+        let mut s = Stream::connect_timeout(&stack, remote_socks, Duration::from_secs(10))
+            .expect("remote SOCKS5 connect");
+        s.write_all(&[5, 1, 0]).unwrap();
+        let mut m = [0u8; 2];
+        s.read_exact(&mut m).unwrap();
+        let mut req = vec![5, 1, 0, 1, 10, 125, 0, 1];
+        req.extend(8080u16.to_be_bytes());
+        s.write_all(&req).unwrap();
+        let mut reply = [0u8; 10];
+        s.read_exact(&mut reply).unwrap();
+        assert_eq!(reply[1], 0, "remote SOCKS5 success");
+        s.write_all(REQUEST).unwrap();
+        first_byte(&mut s);
+        remote.push(t.elapsed());
+        drop(s);
         std::thread::sleep(Duration::from_millis(50));
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -182,6 +217,40 @@ fn main() {
         "| a kernel client through mptcp proxy's SOCKS5 front and the converter | {:.1} |",
         ms(median(socks))
     );
+    println!(
+        "| our stack to a remote SOCKS5 proxy (SOCKSv5 over MPTCP), then the request | {:.1} |",
+        ms(median(remote))
+    );
     drop(client);
     let _ = stack.shutdown(Duration::from_secs(2));
+}
+
+/// A minimal SOCKS5 server (RFC 1928: no authentication, CONNECT to an
+/// IPv4 address) relaying with the kernel's sockets.
+fn remote_socks5(mut conn: TcpStream) {
+    let mut greeting = [0u8; 3];
+    let mut request = [0u8; 10];
+    if conn.read_exact(&mut greeting).is_err() || conn.write_all(&[5, 0]).is_err() {
+        return;
+    }
+    if conn.read_exact(&mut request).is_err() {
+        return;
+    }
+    let ip = std::net::Ipv4Addr::new(request[4], request[5], request[6], request[7]);
+    let port = u16::from_be_bytes([request[8], request[9]]);
+    let Ok(upstream) = TcpStream::connect((ip, port)) else {
+        let _ = conn.write_all(&[5, 5, 0, 1, 0, 0, 0, 0, 0, 0]);
+        return;
+    };
+    if conn.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).is_err() {
+        return;
+    }
+    let (mut a, mut b) = (conn.try_clone().unwrap(), upstream.try_clone().unwrap());
+    let (mut conn, mut upstream) = (conn, upstream);
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut a, &mut b);
+        let _ = b.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut upstream, &mut conn);
+    let _ = conn.shutdown(std::net::Shutdown::Write);
 }
