@@ -3,12 +3,10 @@
 //! out over the multipath stack.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use umptcp_proxy::capture::{Capture, Connector};
-use umptcp_proxy::client::ConvertClient;
-use umptcp_proxy::socks5::{Proxied, Upstream};
-use umptcp_tun::{ConnectOptions, PathConfig, Stack, StackConfig, Stream};
+use umptcp_proxy::socks5::{self, Proxied};
+use umptcp_tun::{PathConfig, Stack, StackConfig};
 
 use crate::args::PathSpec;
 use crate::error::CliError;
@@ -23,11 +21,10 @@ pub(crate) fn start(
     spec: &PathSpec,
     mtu: Option<u16>,
     stack: &Arc<Stack>,
-    upstream: Upstream,
-    timeout: Duration,
-    max_connections: usize,
+    options: &socks5::Options,
     report: Arc<dyn Fn(&Proxied) + Send + Sync>,
 ) -> Result<std::thread::JoinHandle<Result<(), CliError>>, CliError> {
+    let max_connections = options.max_connections;
     let mut path = PathConfig::new(spec.device.clone(), spec.addr);
     if let Some(prefix) = spec.prefix {
         path.prefix = prefix;
@@ -44,7 +41,7 @@ pub(crate) fn start(
     let device = spec.device.clone();
     let front = Capture::bind(capture_stack, &device, max_connections)
         .map_err(|e| CliError::io(format_args!("capturing on {device}"), &e))?;
-    let connect = connector(stack, upstream, timeout);
+    let connect = connector(stack, options);
     std::thread::Builder::new()
         .name("umptcp-capture-front".to_owned())
         .spawn(move || {
@@ -55,17 +52,14 @@ pub(crate) fn start(
         .map_err(|e| CliError::io("starting the capture thread", &e))
 }
 
-/// How a captured connection reaches its destination.
-fn connector(stack: &Arc<Stack>, upstream: Upstream, timeout: Duration) -> Arc<Connector> {
+/// How a captured connection reaches its destination: as the SOCKS5
+/// front's do, sharing what the converter taught them.
+fn connector(stack: &Arc<Stack>, options: &socks5::Options) -> Arc<Connector> {
     let stack = Arc::clone(stack);
-    match upstream {
-        Upstream::Converter(converter) => Arc::new(move |destination| {
-            ConvertClient::new(&stack, converter, timeout)
-                .connect(destination, &[])
-                .map(|(s, _)| s)
-        }),
-        Upstream::Direct => Arc::new(move |destination| {
-            Stream::connect_with(&stack, destination, ConnectOptions::new().timeout(timeout))
-        }),
-    }
+    let (upstream, timeout, known) = (
+        options.upstream,
+        options.connect_timeout,
+        Arc::clone(&options.known),
+    );
+    Arc::new(move |destination| socks5::connect(&stack, upstream, timeout, &known, destination))
 }

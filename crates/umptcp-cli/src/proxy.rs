@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use umptcp_proto::PolicyRegistry;
-use umptcp_proxy::socks5::{self, Proxied, Upstream};
+use umptcp_proxy::socks5::{self, Credentials, Proxied, Upstream};
 use umptcp_tun::Stack;
 
 use crate::args::ProxyArgs;
@@ -50,17 +50,16 @@ pub(crate) fn run(args: &ProxyArgs, registry: &PolicyRegistry) -> Result<(), Cli
     let socks5_addr = args
         .socks5
         .or_else(|| args.capture.is_none().then_some(DEFAULT_SOCKS5));
+    let mut options = socks5::Options::new(upstream);
+    options.connect_timeout = Duration::from_secs(args.connect_timeout);
+    options.max_connections = max_connections;
+    if let Some(file) = &args.socks5_auth {
+        options.auth = Some(Arc::new(read_credentials(file)?));
+    }
     let capture = match &args.capture {
         Some(spec) => {
-            let thread = crate::capture::start(
-                spec,
-                args.stack.mtu,
-                &stack,
-                upstream,
-                Duration::from_secs(args.connect_timeout),
-                max_connections,
-                Arc::new(report),
-            )?;
+            let thread =
+                crate::capture::start(spec, args.stack.mtu, &stack, &options, Arc::new(report))?;
             eprintln!("mptcp: capturing on {}", spec.device);
             Some(thread)
         }
@@ -76,13 +75,63 @@ pub(crate) fn run(args: &ProxyArgs, registry: &PolicyRegistry) -> Result<(), Cli
     let listener = TcpListener::bind(socks5_addr)
         .map_err(|e| CliError::io(format_args!("listening on {socks5_addr}"), &e))?;
     eprintln!("mptcp: SOCKS5 on {socks5_addr}");
-    socks5::serve(
-        &stack,
-        listener,
-        upstream,
-        Duration::from_secs(args.connect_timeout),
-        max_connections,
-        report,
-    )
-    .map_err(|e| CliError::io(format_args!("serving SOCKS5 on {socks5_addr}"), &e))
+    socks5::serve(&stack, listener, options, report)
+        .map_err(|e| CliError::io(format_args!("serving SOCKS5 on {socks5_addr}"), &e))
+}
+
+/// The users of `--socks5-auth FILE`: one `user:password` per line, blank
+/// lines and lines starting with `#` ignored.
+///
+/// # Errors
+///
+/// The file cannot be read, a line is not `user:password` (named by its
+/// number), or it names no user.
+fn read_credentials(file: &std::path::Path) -> Result<Credentials, CliError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CliError::io(format_args!("reading {}", file.display()), &e))?;
+    parse_credentials(&text).map_err(|e| CliError::new(format!("{}: {e}", file.display())))
+}
+
+fn parse_credentials(text: &str) -> Result<Credentials, String> {
+    let mut users = Credentials::default();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let Some((user, password)) = line.split_once(':') else {
+            return Err(format!("line {}: expected user:password", n + 1));
+        };
+        users
+            .add(user, password)
+            .map_err(|e| format!("line {}: {e}", n + 1))?;
+    }
+    if users.is_empty() {
+        return Err("no user:password line".to_owned());
+    }
+    Ok(users)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_files_take_comments_and_name_bad_lines() {
+        let users = parse_credentials("# proxy users\n\nalice:s3cret\nbob:pa:ss\n").unwrap();
+        assert_eq!(users.len(), 2);
+        assert_eq!(
+            parse_credentials("alice:x\nnocolon\n").unwrap_err(),
+            "line 2: expected user:password"
+        );
+        assert!(
+            parse_credentials(":x")
+                .unwrap_err()
+                .starts_with("line 1: a user name")
+        );
+        assert_eq!(
+            parse_credentials("# none\n").unwrap_err(),
+            "no user:password line"
+        );
+    }
 }

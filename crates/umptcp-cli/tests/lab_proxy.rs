@@ -503,3 +503,34 @@ fn lab_converter_upstream_over_our_stack_is_mptcp_to_an_mptcp_server() {
         "{line}"
     );
 }
+
+/// `--socks5-auth`: curl with the right user and password gets the file;
+/// with a wrong password it is refused (curl's SOCKS5 authentication
+/// failure) and the proxy says why.
+#[test]
+fn lab_curl_through_socks5_with_a_user_and_password() {
+    let test = "lab_curl_through_socks5_with_a_user_and_password";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let lab = Lab::new("auth", Family::V4);
+    let users = lab.dir.join("users");
+    std::fs::write(&users, "# who may use the proxy\nalice:s3cret\n").unwrap();
+    let users = users.to_str().unwrap().to_owned();
+    let proxy = lab.proxy(&["--socks5", "127.0.0.1:1080", "--socks5-auth", &users]);
+    proxy.wait_for("SOCKS5 on 127.0.0.1:1080");
+    let curl = lab.curl(&["--socks5", "alice:s3cret@127.0.0.1:1080"]);
+    lab.check_download(curl, "with user and password");
+    let line = proxy.next_line();
+    assert!(line.ends_with(": relayed"), "{line}");
+    let out = lab
+        .curl(&["--socks5", "alice:wrong@127.0.0.1:1080"])
+        .wait_with_output()
+        .expect("curl ends");
+    assert!(!out.status.success(), "a wrong password is refused");
+    let line = proxy.next_line();
+    assert!(
+        line.contains("failed (SOCKS5: user \"alice\": wrong user name or password)"),
+        "{line}"
+    );
+}

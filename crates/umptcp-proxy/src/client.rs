@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::io::{self, Read};
 use std::net::SocketAddr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use umptcp_tun::{ConnectOptions, Stack, Stream};
@@ -29,26 +29,81 @@ pub enum Route {
     Direct,
 }
 
+/// What a converter's clients learn and share: the servers its replies
+/// showed to speak MPTCP (§5.1), at most [`KnownServers::LIMIT`] of them
+/// (beyond it no more are added: a reply is the converter's word, but the
+/// set must not grow without bound).
+#[derive(Debug, Default)]
+pub struct KnownServers {
+    direct: Mutex<HashSet<SocketAddr>>,
+}
+
+impl KnownServers {
+    /// Most servers remembered.
+    pub const LIMIT: usize = 4096;
+
+    /// Whether `server` is known to speak MPTCP.
+    pub fn speaks_mptcp(&self, server: SocketAddr) -> bool {
+        self.lock().contains(&server)
+    }
+
+    /// Servers remembered.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn remember(&self, server: SocketAddr) {
+        let mut direct = self.lock();
+        if direct.len() < Self::LIMIT {
+            direct.insert(server);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<SocketAddr>> {
+        self.direct.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// A client of one converter, over one stack.
 #[derive(Debug)]
 pub struct ConvertClient<'a> {
     stack: &'a Stack,
     converter: SocketAddr,
     timeout: Duration,
-    /// Servers a reply showed to speak MPTCP.
-    direct: Mutex<HashSet<SocketAddr>>,
+    known: Arc<KnownServers>,
 }
 
 impl<'a> ConvertClient<'a> {
     /// A client of the converter at `converter`, whose connects give up
-    /// after `timeout`.
+    /// after `timeout`, with a memory of its own.
     pub fn new(stack: &'a Stack, converter: SocketAddr, timeout: Duration) -> Self {
+        Self::sharing(stack, converter, timeout, Arc::default())
+    }
+
+    /// The same, sharing what it learns with every client given `known`
+    /// (a proxy's many connections, each with a client of its own).
+    pub fn sharing(
+        stack: &'a Stack,
+        converter: SocketAddr,
+        timeout: Duration,
+        known: Arc<KnownServers>,
+    ) -> Self {
         ConvertClient {
             stack,
             converter,
             timeout,
-            direct: Mutex::new(HashSet::new()),
+            known,
         }
+    }
+
+    /// What this client and those sharing with it learned.
+    pub fn known_servers(&self) -> &Arc<KnownServers> {
+        &self.known
     }
 
     /// A connection to `destination` whose first bytes are `first` (sent
@@ -64,12 +119,7 @@ impl<'a> ConvertClient<'a> {
     /// failure, `PermissionDenied`, ...) with the code in the message;
     /// `InvalidData` for a reply that is not a Convert message.
     pub fn connect(&self, destination: SocketAddr, first: &[u8]) -> io::Result<(Stream, Route)> {
-        let known = self
-            .direct
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&destination);
-        if known {
+        if self.known.speaks_mptcp(destination) {
             let options = ConnectOptions::new().timeout(self.timeout);
             let mut stream = Stream::connect_with(self.stack, destination, options)?;
             io::Write::write_all(&mut stream, first)?;
@@ -102,10 +152,7 @@ impl<'a> ConvertClient<'a> {
         };
         stream.set_read_timeout(None);
         if reply.server_mptcp {
-            self.direct
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(destination);
+            self.known.remember(destination);
         }
         Ok((stream, Route::Converted))
     }
@@ -147,5 +194,27 @@ fn read_reply(stream: &mut Stream) -> io::Result<Reply> {
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_servers_are_shared_and_bounded() {
+        let known = Arc::new(KnownServers::default());
+        let other = Arc::clone(&known);
+        let a: SocketAddr = "192.0.2.1:80".parse().unwrap();
+        known.remember(a);
+        assert!(
+            other.speaks_mptcp(a),
+            "a second client sees what the first learned"
+        );
+        for i in 0..KnownServers::LIMIT as u32 + 10 {
+            known.remember(SocketAddr::from((i.to_be_bytes(), 443)));
+        }
+        assert_eq!(known.len(), KnownServers::LIMIT, "no more than the limit");
+        assert!(known.speaks_mptcp(a), "the first stays");
     }
 }

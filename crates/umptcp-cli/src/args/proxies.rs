@@ -84,6 +84,10 @@ route, put it in a table of its own and select it with policy routing
 for everything but the --path devices: `ip rule add not iif tun0 ...`).
 --capture alone turns the SOCKS5 front off; give --socks5 for both.
 
+With --socks5-auth FILE the front asks for a user name and password
+(RFC 1929) from the lines `user:password` of FILE:
+  curl --socks5-hostname alice:s3cret@127.0.0.1:1080 http://example.com/
+
 One line on stdout per finished connection (both fronts):
 
     proxied CLIENT -> DEST mptcp=BOOL subflows=N up=N down=M in S s: relayed|failed (why)";
@@ -193,6 +197,12 @@ pub(crate) struct ProxyArgs {
     /// [default: 127.0.0.1:1080, none with --capture alone]
     #[arg(long, value_name = "ADDR:PORT")]
     pub(crate) socks5: Option<SocketAddr>,
+
+    /// Ask SOCKS5 clients for a user name and password (RFC 1929): FILE
+    /// holds one `user:password` per line (`#` comments allowed); a client
+    /// that offers no user/password method, or a wrong pair, is refused.
+    #[arg(long, value_name = "FILE", verbatim_doc_comment)]
+    pub(crate) socks5_auth: Option<std::path::PathBuf>,
 
     /// Transparent capture: every TCP connection routed into the TUN device
     /// DEV (created if missing; ADDR is our stack's address on it, the
