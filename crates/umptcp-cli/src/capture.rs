@@ -40,7 +40,8 @@ pub(crate) fn start(
     let capture_stack = Arc::new(Stack::start(config)?);
     let device = spec.device.clone();
     let front = Capture::bind(capture_stack, &device, max_connections)
-        .map_err(|e| CliError::io(format_args!("capturing on {device}"), &e))?;
+        .map_err(|e| CliError::io(format_args!("capturing on {device}"), &e))?
+        .with_tally(Arc::clone(&options.tally));
     let connect = connector(stack, options);
     std::thread::Builder::new()
         .name("umptcp-capture-front".to_owned())

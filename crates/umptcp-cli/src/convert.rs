@@ -36,6 +36,7 @@ pub(crate) fn run(args: &ConvertArgs, registry: &PolicyRegistry) -> Result<(), C
         .map_err(|e| CliError::io(format_args!("listening on port {}", args.port), &e))?;
     let json = args.stack.json;
     eprintln!("mptcp: converting on port {}", args.port);
+    crate::summary::every(args.summary_every, converter.tally(), json);
     converter
         .run(move |finished| {
             let mut out = std::io::stdout().lock();

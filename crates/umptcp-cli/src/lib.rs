@@ -41,6 +41,7 @@ mod recv;
 mod report;
 mod send;
 mod size;
+mod summary;
 mod transport;
 
 use std::process::ExitCode;

@@ -67,11 +67,13 @@ pub(crate) fn run(args: &ProxyArgs, registry: &PolicyRegistry) -> Result<(), Cli
     };
     let Some(socks5_addr) = socks5_addr else {
         // Capture alone: run until it stops.
+        crate::summary::every(args.summary_every, Arc::clone(&options.tally), json);
         return match capture.map(std::thread::JoinHandle::join) {
             Some(Ok(result)) => result,
             _ => Err(CliError::new("the capture front stopped")),
         };
     };
+    crate::summary::every(args.summary_every, Arc::clone(&options.tally), json);
     let listener = TcpListener::bind(socks5_addr)
         .map_err(|e| CliError::io(format_args!("listening on {socks5_addr}"), &e))?;
     eprintln!("mptcp: SOCKS5 on {socks5_addr}");

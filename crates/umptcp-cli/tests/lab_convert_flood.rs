@@ -148,7 +148,7 @@ fn lab_a_flood_of_malformed_convert_syns_is_rate_limited_and_honest_clients_get_
     let mut child = Command::new("ip")
         .args(["netns", "exec", ns.name(), env!("CARGO_BIN_EXE_mptcp")])
         .args(["convert", "--path", "mfl0=10.124.0.2", "--port", "5124"])
-        .args(["--errors-per-second", &rate])
+        .args(["--errors-per-second", &rate, "--summary-every", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -157,7 +157,12 @@ fn lab_a_flood_of_malformed_convert_syns_is_rate_limited_and_honest_clients_get_
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     stderr.read_line(&mut ready).expect("its first line");
     assert!(ready.contains("converting on port 5124"), "{ready}");
-    std::thread::spawn(move || for _ in stderr.lines().map_while(Result::ok) {});
+    let (tx, summaries) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let (tx, lines) = mpsc::channel();
     let stdout = child.stdout.take().unwrap();
     std::thread::spawn(move || {
@@ -224,6 +229,26 @@ fn lab_a_flood_of_malformed_convert_syns_is_rate_limited_and_honest_clients_get_
             r.relayed
         );
     }
+    // The summary line, once every conversion has ended: the three floods
+    // and the 61 honest conversions, counted by outcome.
+    let want_finished = 3 * FLOOD + 3 * HONEST + 1;
+    let last = loop {
+        let line = summaries
+            .recv_timeout(Duration::from_secs(5))
+            .expect("a summary line every second");
+        if line.starts_with(&format!("summary: active=0 finished={want_finished} ")) {
+            break line;
+        }
+    };
+    let honest_bytes = (3 * HONEST + 1) * ECHOED;
+    assert_eq!(
+        last,
+        format!(
+            "summary: active=0 finished={want_finished} relayed={} failed={} up={honest_bytes} down={honest_bytes}",
+            3 * HONEST + 1,
+            3 * FLOOD
+        )
+    );
     // Memory. Each answered SYN holds one connection (its send ring
     // taken by the error) for at most 5 s, and at most ERRORS_PER_SECOND
     // are answered a second: about 300 at once, each well within 1 MiB

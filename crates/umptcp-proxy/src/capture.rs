@@ -31,6 +31,7 @@ pub struct Capture {
     _stack: Arc<Stack>,
     listener: Listener,
     max_connections: usize,
+    tally: Arc<crate::summary::Tally>,
 }
 
 impl Capture {
@@ -48,7 +49,14 @@ impl Capture {
             _stack: stack,
             listener,
             max_connections,
+            tally: Arc::default(),
         })
+    }
+
+    /// Count into `tally` (another front's, for one summary of both).
+    pub fn with_tally(mut self, tally: Arc<crate::summary::Tally>) -> Self {
+        self.tally = tally;
+        self
     }
 
     /// Serve captured connections until the listener fails (the stack
@@ -75,16 +83,19 @@ impl Capture {
                 continue;
             }
             active.fetch_add(1, Ordering::AcqRel);
-            let (connect, report, active) = (
+            self.tally.start();
+            let (connect, report, active, tally) = (
                 Arc::clone(&connect),
                 Arc::clone(&report),
                 Arc::clone(&active),
+                Arc::clone(&self.tally),
             );
             std::thread::Builder::new()
                 .name("umptcp-capture".to_owned())
                 .spawn(move || {
                     let proxied = session(syn, &*connect);
                     active.fetch_sub(1, Ordering::AcqRel);
+                    tally.finish(proxied.outcome.is_ok(), proxied.up, proxied.down);
                     report(&proxied);
                 })?;
         }

@@ -16,6 +16,7 @@ pub mod convert;
 pub mod converter;
 pub mod relay;
 pub mod socks5;
+pub mod summary;
 
 /// `s` as a JSON string, quoted and escaped.
 pub(crate) fn json_string(s: &str) -> String {

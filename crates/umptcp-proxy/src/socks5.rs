@@ -45,6 +45,8 @@ pub struct Options {
     /// RFC 1929 username/password pairs; `None` asks for no
     /// authentication.
     pub auth: Option<Arc<Credentials>>,
+    /// The running totals the front keeps (for a summary line).
+    pub tally: Arc<crate::summary::Tally>,
 }
 
 impl Options {
@@ -56,6 +58,7 @@ impl Options {
             max_connections: 1024,
             known: Arc::default(),
             auth: None,
+            tally: Arc::default(),
         }
     }
 }
@@ -238,6 +241,7 @@ pub fn serve(
             continue;
         }
         active.fetch_add(1, Ordering::AcqRel);
+        options.tally.start();
         let (stack, report, active, options) = (
             Arc::clone(stack),
             Arc::clone(&report),
@@ -249,6 +253,8 @@ pub fn serve(
             .spawn(move || {
                 let proxied = session(&stack, socket, client, &options);
                 active.fetch_sub(1, Ordering::AcqRel);
+                let ok = proxied.outcome.is_ok();
+                options.tally.finish(ok, proxied.up, proxied.down);
                 report(&proxied);
             });
         spawned?;

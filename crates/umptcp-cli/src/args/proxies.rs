@@ -36,7 +36,14 @@ For each finished conversion one line on stdout:
 
     converted CLIENT -> SERVER mptcp=BOOL up=N down=M in S s: OUTCOME
 
-with OUTCOME relayed, broken (why), answered CODE, reset or dropped.
+with OUTCOME relayed, broken (why), answered CODE, reset or dropped;
+and every --summary-every seconds one on stderr:
+
+    summary: active=N finished=M relayed=R failed=F up=BYTES down=BYTES
+
+(failed counts every conversion not relayed; bytes are those of the
+finished ones). With --json both are JSON objects, the summary as
+{\"summary\":{...}}.
 
 Clients: the Linux kernel sends the Convert message from an MPTCP socket
 with sendto(..., MSG_FASTOPEN) when net.ipv4.tcp_fastopen has 0x4 (send
@@ -90,7 +97,11 @@ With --socks5-auth FILE the front asks for a user name and password
 
 One line on stdout per finished connection (both fronts):
 
-    proxied CLIENT -> DEST mptcp=BOOL subflows=N up=N down=M in S s: relayed|failed (why)";
+    proxied CLIENT -> DEST mptcp=BOOL subflows=N up=N down=M in S s: relayed|failed (why)
+
+and every --summary-every seconds one on stderr, for both fronts together:
+
+    summary: active=N finished=M relayed=R failed=F up=BYTES down=BYTES";
 
 /// Examples shown at the end of `mptcp proxy --help`.
 pub(super) const PROXY_EXAMPLES: &str = "\
@@ -162,6 +173,10 @@ pub(crate) struct ConvertArgs {
           value_parser = ["kernel", "stack"], help_heading = "Converter policy")]
     pub(crate) upstream: String,
 
+    /// Print a summary line on stderr every S seconds (0: none)
+    #[arg(long, value_name = "S", default_value_t = 10)]
+    pub(crate) summary_every: u64,
+
     /// Error replies per second; beyond, SYNs are dropped unanswered
     #[arg(
         long,
@@ -211,6 +226,10 @@ pub(crate) struct ProxyArgs {
     #[arg(long, value_name = "DEV=ADDR[/PREFIX]", value_parser = super::parse_path,
           verbatim_doc_comment)]
     pub(crate) capture: Option<super::PathSpec>,
+
+    /// Print a summary line on stderr every S seconds (0: none)
+    #[arg(long, value_name = "S", default_value_t = 10)]
+    pub(crate) summary_every: u64,
 
     /// Seconds a connection through the stack may take to open
     #[arg(long, value_name = "S", default_value_t = 10,

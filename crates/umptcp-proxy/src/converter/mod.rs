@@ -126,6 +126,7 @@ pub struct Converter {
     stack: Arc<Stack>,
     listener: Listener,
     gate: Arc<policy::Gate>,
+    tally: Arc<crate::summary::Tally>,
 }
 
 impl Converter {
@@ -142,7 +143,14 @@ impl Converter {
             stack: Arc::clone(stack),
             listener: Listener::bind_with(stack, port, options)?,
             gate: Arc::new(policy::Gate::new(limits)),
+            tally: Arc::default(),
         })
+    }
+
+    /// The running totals (conversions open, finished, relayed or not,
+    /// bytes), for a summary line while [`Self::run`] serves.
+    pub fn tally(&self) -> Arc<crate::summary::Tally> {
+        Arc::clone(&self.tally)
     }
 
     /// Serve conversions until the listener fails (the stack stops);
@@ -156,10 +164,12 @@ impl Converter {
         let report = Arc::new(report);
         loop {
             let syn = self.listener.incoming()?;
-            let (stack, gate, report) = (
+            self.tally.start();
+            let (stack, gate, report, tally) = (
                 Arc::clone(&self.stack),
                 Arc::clone(&self.gate),
                 Arc::clone(&report),
+                Arc::clone(&self.tally),
             );
             // One thread per conversion, from the held SYN to the relay's
             // end (the bytes themselves move on the stack's relay thread).
@@ -167,6 +177,8 @@ impl Converter {
                 .name("umptcp-convert".to_owned())
                 .spawn(move || {
                     let finished = session::convert(&stack, &gate, syn);
+                    let ok = finished.outcome == Outcome::Relayed;
+                    tally.finish(ok, finished.up, finished.down);
                     report(&finished);
                 })?;
         }
