@@ -32,6 +32,9 @@ pub(crate) fn run(args: &ConvertArgs, registry: &PolicyRegistry) -> Result<(), C
     limits.upstream_timeout = Duration::from_secs(args.upstream_timeout);
     limits.errors_per_second = args.errors_per_second;
     limits.upstream_stack = args.upstream == "stack";
+    if args.require_cookie {
+        limits.cookie_key = Some(secret_key()?);
+    }
     let converter = Converter::bind(&stack, args.port, limits)
         .map_err(|e| CliError::io(format_args!("listening on port {}", args.port), &e))?;
     let json = args.stack.json;
@@ -48,4 +51,16 @@ pub(crate) fn run(args: &ConvertArgs, registry: &PolicyRegistry) -> Result<(), C
             let _ = writeln!(out, "{line}").and_then(|()| out.flush());
         })
         .map_err(|e| CliError::io(format_args!("converting on port {}", args.port), &e))
+}
+
+/// 32 bytes of the system's randomness: the cookie key, new at each start
+/// (cookies handed out before a restart are then Not Authorized, and the
+/// client fetches a new one).
+fn secret_key() -> Result<[u8; 32], CliError> {
+    use std::io::Read;
+    let mut key = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut key))
+        .map_err(|e| CliError::io("reading /dev/urandom for the cookie key", &e))?;
+    Ok(key)
 }

@@ -534,3 +534,113 @@ fn lab_curl_through_socks5_with_a_user_and_password() {
         "{line}"
     );
 }
+
+/// The kernel as a Convert client from `ns`: an MPTCP socket whose SYN
+/// carries `syn_data` (`MSG_FASTOPEN`, data without a cookie), to the
+/// converter at `to`; everything it reads until the converter closes.
+fn kernel_convert_client(ns: &Netns, to: SocketAddr, syn_data: &[u8]) -> Vec<u8> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::io::Read;
+    run_in(ns, || -> std::io::Result<Vec<u8>> {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::from(262)))?;
+        s.set_read_timeout(Some(Duration::from_secs(20)))?;
+        s.send_to_with_flags(syn_data, &to.into(), libc::MSG_FASTOPEN)?;
+        let mut stream: std::net::TcpStream = s.into();
+        let mut got = Vec::new();
+        let _ = stream.read_to_end(&mut got);
+        Ok(got)
+    })
+    .expect("enter namespace")
+    .expect("the kernel client")
+}
+
+/// `mptcp convert --require-cookie` (RFC 8803 §6.2.7): the kernel as a
+/// Convert client without a cookie gets Missing Cookie and a cookie, with
+/// it is converted, with another is Not Authorized; our client behind the
+/// SOCKS5 front fetches the cookie once (one Missing Cookie, then relayed)
+/// and sends it on the next connection at once.
+#[test]
+fn lab_converter_cookies_are_handed_out_checked_and_cached() {
+    use umptcp_proxy::convert::{Connect, ErrorCode, MAX_LEN, Message, TcpOptions};
+
+    let test = "lab_converter_cookies_are_handed_out_checked_and_cached";
+    let Some(_lab) = require_lab(test) else {
+        return;
+    };
+    let family = Family::V4;
+    let lab = Lab::with_converter("cook", family, &["--require-cookie"]);
+    lab.near
+        .sysctl("net.ipv4.tcp_fastopen", "5")
+        .expect("SYN data without a cookie");
+    let converter: SocketAddr = "10.131.0.2:5124".parse().unwrap();
+    let request = b"HEAD /file HTTP/1.0\r\n\r\n";
+    let message = |cookie: Option<&[u8]>| {
+        let m = Message {
+            connect: Some(Connect {
+                addr: "198.51.100.10:8000".parse().unwrap(),
+                options: TcpOptions::EMPTY,
+            }),
+            cookie,
+            ..Message::default()
+        };
+        let mut out = vec![0u8; MAX_LEN];
+        let n = m.emit(&mut out).unwrap();
+        out.truncate(n);
+        out.extend_from_slice(request);
+        out
+    };
+    // No cookie: Missing Cookie, and the cookie.
+    let got = kernel_convert_client(&lab.near, converter, &message(None));
+    let (reply, _) = Message::parse(&got).expect("a Convert reply");
+    let error = reply.error.expect("an Error TLV");
+    assert_eq!(error.code, ErrorCode::MissingCookie);
+    assert_eq!(
+        (error.value, error.extra.len()),
+        (0, 16),
+        "a 16-byte cookie"
+    );
+    let cookie = error.extra.to_vec();
+    assert!(
+        lab.converter_line()
+            .ends_with("answered Missing Cookie (3)")
+    );
+    // With it: converted; the bare reply, then the server's answer.
+    let got = kernel_convert_client(&lab.near, converter, &message(Some(&cookie)));
+    assert!(
+        got.starts_with(&[1, 1, 0x22, 0x63]) && got[4..].starts_with(b"HTTP/1.0 200"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(lab.converter_line().ends_with(": relayed"));
+    // Another cookie: Not Authorized.
+    let mut wrong = cookie.clone();
+    wrong[0] ^= 0xff;
+    let got = kernel_convert_client(&lab.near, converter, &message(Some(&wrong)));
+    let (reply, _) = Message::parse(&got).expect("a Convert reply");
+    assert_eq!(reply.error.map(|e| e.code), Some(ErrorCode::NotAuthorized));
+    assert!(
+        lab.converter_line()
+            .ends_with("answered Not Authorized (32)")
+    );
+
+    // Our client, through the SOCKS5 front: the first connection fetches
+    // the cookie and retries, the second sends it at once.
+    let proxy = lab.proxy(&["--socks5", "127.0.0.1:1080"]);
+    proxy.wait_for("SOCKS5 on 127.0.0.1:1080");
+    let curl = lab.curl(&["--socks5", "127.0.0.1:1080"]);
+    lab.check_download(curl, "through a converter asking for cookies");
+    let lines = [lab.converter_line(), lab.converter_line()];
+    let count = |end: &str| lines.iter().filter(|l| l.ends_with(end)).count();
+    assert!(
+        count("answered Missing Cookie (3)") == 1 && count(": relayed") == 1,
+        "one attempt without the cookie, one with: {lines:?}"
+    );
+    assert!(proxy.next_line().ends_with(": relayed"));
+    let curl = lab.curl(&["--socks5", "127.0.0.1:1080"]);
+    lab.check_download(curl, "with the cookie cached");
+    let line = lab.converter_line();
+    assert!(
+        line.ends_with(": relayed"),
+        "no second Missing Cookie: {line}"
+    );
+}

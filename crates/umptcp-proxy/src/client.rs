@@ -33,9 +33,13 @@ pub enum Route {
 /// showed to speak MPTCP (§5.1), at most [`KnownServers::LIMIT`] of them
 /// (beyond it no more are added: a reply is the converter's word, but the
 /// set must not grow without bound).
+///
+/// It keeps the converter's cookie too (§6.2.7): the one its last Missing
+/// Cookie answer handed out, sent in every Connect after.
 #[derive(Debug, Default)]
 pub struct KnownServers {
     direct: Mutex<HashSet<SocketAddr>>,
+    cookie: Mutex<Option<Vec<u8>>>,
 }
 
 impl KnownServers {
@@ -62,6 +66,18 @@ impl KnownServers {
         if direct.len() < Self::LIMIT {
             direct.insert(server);
         }
+    }
+
+    /// The cookie the converter handed out, if it did.
+    pub fn cookie(&self) -> Option<Vec<u8>> {
+        self.cookie
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_cookie(&self, cookie: &[u8]) {
+        *self.cookie.lock().unwrap_or_else(PoisonError::into_inner) = Some(cookie.to_vec());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<SocketAddr>> {
@@ -118,18 +134,41 @@ impl<'a> ConvertClient<'a> {
     /// server that refused, `HostUnreachable`, `TimedOut` for a network
     /// failure, `PermissionDenied`, ...) with the code in the message;
     /// `InvalidData` for a reply that is not a Convert message.
+    ///
+    /// A Missing Cookie answer (§6.2.7) is not an error: its cookie is kept
+    /// and the connection opened again with it, once (that costs the round
+    /// trip of the first attempt); later connections send it at once. A
+    /// second Missing Cookie in a row is an error (`PermissionDenied`).
     pub fn connect(&self, destination: SocketAddr, first: &[u8]) -> io::Result<(Stream, Route)> {
+        match self.attempt(destination, first)? {
+            Attempt::Done(stream, route) => Ok((stream, route)),
+            Attempt::NeedsCookie(cookie) => {
+                self.known.set_cookie(&cookie);
+                match self.attempt(destination, first)? {
+                    Attempt::Done(stream, route) => Ok((stream, route)),
+                    Attempt::NeedsCookie(_) => Err(io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        "the converter answered Missing Cookie (3) to its own cookie",
+                    )),
+                }
+            }
+        }
+    }
+
+    fn attempt(&self, destination: SocketAddr, first: &[u8]) -> io::Result<Attempt> {
         if self.known.speaks_mptcp(destination) {
             let options = ConnectOptions::new().timeout(self.timeout);
             let mut stream = Stream::connect_with(self.stack, destination, options)?;
             io::Write::write_all(&mut stream, first)?;
-            return Ok((stream, Route::Direct));
+            return Ok(Attempt::Done(stream, Route::Direct));
         }
+        let cookie = self.known.cookie();
         let message = Message {
             connect: Some(Connect {
                 addr: destination,
                 options: TcpOptions::EMPTY,
             }),
+            cookie: cookie.as_deref(),
             ..Message::default()
         };
         let mut syn = vec![0u8; MAX_LEN];
@@ -150,17 +189,30 @@ impl<'a> ConvertClient<'a> {
                 return Err(e);
             }
         };
+        if let Some(cookie) = reply.missing_cookie {
+            let _ = stream.abort();
+            return Ok(Attempt::NeedsCookie(cookie));
+        }
         stream.set_read_timeout(None);
         if reply.server_mptcp {
             self.known.remember(destination);
         }
-        Ok((stream, Route::Converted))
+        Ok(Attempt::Done(stream, Route::Converted))
     }
+}
+
+/// How one attempt to connect went.
+enum Attempt {
+    Done(Stream, Route),
+    /// Missing Cookie, with the cookie to send.
+    NeedsCookie(Vec<u8>),
 }
 
 /// What a reply said.
 struct Reply {
     server_mptcp: bool,
+    /// A Missing Cookie answer's cookie.
+    missing_cookie: Option<Vec<u8>>,
 }
 
 /// Read the converter's reply, exactly its bytes (what follows is the
@@ -172,6 +224,15 @@ fn read_reply(stream: &mut Stream) -> io::Result<Reply> {
     loop {
         match Message::parse(&buf[..have]) {
             Ok((message, _)) => {
+                if let Some(error) = message.error
+                    && error.code == crate::convert::ErrorCode::MissingCookie
+                    && !error.extra.is_empty()
+                {
+                    return Ok(Reply {
+                        server_mptcp: false,
+                        missing_cookie: Some(error.extra.to_vec()),
+                    });
+                }
                 if let Some(error) = message.error {
                     return Err(io::Error::new(
                         error.code.io_kind(),
@@ -181,7 +242,10 @@ fn read_reply(stream: &mut Stream) -> io::Result<Reply> {
                 let server_mptcp = message
                     .extended_tcp_header
                     .is_some_and(|o| o.contains(MPTCP_KIND));
-                return Ok(Reply { server_mptcp });
+                return Ok(Reply {
+                    server_mptcp,
+                    missing_cookie: None,
+                });
             }
             Err(ParseError::Incomplete { need }) if need <= MAX_LEN && need > have => {
                 stream.read_exact(&mut buf[have..need])?;

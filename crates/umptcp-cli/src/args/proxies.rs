@@ -48,9 +48,11 @@ finished ones). With --json both are JSON objects, the summary as
 Clients: the Linux kernel sends the Convert message from an MPTCP socket
 with sendto(..., MSG_FASTOPEN) when net.ipv4.tcp_fastopen has 0x4 (send
 data without a cookie) set, e.g. 5; libconvert (LD_PRELOAD) does it for
-unmodified programs. Not done yet: cookies (Missing Cookie), and the
-Extended TCP Header carries no options (the kernel's socket does not show
-the server's SYN/ACK options).";
+unmodified programs. With --require-cookie each client must first fetch
+its cookie (a MAC of its address under a key drawn at start: Missing
+Cookie hands it out, our client caches it and retries once). Not done
+yet: the Extended TCP Header carries no options (the kernel's socket does
+not show the server's SYN/ACK options).";
 
 /// Examples shown at the end of `mptcp convert --help`.
 pub(super) const CONVERT_EXAMPLES: &str = "\
@@ -176,6 +178,11 @@ pub(crate) struct ConvertArgs {
     /// Print a summary line on stderr every S seconds (0: none)
     #[arg(long, value_name = "S", default_value_t = 10)]
     pub(crate) summary_every: u64,
+
+    /// Ask every client for a cookie (RFC 8803 §6.2.7): a Connect without
+    /// one gets Missing Cookie with the client's cookie, a wrong one Not Authorized
+    #[arg(long, help_heading = "Converter policy")]
+    pub(crate) require_cookie: bool,
 
     /// Error replies per second; beyond, SYNs are dropped unanswered
     #[arg(

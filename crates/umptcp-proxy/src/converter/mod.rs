@@ -14,6 +14,7 @@
 //! itself (Malformed, Unsupported Version, Unsupported Message,
 //! Unsupported TCP Option). A Total Length of zero is reset (§6.1).
 
+mod cookie;
 mod policy;
 mod session;
 

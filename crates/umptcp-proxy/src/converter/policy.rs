@@ -37,6 +37,11 @@ pub struct Limits {
     /// server speaks it, plain TCP otherwise) rather than the kernel's
     /// sockets. Default false.
     pub upstream_stack: bool,
+    /// Require a cookie (RFC 8803 §6.2.7) keyed with this secret: a
+    /// Connect without one is answered Missing Cookie with the client's
+    /// cookie, one that is not the client's Not Authorized. Default none
+    /// (no cookie asked).
+    pub cookie_key: Option<[u8; 32]>,
 }
 
 impl Default for Limits {
@@ -49,6 +54,7 @@ impl Default for Limits {
             errors_per_second: 100,
             upstream_timeout: Duration::from_secs(10),
             upstream_stack: false,
+            cookie_key: None,
         }
     }
 }

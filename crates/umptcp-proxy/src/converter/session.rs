@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use umptcp_tun::{IncomingSyn, Stack, Stream};
 
+use super::cookie::{self, COOKIE_LEN, Verdict};
 use super::policy::Gate;
 use super::{Finished, Outcome};
 use crate::convert::{ErrorCode, ErrorTlv, MAX_LEN, Message, ParseError, Reaction, TcpOptions};
@@ -70,6 +71,11 @@ fn run(stack: &Stack, gate: &Gate, syn: IncomingSyn, finished: &mut Finished) ->
         return answer(gate, syn, echo(ErrorCode::UnsupportedMessage, &payload));
     };
     finished.destination = Some(connect.addr);
+    match cookie_verdict(gate, syn.peer_addr(), message.cookie) {
+        Verdict::Valid => {}
+        Verdict::Missing(cookie) => return answer(gate, syn, missing_cookie(&cookie)),
+        Verdict::Invalid => return answer(gate, syn, ErrorTlv::new(ErrorCode::NotAuthorized, 0)),
+    }
     if let Some(refused) = refused(gate, connect.addr, &connect.options) {
         return answer(gate, syn, refused);
     }
@@ -172,10 +178,25 @@ fn read_then_convert(
     stream.set_read_timeout(Some(CLIENT_WAIT));
     let mut buf = Vec::with_capacity(64);
     let mut chunk = [0u8; MAX_LEN];
+    let client = stream.peer_addr();
     let connect = loop {
         match Message::parse(&buf) {
             Ok((m, _)) => match m.connect {
-                Some(c) => break (c.addr, c.options.as_bytes().to_vec()),
+                Some(c) => {
+                    match cookie_verdict(gate, client, m.cookie) {
+                        Verdict::Valid => {}
+                        Verdict::Missing(cookie) => {
+                            return error_on_stream(stream, missing_cookie(&cookie));
+                        }
+                        Verdict::Invalid => {
+                            return error_on_stream(
+                                stream,
+                                ErrorTlv::new(ErrorCode::NotAuthorized, 0),
+                            );
+                        }
+                    }
+                    break (c.addr, c.options.as_bytes().to_vec());
+                }
                 None => {
                     return error_on_stream(
                         stream,
@@ -212,6 +233,24 @@ fn read_then_convert(
             relay(stack, stream, upstream, 0, &options, finished)
         }
         Err(e) => error_on_stream(stream, upstream_error(&e)),
+    }
+}
+
+/// The cookie check (§6.2.7) when the converter asks for cookies.
+fn cookie_verdict(gate: &Gate, client: SocketAddr, sent: Option<&[u8]>) -> Verdict {
+    match &gate.limits().cookie_key {
+        Some(key) => cookie::check(key, client.ip(), sent),
+        None => Verdict::Valid,
+    }
+}
+
+/// Missing Cookie (§6.2.8): the value's first byte zero, then the cookie
+/// the client is to cache.
+fn missing_cookie(cookie: &[u8; COOKIE_LEN]) -> ErrorTlv<'_> {
+    ErrorTlv {
+        code: ErrorCode::MissingCookie,
+        value: 0,
+        extra: cookie,
     }
 }
 
