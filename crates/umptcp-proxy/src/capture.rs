@@ -135,12 +135,7 @@ fn relay(syn: IncomingSyn, connect: &Connector, proxied: &mut Proxied) -> Result
         .accept()
         .map_err(|e| format!("accepting the client: {e}"))?;
     let watch = upstream.try_clone().ok();
+    // Client to upstream is up.
     let moved = crate::relay::streams(client, upstream);
-    if let Some(info) = watch.and_then(|w| w.mptcp_info().ok().flatten()) {
-        proxied.mptcp = info.mptcp;
-        proxied.subflows = info.subflows.len();
-    }
-    let (up, down) = moved.map_err(|e| e.to_string())?;
-    (proxied.up, proxied.down) = (up, down);
-    Ok(())
+    proxied.record(watch, moved)
 }

@@ -162,6 +162,22 @@ impl std::fmt::Display for Proxied {
 }
 
 impl Proxied {
+    /// Take a finished relay's figures: whether our connection (`watch`,
+    /// a handle on it) spoke MPTCP and over how many subflows, and the
+    /// bytes `moved` up and down, or why it failed.
+    pub(crate) fn record(
+        &mut self,
+        watch: Option<Stream>,
+        moved: io::Result<(u64, u64)>,
+    ) -> Result<(), String> {
+        if let Some(info) = watch.and_then(|w| w.mptcp_info().ok().flatten()) {
+            self.mptcp = info.mptcp;
+            self.subflows = info.subflows.len();
+        }
+        (self.up, self.down) = moved.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
     /// The same as one JSON object (`mptcp proxy --json`): client,
     /// destination (or null), mptcp, subflows, up, down, seconds, outcome
     /// (relayed or failed) and, when it failed, detail.
@@ -311,14 +327,9 @@ fn relay(
     let splice = stack
         .splice_socket(stream, kernel)
         .map_err(|e| e.to_string())?;
-    let moved = splice.wait();
-    if let Some(info) = watch.and_then(|w| w.mptcp_info().ok().flatten()) {
-        proxied.mptcp = info.mptcp;
-        proxied.subflows = info.subflows.len();
-    }
-    let (down, up) = moved.map_err(|e| e.to_string())?;
-    (proxied.up, proxied.down) = (up, down);
-    Ok(())
+    // The splice counts stream to socket (down) first.
+    let moved = splice.wait().map(|(down, up)| (up, down));
+    proxied.record(watch, moved)
 }
 
 /// A connection to `destination` through `upstream`: the one both fronts
